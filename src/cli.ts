@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// `multisocket`: parse flags and environment, listen, drop privileges, shut down gracefully.
+import { ConfigError, HELP, parseConfig } from './config.js';
+import { createLogger } from './log.js';
+import { MultisocketServer } from './server/server.js';
+import { VERSION } from './version.js';
+
+async function main(): Promise<void> {
+  let action;
+  try {
+    action = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`multisocket: ${err.message} (see --help)\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (action.kind === 'help') { process.stdout.write(HELP); return; }
+  if (action.kind === 'version') { process.stdout.write(VERSION + '\n'); return; }
+
+  const { config } = action;
+  const log = createLogger(config.logLevel);
+  const server = new MultisocketServer(config, log);
+  let address;
+  try {
+    address = await server.listen();
+  } catch (err) {
+    process.stderr.write(`multisocket: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  // Bind first (a low port may need root), then give root up, as moshpit does. Group first:
+  // after setuid the process may no longer change its group.
+  try {
+    if (config.gid !== undefined) process.setgid!(/^\d+$/.test(config.gid) ? Number(config.gid) : config.gid);
+    if (config.uid !== undefined) process.setuid!(/^\d+$/.test(config.uid) ? Number(config.uid) : config.uid);
+  } catch (err) {
+    process.stderr.write(`multisocket: cannot drop privileges: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const scheme = config.tls ? 'https' : 'http';
+  const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
+  log.info('listening', {
+    port: address.port,
+    host: address.address,
+    url: `${scheme}://${shownHost}:${address.port}/`,
+    tls: Boolean(config.tls),
+    version: VERSION,
+    uid: process.getuid?.(),
+    gid: process.getgid?.(),
+  });
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) { log.warn('second signal, exiting now', { signal }); process.exit(1); }
+    stopping = true;
+    log.info('shutting down', { signal });
+    const force = setTimeout(() => { log.error('shutdown took too long, exiting'); process.exit(1); }, 4500);
+    force.unref();
+    server.close().then(() => { log.info('stopped'); process.exit(0); }, (err) => { log.error('shutdown failed', { err: String(err) }); process.exit(1); });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`multisocket: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

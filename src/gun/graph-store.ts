@@ -1,0 +1,111 @@
+// A room's graph. The interface is the seam for other stores; the in-memory one is the default.
+// Every write goes through HAM here, so all doors into a room (WebSocket, HTTP, ...) agree.
+import { ham } from './ham.js';
+import { canonicalKeyOrder } from './hash.js';
+import { matchesKey, type KeyQuery } from './lex.js';
+import type { GraphUpdate, GunValue } from './types.js';
+
+export interface FieldEntry { key: string; value: GunValue; state: number }
+export interface DeferredWrite { soul: string; key: string; value: GunValue; state: number }
+
+export type MergeOutcome =
+  | { ok: true; changed: number; deferred: DeferredWrite[] }
+  | { ok: false; err: string };
+
+export interface GraphStore {
+  readonly nodeCount: number;
+  /** Approximate bytes held, for limits and stats. */
+  readonly approxBytes: number;
+  /** HAM-merge a validated update. All-or-nothing when the size cap would be passed. */
+  merge(update: GraphUpdate, now: number): MergeOutcome;
+  /** The node's fields matching `query` in canonical key order, or undefined if the node is unknown. */
+  read(soul: string, query?: KeyQuery): FieldEntry[] | undefined;
+  clear(): void;
+}
+
+interface StoredField { value: GunValue; state: number }
+interface StoredNode {
+  fields: Map<string, StoredField>;
+  /** canonical key order, rebuilt lazily after a new key appears */
+  order?: string[];
+}
+
+const NODE_OVERHEAD = 64;
+const FIELD_OVERHEAD = 24;
+
+function valueBytes(v: GunValue): number {
+  if (typeof v === 'string') return v.length + 2;
+  if (v !== null && typeof v === 'object') return v['#'].length + 8;
+  return 8;
+}
+
+export class MemoryGraphStore implements GraphStore {
+  private readonly nodes = new Map<string, StoredNode>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = Infinity) {}
+
+  get nodeCount(): number { return this.nodes.size; }
+  get approxBytes(): number { return this.bytes; }
+
+  merge(update: GraphUpdate, now: number): MergeOutcome {
+    // Plan first (pure), then apply, so a put that would pass the cap changes nothing.
+    const accepted: Array<{ soul: string; key: string; value: GunValue; state: number; delta: number }> = [];
+    const deferred: DeferredWrite[] = [];
+    let delta = 0;
+    let newNodes = 0;
+    for (const { soul, fields } of update) {
+      const node = this.nodes.get(soul);
+      if (!node) { delta += NODE_OVERHEAD + soul.length * 2; newNodes++; }
+      for (const f of fields) {
+        const current = node?.fields.get(f.key);
+        const decision = ham(f.state, f.value, current ? current.state : -Infinity, current?.value, now);
+        if (decision === 'defer') { deferred.push({ soul, key: f.key, value: f.value, state: f.state }); continue; }
+        if (decision === 'ignore') continue;
+        const d = current ? valueBytes(f.value) - valueBytes(current.value) : FIELD_OVERHEAD + f.key.length * 2 + valueBytes(f.value);
+        accepted.push({ soul, key: f.key, value: f.value, state: f.state, delta: d });
+        delta += d;
+      }
+    }
+    if (delta > 0 && this.bytes + delta > this.maxBytes) {
+      return { ok: false, err: `room graph is full (limit ${this.maxBytes} bytes)` };
+    }
+    // Nodes named by the update exist afterwards even when empty, as in GUN.
+    if (newNodes > 0) {
+      for (const { soul } of update) {
+        if (!this.nodes.has(soul)) { this.nodes.set(soul, { fields: new Map() }); this.bytes += NODE_OVERHEAD + soul.length * 2; }
+      }
+    }
+    for (const a of accepted) {
+      const node = this.nodes.get(a.soul)!;
+      const existing = node.fields.get(a.key);
+      if (existing) { existing.value = a.value; existing.state = a.state; }
+      else { node.fields.set(a.key, { value: a.value, state: a.state }); node.order = undefined; }
+      this.bytes += a.delta;
+    }
+    return { ok: true, changed: accepted.length + newNodes, deferred };
+  }
+
+  read(soul: string, query?: KeyQuery): FieldEntry[] | undefined {
+    const node = this.nodes.get(soul);
+    if (!node) return undefined;
+    const order = node.order ??= canonicalKeyOrder([...node.fields.keys()]);
+    const out: FieldEntry[] = [];
+    if (query?.equals !== undefined) {
+      const f = node.fields.get(query.equals);
+      if (f && matchesKey(query.equals, query)) out.push({ key: query.equals, value: f.value, state: f.state });
+      return out;
+    }
+    for (const key of order) {
+      if (query && !matchesKey(key, query)) continue;
+      const f = node.fields.get(key)!;
+      out.push({ key, value: f.value, state: f.state });
+    }
+    return out;
+  }
+
+  clear(): void {
+    this.nodes.clear();
+    this.bytes = 0;
+  }
+}

@@ -1,0 +1,55 @@
+// Plain HTTP: the server's own endpoints under /_/, and a clear answer on room paths.
+import type http from 'node:http';
+import { roomFromUrl } from '../rooms/room-path.js';
+import { sendJson } from './http-util.js';
+import type { MultisocketServer } from './server.js';
+
+export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const path = roomFromUrl(req.url ?? '/');
+  if (!path.ok) return sendJson(res, path.status, { error: 'bad_path', message: path.error });
+  if (path.reserved) {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed', message: 'use GET' }, { Allow: 'GET, HEAD' });
+    switch (path.room) {
+      case '/_/health':
+        return sendJson(res, 200, {
+          status: 'ok',
+          uptime: Math.round((Date.now() - server.startedAt) / 1000),
+          rooms: server.rooms.size,
+          connections: server.connectionCount,
+        });
+      case '/_/stats':
+        return sendJson(res, 200, stats(server));
+      default:
+        return sendJson(res, 404, { error: 'not_found', message: `no endpoint ${path.room}; try /_/health or /_/stats` });
+    }
+  }
+  // The legacy GUN HTTP protocol on room paths comes later; until then say how to connect.
+  const host = req.headers.host ?? 'localhost';
+  sendJson(res, 404, {
+    error: 'not_found',
+    message: `${path.room} is a multisocket room. Connect a GUN peer to it: Gun({peers: ['http://${host}${path.room}']}), or open a WebSocket to ws://${host}${path.room}`,
+    room: path.room,
+  });
+}
+
+function stats(server: MultisocketServer) {
+  const rooms: Record<string, ReturnType<import('../rooms/room.js').Room['stats']>> = {};
+  const totals = { rooms: 0, peers: 0, nodes: 0, bytes: 0, messagesIn: 0, messagesOut: 0 };
+  for (const [name, room] of server.rooms) {
+    const s = room.stats();
+    rooms[name] = s;
+    totals.rooms++;
+    totals.peers += s.peers;
+    totals.nodes += s.nodes;
+    totals.bytes += s.bytes;
+    totals.messagesIn += s.messagesIn;
+    totals.messagesOut += s.messagesOut;
+  }
+  return {
+    uptime: Math.round((Date.now() - server.startedAt) / 1000),
+    connections: server.connectionCount,
+    memory: { rss: process.memoryUsage.rss() },
+    totals,
+    rooms,
+  };
+}

@@ -1,0 +1,120 @@
+// A WebSocket connection from `ws`, adapted to Connection. Outgoing frames bypass ws's per-message
+// send path: they are framed once (OutFrame) and written to the raw socket once per turn.
+import type { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
+import { CloseCode, type Connection } from './connection.js';
+import type { OutFrame } from './out-frame.js';
+import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+
+export interface WebSocketConnectionOptions {
+  maxQueuedBytes: number;
+  maxMessagesPerSecond: number;
+}
+
+let nextId = 0;
+
+export class WebSocketConnection implements Connection, Flushable {
+  readonly id: string;
+  readonly transport = 'websocket' as const;
+  readonly remoteAddress: string;
+  /** Cleared at each heartbeat ping; set by pong or any incoming data. */
+  alive = true;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private marked = false;
+  private closing = false;
+  private readonly socket: Socket;
+  // flood control: frames received in the current one-second window
+  private windowStart = 0;
+  private windowCount = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly scheduler: FlushScheduler,
+    private readonly opts: WebSocketConnectionOptions,
+    remoteAddress = '',
+  ) {
+    this.id = (++nextId).toString(36);
+    this.remoteAddress = remoteAddress;
+    // ws keeps the raw socket private; this module is the one place that reaches for it.
+    this.socket = (ws as unknown as { _socket: Socket })._socket;
+    ws.on('pong', () => { this.alive = true; });
+  }
+
+  get isOpen(): boolean {
+    return !this.closing && this.ws.readyState === 1;
+  }
+
+  get bufferedBytes(): number {
+    return this.pendingBytes + (this.socket?.writableLength ?? 0);
+  }
+
+  send(frame: OutFrame): void {
+    if (this.closing) return;
+    const bytes = frame.ws;
+    if (this.pendingBytes + bytes.length + this.socket.writableLength > this.opts.maxQueuedBytes) {
+      // A peer that does not read must not make the server buffer without bound.
+      this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (!this.marked) {
+      this.marked = true;
+      this.scheduler.mark(this);
+    }
+  }
+
+  flush(): void {
+    this.marked = false;
+    const pending = this.pending;
+    if (pending.length === 0 || this.closing || this.socket.destroyed) { this.pending = []; this.pendingBytes = 0; return; }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.socket.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+  }
+
+  /**
+   * Count one incoming frame against the per-second budget. Over budget, stop reading this socket
+   * until the window ends: TCP pushes back on the sender, nothing is dropped.
+   */
+  countIncoming(now: number): void {
+    this.alive = true;
+    if (now - this.windowStart >= 1000) { this.windowStart = now; this.windowCount = 0; }
+    if (++this.windowCount > this.opts.maxMessagesPerSecond && !this.resumeTimer) {
+      this.ws.pause();
+      this.resumeTimer = setTimeout(() => {
+        this.resumeTimer = undefined;
+        this.windowStart = Date.now();
+        this.windowCount = 0;
+        if (!this.closing) this.ws.resume();
+      }, Math.max(1, 1000 - (now - this.windowStart)));
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closing) return;
+    this.flush();
+    this.closing = true;
+    if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+      return;
+    }
+    // A peer that does not read may never see the close frame; do not wait for it long.
+    const t = setTimeout(() => this.ws.terminate(), 1000);
+    t.unref();
+    this.ws.once('close', () => clearTimeout(t));
+  }
+
+  terminate(): void {
+    this.closing = true;
+    if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
+    this.ws.terminate();
+  }
+}

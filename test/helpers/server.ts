@@ -1,0 +1,73 @@
+// Starts the real server the way the README does (node dist/cli.js, which `npm start` runs),
+// in its own process, and hands back its address. No mocks: tests talk to it over loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'dist/cli.js');
+
+export interface RunningServer {
+  port: number;
+  host: string;
+  http: string; // http://127.0.0.1:port
+  ws: string; // ws://127.0.0.1:port
+  proc: ChildProcess;
+  logs: string[]; // every stdout/stderr line so far
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  port?: number; // default 0 (any free port)
+  timeoutMs?: number;
+}
+
+/** Spawn `node dist/cli.js --host 127.0.0.1 --port <port>` and wait for its "listening" log line. */
+export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
+  const args = [CLI, '--host', '127.0.0.1', '--port', String(opts.port ?? 0), ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, MULTISOCKET_LOG_LEVEL: 'info', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  let exited = false;
+  proc.on('exit', () => { exited = true; });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start:\n' + logs.join('\n'))), opts.timeoutMs ?? 10_000);
+    const onLine = (line: string) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line);
+        if (rec.msg === 'listening' && typeof rec.port === 'number') { clearTimeout(timer); resolve(rec.port); }
+      } catch { /* not JSON */ }
+    };
+    lines(proc.stdout!, onLine);
+    lines(proc.stderr!, onLine);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n` + logs.join('\n'))); });
+  });
+  return {
+    port, host: '127.0.0.1', http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, proc, logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (exited) return proc.exitCode;
+      proc.kill(signal);
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      const [code] = await once(proc, 'exit');
+      clearTimeout(kill);
+      return code as number | null;
+    },
+  };
+}
+
+export function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); }
+  });
+}
