@@ -49,16 +49,21 @@ export type UpgradeResult =
 
 /** Try a WebSocket upgrade and report how it ended: opened, refused with an HTTP status, or failed. */
 export function tryUpgrade(url: string, opts: WebSocket.ClientOptions = {}, timeoutMs = 3000): Promise<UpgradeResult> {
+  return awaitUpgrade(new WebSocket(url, { perMessageDeflate: false, ...opts }), timeoutMs);
+}
+
+/** Wait for a just-created socket's upgrade to end. */
+export function awaitUpgrade(ws: WebSocket, timeoutMs = 3000): Promise<UpgradeResult> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false, ...opts });
-    const timer = setTimeout(() => { ws.terminate(); resolve({ kind: 'error', error: new Error(`upgrade to ${url} timed out`) }); }, timeoutMs);
+    const timer = setTimeout(() => { ws.terminate(); resolve({ kind: 'error', error: new Error(`upgrade to ${ws.url} timed out`) }); }, timeoutMs);
     ws.once('open', () => { clearTimeout(timer); resolve({ kind: 'open', ws }); });
     ws.once('unexpected-response', (_req, res: IncomingMessage) => {
       clearTimeout(timer);
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => { body += c; });
-      const done = () => { ws.terminate(); resolve({ kind: 'rejected', statusCode: res.statusCode ?? 0, body }); };
+      let settled = false;
+      const done = () => { if (settled) return; settled = true; ws.terminate(); resolve({ kind: 'rejected', statusCode: res.statusCode ?? 0, body }); };
       res.once('end', done);
       res.once('error', done);
       res.once('close', done);
@@ -95,10 +100,12 @@ export class GunPeer {
   /** Connect to `${base}${room}` and (by default) wait for the server's `dam:"?"` greeting. */
   static async connect(base: string, room: string, opts: ConnectOptions = {}): Promise<GunPeer> {
     const { greeting = true, timeoutMs = 3000, ...wsOpts } = opts;
-    const r = await tryUpgrade(base + room, wsOpts, timeoutMs);
+    // Listeners go on before the upgrade completes: the greeting can arrive in the same TCP chunk
+    // as the 101 response and be emitted before an `await` after 'open' would resume.
+    const peer = new GunPeer(new WebSocket(base + room, { perMessageDeflate: false, ...wsOpts }), room);
+    const r = await awaitUpgrade(peer.ws, timeoutMs);
     if (r.kind === 'rejected') throw new Error(`upgrade to ${room} refused: HTTP ${r.statusCode} ${r.body}`);
     if (r.kind === 'error') throw r.error;
-    const peer = new GunPeer(r.ws, room);
     if (greeting) {
       peer.greeting = await peer.waitFor((m) => m.dam === '?' && m['@'] === undefined, timeoutMs, 'DAM greeting');
     }
