@@ -428,3 +428,14 @@ test('every valid put is acked, also when HAM ignores it (lower state, equal sta
     assert.ok(ack.ok && ack.err === undefined, `put ${v}@${st}: ${JSON.stringify(ack)}`);
   }
 });
+
+test('a valid put that loses under HAM is still relayed to the other peers, as GUN relays it', async () => {
+  const [a, b] = await peers(2);
+  const s = uid('lose');
+  await a.putAck({ [s]: node(s, { name: 'Jack' }, 10) });
+  const id = uid('old');
+  a.send({ '#': id, put: { [s]: node(s, { name: 'Old' }, 5) } });
+  const relayed = await b.waitFor((m) => m['#'] === id);
+  assert.equal(relayed.put[s].name, 'Old');
+  assert.deepEqual(await fieldOf(a, s, 'name'), { value: 'Jack', state: 10 });
+});

@@ -112,23 +112,20 @@ export class GunRelay {
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
     const err = this.merge(valid.graph);
-    if (err === null) {
-      // Nothing changed under HAM: the room already has this or newer; no need to fan it out.
-      return this.sendAck(peer, id);
-    }
     if (err) return this.sendAck(peer, id, err);
+    // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     this.sendAck(peer, id);
     this.host.broadcast(new OutFrame(raw ?? q(msg)), peer);
   }
 
-  /** Merge into the graph. Returns '' when something changed, null when nothing did, or an error. */
-  private merge(graph: GraphUpdate): string | null {
+  /** Merge into the graph. Returns an error text, or '' on success. */
+  private merge(graph: GraphUpdate): string {
     const outcome = this.store.merge(graph, Date.now());
     if (!outcome.ok) return outcome.err;
     if (outcome.deferred.length && !this.deferred.add(outcome.deferred)) {
       return `too many future-state writes waiting in this room (limit ${this.deferred.max})`;
     }
-    return outcome.changed || outcome.deferred.length ? '' : null;
+    return '';
   }
 
   private applyDue(due: DeferredWrite[]): void {
