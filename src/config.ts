@@ -25,6 +25,8 @@ export interface Config {
   heartbeatMs: number;
   /** Messages one connection may send per second before its reads are paused (flood control). */
   maxMessagesPerSecond: number;
+  /** Access-Control-Allow-Origin for the HTTP API on room paths. */
+  corsOrigin: string;
   uid?: string;
   gid?: string;
   logLevel: LogLevel;
@@ -41,6 +43,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   maxQueuedBytes: 4 * 1024 * 1024,
   heartbeatMs: 20_000,
   maxMessagesPerSecond: 10_000,
+  corsOrigin: '*',
   logLevel: 'info',
 };
 
@@ -61,6 +64,7 @@ const OPTIONS = {
   'max-queued-bytes': { type: 'string' },
   'max-messages-per-second': { type: 'string' },
   heartbeat: { type: 'string' },
+  'cors-origin': { type: 'string' },
   uid: { type: 'string' },
   gid: { type: 'string' },
   'log-level': { type: 'string' },
@@ -85,6 +89,7 @@ Options (each also read from the environment variable shown):
       --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 4194304)
       --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 10000)
       --heartbeat <seconds>        ping interval, dead peers dropped; 0 = off (MULTISOCKET_HEARTBEAT; default 20)
+      --cors-origin <origin>       Access-Control-Allow-Origin of the HTTP API (MULTISOCKET_CORS_ORIGIN; default *)
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
       --log-level <level>          debug|info|warn|error|silent (MULTISOCKET_LOG_LEVEL; default info)
@@ -148,10 +153,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     maxQueuedBytes: int('max-queued-bytes', DEFAULTS.maxQueuedBytes, 1024, Number.MAX_SAFE_INTEGER),
     maxMessagesPerSecond: int('max-messages-per-second', DEFAULTS.maxMessagesPerSecond, 1, 100_000_000),
     heartbeatMs: seconds('heartbeat', DEFAULTS.heartbeatMs),
+    corsOrigin: pick('cors-origin')?.value ?? DEFAULTS.corsOrigin,
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,
     logLevel,
   };
+
+  if (!/^[\x21-\x7e]+$/.test(config.corsOrigin)) throw new ConfigError(`cors origin must be "*" or an origin like https://example.com, got "${config.corsOrigin}"`);
 
   // TLS: --ssl-key/--ssl-cert (or MULTISOCKET_SSL_*), or the seed's SSL=true SSLKEY=.. SSLCERT=..
   // SSL=false (or 0/no/off/empty) really means off, unlike the original's string comparison.

@@ -20,6 +20,8 @@ export interface GraphStore {
   merge(update: GraphUpdate, now: number): MergeOutcome;
   /** The node's fields matching `query` in canonical key order, or undefined if the node is unknown. */
   read(soul: string, query?: KeyQuery): FieldEntry[] | undefined;
+  /** Souls that start with `prefix` ('' = all), in insertion order. */
+  souls(prefix: string): Iterable<string>;
   clear(): void;
 }
 
@@ -102,6 +104,10 @@ export class MemoryGraphStore implements GraphStore {
       out.push({ key, value: f.value, state: f.state });
     }
     return out;
+  }
+
+  *souls(prefix: string): Iterable<string> {
+    for (const soul of this.nodes.keys()) if (soul.startsWith(prefix)) yield soul;
   }
 
   clear(): void {

@@ -9,6 +9,11 @@ const q = JSON.stringify;
 
 /** `{"<soul>":{...fields and "_" in canonical order...}}` for one slice of fields. */
 export function nodePutJson(soul: string, fields: FieldEntry[]): string {
+  return '{' + q(soul) + ':' + nodeJson(soul, fields) + '}';
+}
+
+/** One node as GUN writes it: `{"_":{"#":soul,">":{...}},field:value,...}`, keys in canonical order. */
+export function nodeJson(soul: string, fields: FieldEntry[]): string {
   let states = '';
   for (let i = 0; i < fields.length; i++) states += (i ? ',' : '') + q(fields[i].key) + ':' + q(fields[i].state);
   const meta = '"_":{"#":' + q(soul) + ',">":{' + states + '}}';
@@ -20,7 +25,7 @@ export function nodePutJson(soul: string, fields: FieldEntry[]): string {
     body += (body ? ',' : '') + q(f.key) + ':' + q(f.value);
   }
   if (!metaDone) body += (body ? ',' : '') + meta;
-  return '{' + q(soul) + ':{' + body + '}}';
+  return '{' + body + '}';
 }
 
 function isIndexLike(key: string): boolean {

@@ -10,13 +10,15 @@ import { DeferredWrites } from './deferred-writes.js';
 import type { DeferredWrite, GraphStore } from './graph-store.js';
 import type { IdGenerator } from './ids.js';
 import { parseKeyQuery, type KeyQuery } from './lex.js';
-import { chunkNode, limitByBytes } from './node-json.js';
+import { chunkNode, limitByBytes, nodeJson } from './node-json.js';
 import type { GraphUpdate, GunMessage } from './types.js';
 import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
+import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
 
 export interface RelayHost {
   readonly name: string;
+  readonly peers: ReadonlySet<Connection>;
   /** Send to one peer of this room. */
   send(peer: Connection, frame: OutFrame): void;
   /** Send to every peer of this room but `except`. */
@@ -37,9 +39,19 @@ interface Trail {
 
 const q = JSON.stringify;
 
+/** Stands for "no peer" (an HTTP request) in the dedup trail. */
+const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: '', isOpen: false, send() {}, close() {} };
+
+/** Most key→soul associations one room keeps (legacy `POST /<room>/<key>` with `{"#":soul}`). */
+export const MAX_KEYS_PER_ROOM = 100_000;
+
 export class GunRelay {
   private readonly seen = new Dedup<Trail>();
   private readonly deferred: DeferredWrites;
+  /** Peers that spoke the legacy envelope: relayed puts reach them as envelope pushes. */
+  private readonly legacyPeers = new Set<Connection>();
+  /** Legacy key → soul index of this room. */
+  private readonly keys = new Map<string, string>();
 
   constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {
     this.deferred = new DeferredWrites((due) => this.applyDue(due));
@@ -70,16 +82,91 @@ export class GunRelay {
     return messages.length;
   }
 
+  /** Forget per-peer state when a peer leaves the room. */
+  leave(peer: Connection): void {
+    this.legacyPeers.delete(peer);
+  }
+
   dispose(): void {
     this.deferred.clear();
     this.seen.clear();
     this.store.clear();
+    this.keys.clear();
+    this.legacyPeers.clear();
+  }
+
+  // ---- the room's graph as other doors (HTTP, the legacy envelope) see it ----
+
+  /**
+   * A put that did not arrive as a modern wire message: validate, HAM-merge and relay it to the
+   * room's peers (except `origin`) exactly like a wire put. Returns an error text or ''.
+   */
+  applyPut(put: unknown, origin?: Connection): string {
+    const valid = validateGraph(put);
+    if (!valid.ok) return valid.err;
+    const err = this.merge(valid.graph);
+    if (err) return err;
+    const id = this.opts.newId();
+    this.seen.set(id, { peer: origin ?? NO_PEER, kind: 'put' });
+    const graphJson = q(put);
+    this.relayPut('{"#":' + q(id) + ',"put":' + graphJson + '}', () => graphJson, origin);
+    return '';
+  }
+
+  /** The soul a legacy key names: its association if any, else the key itself. */
+  resolveKey(key: string): string {
+    return this.keys.get(key) ?? key;
+  }
+
+  associate(key: string, soul: string): string {
+    if (!this.keys.has(key) && this.keys.size >= MAX_KEYS_PER_ROOM) return `too many keys in this room (limit ${MAX_KEYS_PER_ROOM})`;
+    this.keys.set(key, soul);
+    return '';
+  }
+
+  /** A node as JSON text for HTTP and envelope readers, or null when there is nothing. */
+  readNode(soul: string, query?: KeyQuery, limitBytes?: number): string | null {
+    let fields = this.store.read(soul, query);
+    if (!fields || (query && fields.length === 0)) return null;
+    if (limitBytes && limitBytes > 0) fields = limitByBytes(fields, limitBytes);
+    return nodeJson(soul, fields);
+  }
+
+  /** `{soul: node, ...}` for souls starting with `prefix`, at most `maxNodes`, about `limitBytes`. */
+  readGraph(prefix: string, maxNodes: number, limitBytes?: number): string {
+    let out = '';
+    let n = 0;
+    for (const soul of this.store.souls(prefix)) {
+      if (n >= maxNodes || (limitBytes && out.length >= limitBytes)) break;
+      const node = this.readNode(soul);
+      if (node === null) continue;
+      out += (n++ ? ',' : '') + q(soul) + ':' + node;
+    }
+    return '{' + out + '}';
+  }
+
+  markLegacy(peer: Connection): void {
+    this.legacyPeers.add(peer);
+  }
+
+  /**
+   * Send a put to every peer but `except`: modern peers get the wire message, legacy envelope
+   * peers a push `{"headers":{},"body":graph}` (built once, only if such peers exist).
+   */
+  private relayPut(modernText: string, graphJson: () => string, except?: Connection): void {
+    if (this.legacyPeers.size === 0) return this.host.broadcast(new OutFrame(modernText), except);
+    const modern = new OutFrame(modernText);
+    const legacy = new OutFrame('{"headers":{},"body":' + graphJson() + '}');
+    for (const peer of this.host.peers) {
+      if (peer !== except) this.host.send(peer, this.legacyPeers.has(peer) ? legacy : modern);
+    }
   }
 
   get pendingDeferred(): number { return this.deferred.size; }
 
   private handle(peer: Connection, msg: GunMessage, raw: string | undefined): void {
     if (msg.dam !== undefined) return this.dam(peer, msg);
+    if (isEnvelope(msg)) return handleEnvelope(this, peer, msg, (frame) => this.host.send(peer, frame));
     let id = msg['#'];
     if (typeof id !== 'string' || id === '') {
       // GUN invents ids for messages without one; ours must exist before anything is relayed.
@@ -113,9 +200,9 @@ export class GunRelay {
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
     const err = this.merge(valid.graph);
     if (err) return this.sendAck(peer, id, err);
-    // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     this.sendAck(peer, id);
-    this.host.broadcast(new OutFrame(raw ?? q(msg)), peer);
+    // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
+    this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
   }
 
   /** Merge into the graph. Returns an error text, or '' on success. */

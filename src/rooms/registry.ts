@@ -29,11 +29,18 @@ export class RoomRegistry {
 
   /** Check limits and return the room a new peer of `name` will join, creating it if needed. */
   admit(name: string): Admission {
-    let room = this.rooms.get(name);
+    const room = this.rooms.get(name);
     if (room) {
       if (room.peers.size >= this.opts.maxPeersPerRoom) return { ok: false, reason: 'room_full' };
       return { ok: true, room };
     }
+    return this.ensure(name);
+  }
+
+  /** The room of `name`, created if needed (HTTP writes create rooms too; they are not peers). */
+  ensure(name: string): Admission {
+    let room = this.rooms.get(name);
+    if (room) return { ok: true, room };
     if (this.rooms.size >= this.opts.maxRooms) return { ok: false, reason: 'too_many_rooms' };
     room = new Room(name, { maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log });
     this.rooms.set(name, room);

@@ -2,6 +2,7 @@
 import type http from 'node:http';
 import { roomFromUrl } from '../rooms/room-path.js';
 import { sendJson } from './http-util.js';
+import { handleGunHttp } from './gun-http.js';
 import type { MultisocketServer } from './server.js';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -23,13 +24,7 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
         return sendJson(res, 404, { error: 'not_found', message: `no endpoint ${path.room}; try /_/health or /_/stats` });
     }
   }
-  // The legacy GUN HTTP protocol on room paths comes later; until then say how to connect.
-  const host = req.headers.host ?? 'localhost';
-  sendJson(res, 404, {
-    error: 'not_found',
-    message: `${path.room} is a multisocket room. Connect a GUN peer to it: Gun({peers: ['http://${host}${path.room}']}), or open a WebSocket to ws://${host}${path.room}`,
-    room: path.room,
-  });
+  handleGunHttp(server, req, res, path.room);
 }
 
 function stats(server: MultisocketServer) {

@@ -112,6 +112,7 @@ export class MultisocketServer {
     ws.on('error', (err) => this.log.debug('peer socket error', { room: room.name, peer: conn.id, err: err.message }));
     ws.on('close', () => {
       this.connections.delete(conn);
+      room.gun.leave(conn);
       this.rooms.leave(room, conn);
       this.log.debug('peer left', { room: room.name, peer: conn.id });
     });

@@ -1,0 +1,154 @@
+// GUN's legacy HTTP protocol on room paths, over the same per-room graph as the WebSocket peers
+// (docs/gun-legacy.md). How a path splits into room and key: a one-segment path, or any path that
+// ends in "/", names a room; otherwise the last segment is a key inside the room the rest names.
+//   GET  /<room>/<key>              node under key (a key association, else the key as a soul)
+//   GET  /<room>?%23=<soul>         node by soul          GET /<room>?*=<prefix>  nodes by soul prefix
+//   POST|PUT /<room>                graph or single node  → HAM merge, relayed to the room's peers
+//   POST /<room>/<key>  {"#":soul}  key → soul association (a single-node body also sets it)
+// `?jsonp=<callback>` wraps any GET (and a put given as `$=<json>`) as a script.
+import type http from 'node:http';
+import type { MultisocketServer } from './server.js';
+import type { Room } from '../rooms/room.js';
+import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
+import { sendJson } from './http-util.js';
+
+const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
+const MAX_LISTED_NODES = 1000;
+
+interface Target {
+  room: string;
+  key?: string;
+}
+
+/** Split the request path into the room and, when there is one, the key inside it. */
+function targetOf(rawUrl: string, room: string): Target {
+  const end = rawUrl.search(/[?#]/);
+  const pathname = end === -1 ? rawUrl : rawUrl.slice(0, end);
+  const cut = room.lastIndexOf('/');
+  if (cut <= 0 || pathname.endsWith('/')) return { room };
+  return { room: room.slice(0, cut), key: room.slice(cut + 1) };
+}
+
+export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string): void {
+  const cors = corsHeaders(server, req);
+  const method = req.method ?? 'GET';
+  if (method === 'OPTIONS') {
+    res.writeHead(204, {
+      ...cors,
+      'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, OPTIONS',
+      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type',
+      'Access-Control-Max-Age': '600',
+      'Content-Length': '0',
+    });
+    return void res.end();
+  }
+  if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
+    return sendJson(res, 405, { err: `method ${method} not allowed`, error: 'method_not_allowed' }, { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
+  }
+  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const jsonp = params.get('jsonp');
+  if (jsonp !== null && !JSONP_CALLBACK.test(jsonp)) {
+    return sendJson(res, 400, { err: 'jsonp callback must be a JavaScript identifier path like cb or a.b', error: 'bad_callback' }, cors);
+  }
+  const answer = (status: number, bodyJson: string) => {
+    if (jsonp === null) return sendText(res, status, 'application/json; charset=utf-8', bodyJson, cors);
+    // JSONP always answers 200 (a script tag cannot read a status); the status rides in the body.
+    const script = `/**/${jsonp}({"headers":{"status":${status}},"body":${bodyJson}});`;
+    sendText(res, 200, 'text/javascript; charset=utf-8', script, cors);
+  };
+  const target = targetOf(req.url ?? '/', roomName);
+  const limit = Number(params.get('%'));
+  const limitBytes = Number.isFinite(limit) && limit > 0 ? limit : undefined;
+
+  if (method === 'GET' || method === 'HEAD') {
+    const putParam = params.get('$');
+    if (jsonp !== null && putParam !== null) {
+      let body: unknown;
+      try { body = JSON.parse(putParam); } catch { return answer(400, JSON.stringify({ err: '"$" is not JSON' })); }
+      return write(server, target, body, answer);
+    }
+    const soul = params.get('#');
+    const prefix = params.get('*');
+    const room = server.rooms.get(target.room);
+    if (room) room.messagesIn++;
+    if (soul !== null && soul !== '*') return answer(200, room?.gun.readNode(soul, undefined, limitBytes) ?? 'null');
+    if (prefix !== null || soul === '*') return answer(200, room ? room.gun.readGraph(prefix ?? '', MAX_LISTED_NODES, limitBytes) : '{}');
+    if (target.key !== undefined) return answer(200, room?.gun.readNode(room.gun.resolveKey(target.key), undefined, limitBytes) ?? 'null');
+    return answer(404, JSON.stringify({
+      err: `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, and GUN peers connect to ${roomName}`,
+      error: 'not_found',
+      room: roomName,
+    }));
+  }
+
+  // POST / PUT: the body is JSON, at most --max-message-bytes.
+  readBody(req, server.config.maxMessageBytes).then((text) => {
+    if (text === null) return sendJson(res, 413, { err: `body larger than ${server.config.maxMessageBytes} bytes`, error: 'too_large' }, { ...cors, Connection: 'close' });
+    let body: unknown;
+    try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify({ err: 'body is not JSON', error: 'bad_json' })); }
+    write(server, target, body, answer);
+  }, () => res.destroy());
+}
+
+/** A put or a key association from HTTP, into the room the path names. */
+function write(server: MultisocketServer, target: Target, body: unknown, answer: (status: number, json: string) => void): void {
+  const room = admit(server, target.room, answer);
+  if (!room) return;
+  room.messagesIn++;
+  if (target.key !== undefined && isSoulLink(body)) {
+    const err = room.gun.associate(target.key, body['#']);
+    return err ? answer(400, JSON.stringify({ err })) : answer(200, '{"ok":1}');
+  }
+  const graph = asGraph(body);
+  const err = room.gun.applyPut(graph);
+  if (err) return answer(400, JSON.stringify({ err }));
+  // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
+  if (target.key !== undefined && graph !== body) {
+    const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);
+    if (keyErr) return answer(400, JSON.stringify({ err: keyErr }));
+  }
+  answer(200, '{"ok":1}');
+}
+
+function admit(server: MultisocketServer, name: string, answer: (status: number, json: string) => void): Room | undefined {
+  const a = server.rooms.ensure(name);
+  if (a.ok) return a.room;
+  answer(503, JSON.stringify({ err: `the server has reached --max-rooms (${server.config.maxRooms})`, error: a.reason }));
+  return undefined;
+}
+
+function corsHeaders(server: MultisocketServer, req: http.IncomingMessage): Record<string, string> {
+  const origin = server.config.corsOrigin;
+  const h: Record<string, string> = { 'Access-Control-Allow-Origin': origin };
+  if (origin !== '*') h.Vary = 'Origin';
+  void req;
+  return h;
+}
+
+function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): void {
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}
+
+/** The request body as text, or null when it passes `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) { req.resume(); return resolve(null); }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) { req.removeAllListeners('data'); req.resume(); resolve(null); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => { if (size <= limit) resolve(Buffer.concat(chunks).toString('utf8')); });
+    req.on('error', reject);
+  });
+}
