@@ -25,6 +25,11 @@ export interface Config {
   heartbeatMs: number;
   /** Messages one connection may send per second before its reads are paused (flood control). */
   maxMessagesPerSecond: number;
+  /** Published messages kept per room for replay, and for how long (ms). */
+  historySize: number;
+  historyTtlMs: number;
+  /** Requests one native connection may have waiting for replies. */
+  maxPendingRequests: number;
   /** Access-Control-Allow-Origin for the HTTP API on room paths. */
   corsOrigin: string;
   uid?: string;
@@ -43,6 +48,9 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   maxQueuedBytes: 4 * 1024 * 1024,
   heartbeatMs: 20_000,
   maxMessagesPerSecond: 10_000,
+  historySize: 1000,
+  historyTtlMs: 300_000,
+  maxPendingRequests: 100,
   corsOrigin: '*',
   logLevel: 'info',
 };
@@ -65,6 +73,9 @@ const OPTIONS = {
   'max-messages-per-second': { type: 'string' },
   heartbeat: { type: 'string' },
   'cors-origin': { type: 'string' },
+  'history-size': { type: 'string' },
+  'history-ttl': { type: 'string' },
+  'max-pending-requests': { type: 'string' },
   uid: { type: 'string' },
   gid: { type: 'string' },
   'log-level': { type: 'string' },
@@ -89,6 +100,9 @@ Options (each also read from the environment variable shown):
       --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 4194304)
       --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 10000)
       --heartbeat <seconds>        ping interval, dead peers dropped; 0 = off (MULTISOCKET_HEARTBEAT; default 20)
+      --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
+      --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
+      --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
       --cors-origin <origin>       Access-Control-Allow-Origin of the HTTP API (MULTISOCKET_CORS_ORIGIN; default *)
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
@@ -153,6 +167,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     maxQueuedBytes: int('max-queued-bytes', DEFAULTS.maxQueuedBytes, 1024, Number.MAX_SAFE_INTEGER),
     maxMessagesPerSecond: int('max-messages-per-second', DEFAULTS.maxMessagesPerSecond, 1, 100_000_000),
     heartbeatMs: seconds('heartbeat', DEFAULTS.heartbeatMs),
+    historySize: int('history-size', DEFAULTS.historySize, 0, 10_000_000),
+    historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),
+    maxPendingRequests: int('max-pending-requests', DEFAULTS.maxPendingRequests, 1, 1_000_000),
     corsOrigin: pick('cors-origin')?.value ?? DEFAULTS.corsOrigin,
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,

@@ -40,7 +40,7 @@ interface Trail {
 const q = JSON.stringify;
 
 /** Stands for "no peer" (an HTTP request) in the dedup trail. */
-const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: '', isOpen: false, send() {}, close() {} };
+const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: '', isOpen: false, bufferedBytes: 0, send() {}, close() {} };
 
 /** Most key→soul associations one room keeps (legacy `POST /<room>/<key>` with `{"#":soul}`). */
 export const MAX_KEYS_PER_ROOM = 100_000;

@@ -1,23 +1,31 @@
 // Which rooms exist. A path maps to at most one Room at a time: a room is only removed from the
-// map when it has had no peers for the whole TTL, and it is created synchronously on first use, so
-// two peers of one path always meet in the same room (gundb-multisocket's LRU split cannot happen).
-import type { Connection } from '../transports/connection.js';
+// map when it has had nobody in it for the whole TTL (or, for an owned room, when its owner
+// left), and it is created synchronously on first use, so two peers of one path always meet in
+// the same room (gundb-multisocket's LRU split cannot happen).
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { createIdGenerator, createPeerId } from '../gun/ids.js';
-import { Room } from './room.js';
+import { CloseCode } from '../transports/connection.js';
+import { Room, type RoomOptions } from './room.js';
 
 export interface RegistryOptions {
   roomTtlMs: number;
   maxRooms: number;
   maxPeersPerRoom: number;
   maxRoomBytes: number;
+  hub: RoomOptions['hub'];
   log: Logger;
 }
 
-export type Admission = { ok: true; room: Room } | { ok: false; reason: 'too_many_rooms' | 'room_full' };
+export type AdmissionRefusal = 'too_many_rooms' | 'room_full' | 'room_closed';
+export type Admission = { ok: true; room: Room } | { ok: false; reason: AdmissionRefusal };
+
+/** Closed owned rooms remembered so their path answers 410 instead of silently reopening. */
+const MAX_TOMBSTONES = 10_000;
 
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
+  private readonly tombstones = new Map<string, number>(); // name → until (ms)
   readonly pid = createPeerId();
   private readonly newId = createIdGenerator();
 
@@ -27,11 +35,11 @@ export class RoomRegistry {
   get(name: string): Room | undefined { return this.rooms.get(name); }
   [Symbol.iterator](): IterableIterator<[string, Room]> { return this.rooms.entries(); }
 
-  /** Check limits and return the room a new peer of `name` will join, creating it if needed. */
+  /** Check limits and return the room a new peer or member of `name` will join, creating it if needed. */
   admit(name: string): Admission {
     const room = this.rooms.get(name);
     if (room) {
-      if (room.peers.size >= this.opts.maxPeersPerRoom) return { ok: false, reason: 'room_full' };
+      if (room.population >= this.opts.maxPeersPerRoom) return { ok: false, reason: 'room_full' };
       return { ok: true, room };
     }
     return this.ensure(name);
@@ -39,25 +47,47 @@ export class RoomRegistry {
 
   /** The room of `name`, created if needed (HTTP writes create rooms too; they are not peers). */
   ensure(name: string): Admission {
-    let room = this.rooms.get(name);
+    const room = this.rooms.get(name);
     if (room) return { ok: true, room };
+    if (this.isTombstoned(name)) return { ok: false, reason: 'room_closed' };
+    return this.create(name, false);
+  }
+
+  /** A new owned room with a random, unguessable name (`/_/new`). */
+  createOwned(): Admission {
+    return this.create('/r-' + randomBytes(16).toString('base64url').slice(0, 22), true);
+  }
+
+  private create(name: string, owned: boolean): Admission {
     if (this.rooms.size >= this.opts.maxRooms) return { ok: false, reason: 'too_many_rooms' };
-    room = new Room(name, { maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log });
+    const room = new Room(name, {
+      maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log,
+      owned, hub: this.opts.hub, onOwnerLeft: (r) => this.close(r, 'owner_left'),
+    });
     this.rooms.set(name, room);
-    this.opts.log.debug('room created', { room: name });
+    this.opts.log.debug('room created', { room: name, owned });
     // Armed at once: if the handshake never completes, the room still goes away.
     this.armExpiry(room);
     return { ok: true, room };
   }
 
-  join(room: Room, peer: Connection): void {
-    if (room.expiry) { clearTimeout(room.expiry); room.expiry = undefined; }
-    room.emptySince = null;
-    room.peers.add(peer);
+  private isTombstoned(name: string): boolean {
+    const until = this.tombstones.get(name);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.tombstones.delete(name);
+    return false;
   }
 
-  leave(room: Room, peer: Connection): void {
-    if (!room.peers.delete(peer) || room.peers.size > 0) return;
+  /** Call after someone joined the room. */
+  joined(room: Room): void {
+    if (room.expiry) { clearTimeout(room.expiry); room.expiry = undefined; }
+    room.emptySince = null;
+  }
+
+  /** Call after someone left the room. */
+  left(room: Room): void {
+    if (room.population > 0 || this.rooms.get(room.name) !== room) return;
     room.emptySince = Date.now();
     this.armExpiry(room);
   }
@@ -65,12 +95,28 @@ export class RoomRegistry {
   private armExpiry(room: Room): void {
     if (room.expiry) clearTimeout(room.expiry);
     room.expiry = setTimeout(() => {
-      if (room.peers.size > 0 || this.rooms.get(room.name) !== room) return;
+      if (room.population > 0 || this.rooms.get(room.name) !== room) return;
       this.rooms.delete(room.name);
       room.dispose();
       this.opts.log.debug('room freed', { room: room.name });
     }, this.opts.roomTtlMs);
     room.expiry.unref();
+  }
+
+  /** Close a room now: members are told why, every connection is closed, the room is freed. */
+  close(room: Room, reason: string): void {
+    if (this.rooms.get(room.name) !== room) return;
+    this.rooms.delete(room.name);
+    if (room.owned) {
+      if (this.tombstones.size >= MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
+      this.tombstones.set(room.name, Date.now() + this.opts.roomTtlMs);
+    }
+    const hub = room.channels();
+    hub.closeAll(reason);
+    for (const m of [...hub.members.values()]) m.conn.close(CloseCode.ROOM_CLOSED, reason);
+    for (const p of [...room.peers]) p.close(CloseCode.ROOM_CLOSED, reason);
+    room.dispose();
+    this.opts.log.debug('room closed', { room: room.name, reason });
   }
 
   /** Free everything (shutdown). */

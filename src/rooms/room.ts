@@ -1,44 +1,67 @@
-// A room: the peers that share one URL path, the GUN relay over its graph, and its counters.
+// A room: everything that shares one URL path. GUN peers and the GUN relay over the room's
+// graph; native members and their channel hub (created on first use); counters.
 import type { Connection } from '../transports/connection.js';
 import type { OutFrame } from '../transports/out-frame.js';
 import type { Logger } from '../log.js';
 import { GunRelay, type RelayHost } from '../gun/relay.js';
 import { MemoryGraphStore } from '../gun/graph-store.js';
 import type { IdGenerator } from '../gun/ids.js';
+import { ChannelHub, type HubOptions } from '../channels/hub.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
   pid: string;
   newId: IdGenerator;
   log: Logger;
+  /** created by /_/new: closes when its owner leaves */
+  owned: boolean;
+  hub: Omit<HubOptions, 'owned' | 'onOwnerLeft'>;
+  onOwnerLeft: (room: Room) => void;
 }
 
 export interface RoomStats {
   peers: number;
+  members: number;
   nodes: number;
   bytes: number;
   messagesIn: number;
   messagesOut: number;
+  lastSeq: number;
+  owned: boolean;
   createdAt: string;
   emptySince: string | null;
 }
 
 export class Room implements RelayHost {
+  /** GUN peers */
   readonly peers = new Set<Connection>();
   readonly gun: GunRelay;
   readonly log: Logger;
+  readonly owned: boolean;
+  private hub: ChannelHub | undefined;
   messagesIn = 0;
   messagesOut = 0;
   readonly createdAt = Date.now();
-  /** When the last peer left (ms), or null while peers are present. */
+  /** When the last peer or member left (ms), or null while anyone is present. */
   emptySince: number | null = Date.now();
   /** The TTL timer that frees the room once it has been empty long enough. */
   expiry: NodeJS.Timeout | undefined;
 
-  constructor(readonly name: string, opts: RoomOptions) {
+  constructor(readonly name: string, private readonly opts: RoomOptions) {
     this.log = opts.log;
+    this.owned = opts.owned;
     this.gun = new GunRelay(this, new MemoryGraphStore(opts.maxRoomBytes), { pid: opts.pid, newId: opts.newId });
   }
+
+  /** The native channel hub, created when the first native member arrives. */
+  channels(): ChannelHub {
+    return (this.hub ??= new ChannelHub(this.name, { ...this.opts.hub, owned: this.owned, onOwnerLeft: () => this.opts.onOwnerLeft(this) }));
+  }
+
+  get members(): number { return this.hub?.size ?? 0; }
+
+  /** GUN peers plus native members: a room with none is empty. */
+  get population(): number { return this.peers.size + this.members; }
 
   send(peer: Connection, frame: OutFrame): void {
     this.messagesOut++;
@@ -56,10 +79,13 @@ export class Room implements RelayHost {
   stats(): RoomStats {
     return {
       peers: this.peers.size,
+      members: this.members,
       nodes: this.gun.store.nodeCount,
       bytes: this.gun.store.approxBytes,
-      messagesIn: this.messagesIn,
-      messagesOut: this.messagesOut,
+      messagesIn: this.messagesIn + (this.hub?.messagesIn ?? 0),
+      messagesOut: this.messagesOut + (this.hub?.messagesOut ?? 0),
+      lastSeq: this.hub?.history.lastSeq ?? 0,
+      owned: this.owned,
       createdAt: new Date(this.createdAt).toISOString(),
       emptySince: this.emptySince === null ? null : new Date(this.emptySince).toISOString(),
     };
@@ -69,6 +95,7 @@ export class Room implements RelayHost {
     if (this.expiry) clearTimeout(this.expiry);
     this.expiry = undefined;
     this.gun.dispose();
+    this.hub?.dispose();
     this.peers.clear();
   }
 }

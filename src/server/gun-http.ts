@@ -10,7 +10,8 @@ import type http from 'node:http';
 import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
-import { sendJson } from './http-util.js';
+import { corsHeaders, readBody, sendJson } from './http-util.js';
+import { handleNativePost, isNativeBody } from './native-post.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
@@ -30,7 +31,7 @@ function targetOf(rawUrl: string, room: string): Target {
 }
 
 export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string): void {
-  const cors = corsHeaders(server, req);
+  const cors = corsHeaders(server.config.corsOrigin);
   const method = req.method ?? 'GET';
   if (method === 'OPTIONS') {
     res.writeHead(204, {
@@ -86,6 +87,8 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (text === null) return sendJson(res, 413, { err: `body larger than ${server.config.maxMessageBytes} bytes`, error: 'too_large' }, { ...cors, Connection: 'close' });
     let body: unknown;
     try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify({ err: 'body is not JSON', error: 'bad_json' })); }
+    // A body with a string token is a native-protocol message of an SSE member, not a GUN put.
+    if (isNativeBody(body)) return handleNativePost(server, res, roomName, body, cors);
     write(server, target, body, answer);
   }, () => res.destroy());
 }
@@ -117,14 +120,6 @@ function admit(server: MultisocketServer, name: string, answer: (status: number,
   return undefined;
 }
 
-function corsHeaders(server: MultisocketServer, req: http.IncomingMessage): Record<string, string> {
-  const origin = server.config.corsOrigin;
-  const h: Record<string, string> = { 'Access-Control-Allow-Origin': origin };
-  if (origin !== '*') h.Vary = 'Origin';
-  void req;
-  return h;
-}
-
 function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): void {
   res.writeHead(status, {
     'Content-Type': type,
@@ -136,19 +131,3 @@ function sendText(res: http.ServerResponse, status: number, type: string, text: 
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
-/** The request body as text, or null when it passes `limit` bytes. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) { req.resume(); return resolve(null); }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) { req.removeAllListeners('data'); req.resume(); resolve(null); return; }
-      chunks.push(c);
-    });
-    req.on('end', () => { if (size <= limit) resolve(Buffer.concat(chunks).toString('utf8')); });
-    req.on('error', reject);
-  });
-}

@@ -1,5 +1,5 @@
 // Small helpers for answering plain HTTP requests and refusing upgrades before the handshake.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 
@@ -27,4 +27,27 @@ export function refuseUpgrade(socket: Duplex, status: number, error: string, mes
     body,
   );
   socket.once('finish', () => socket.destroy());
+}
+
+export function corsHeaders(origin: string): Record<string, string> {
+  const h: Record<string, string> = { 'Access-Control-Allow-Origin': origin };
+  if (origin !== '*') h.Vary = 'Origin';
+  return h;
+}
+
+/** The request body as text, or null when it passes `limit` bytes. */
+export function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) { req.resume(); return resolve(null); }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) { req.removeAllListeners('data'); req.resume(); resolve(null); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => { if (size <= limit) resolve(Buffer.concat(chunks).toString('utf8')); });
+    req.on('error', reject);
+  });
 }

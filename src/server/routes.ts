@@ -1,13 +1,16 @@
 // Plain HTTP: the server's own endpoints under /_/, and a clear answer on room paths.
 import type http from 'node:http';
 import { roomFromUrl } from '../rooms/room-path.js';
-import { sendJson } from './http-util.js';
+import { corsHeaders, sendJson } from './http-util.js';
 import { handleGunHttp } from './gun-http.js';
 import type { MultisocketServer } from './server.js';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   const path = roomFromUrl(req.url ?? '/');
   if (!path.ok) return sendJson(res, path.status, { error: 'bad_path', message: path.error });
+  if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/event-stream')) {
+    return server.openEventStream(req, res, path.room, path.reserved, corsHeaders(server.config.corsOrigin));
+  }
   if (path.reserved) {
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed', message: 'use GET' }, { Allow: 'GET, HEAD' });
     switch (path.room) {

@@ -7,13 +7,15 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { RoomRegistry } from '../rooms/registry.js';
+import { RoomRegistry, type Admission, type AdmissionRefusal } from '../rooms/registry.js';
 import { roomFromUrl } from '../rooms/room-path.js';
 import type { Room } from '../rooms/room.js';
 import { CloseCode } from '../transports/connection.js';
 import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
+import { SseConnection } from '../transports/sse.js';
+import { joinHub, NATIVE_SUBPROTOCOL, receiveNativeFrame } from './native.js';
 import { refuseUpgrade, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
 
@@ -24,6 +26,7 @@ export class MultisocketServer {
   private readonly wss: WebSocketServer;
   private readonly scheduler = new FlushScheduler();
   private readonly connections = new Set<WebSocketConnection>();
+  private readonly sseConnections = new Set<SseConnection>();
   private heartbeat: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
 
@@ -33,6 +36,13 @@ export class MultisocketServer {
       maxRooms: config.maxRooms,
       maxPeersPerRoom: config.maxPeersPerRoom,
       maxRoomBytes: config.maxRoomBytes,
+      hub: {
+        historySize: config.historySize,
+        historyTtlMs: config.historyTtlMs,
+        maxPendingRequests: config.maxPendingRequests,
+        defaultRequestTimeoutMs: 10_000,
+        maxRequestTimeoutMs: 60_000,
+      },
       log,
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -53,10 +63,14 @@ export class MultisocketServer {
       else socket.destroy();
     });
     // `ws` enforces maxPayload itself and closes with 1009; deflate costs far more than it saves here.
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: config.maxMessageBytes, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true, perMessageDeflate: false, maxPayload: config.maxMessageBytes, clientTracking: false,
+      // Only the native subprotocol is ever selected; GUN peers send none.
+      handleProtocols: (protocols) => (protocols.has(NATIVE_SUBPROTOCOL) ? NATIVE_SUBPROTOCOL : false),
+    });
   }
 
-  get connectionCount(): number { return this.connections.size; }
+  get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -74,33 +88,47 @@ export class MultisocketServer {
     if (this.closing) return refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
     if (!path.ok) return refuseUpgrade(socket, path.status, 'bad_path', path.error);
-    if (path.reserved) return refuseUpgrade(socket, 404, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
-    const admission = this.rooms.admit(path.room);
-    if (!admission.ok) {
-      const message = admission.reason === 'room_full'
-        ? `room ${path.room} has reached --max-peers-per-room (${this.config.maxPeersPerRoom})`
-        : `the server has reached --max-rooms (${this.config.maxRooms})`;
-      this.log.warn('upgrade refused', { room: path.room, reason: admission.reason });
-      return refuseUpgrade(socket, 503, admission.reason, message);
+    const native = offersNative(req);
+    let admission: Admission;
+    if (path.reserved) {
+      if (path.room !== '/_/new') return refuseUpgrade(socket, 404, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
+      if (!native) return refuseUpgrade(socket, 400, 'bad_request', `/_/new creates an owned room for the ${NATIVE_SUBPROTOCOL} subprotocol`);
+      admission = this.rooms.createOwned();
+    } else {
+      admission = this.rooms.admit(path.room);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, admission.room, req));
+    if (!admission.ok) return this.refuse(socket, path.room, admission.reason);
+    const room = admission.room;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // The room may have closed or expired during the handshake: re-admit by name.
+      let current: Room = room;
+      if (this.rooms.get(room.name) !== room) {
+        const again = this.rooms.admit(room.name);
+        if (!again.ok) { ws.close(1013, again.reason); return; }
+        current = again.room;
+      }
+      const conn = new WebSocketConnection(ws, this.scheduler, {
+        maxQueuedBytes: this.config.maxQueuedBytes,
+        maxMessagesPerSecond: this.config.maxMessagesPerSecond,
+      }, req.socket.remoteAddress ?? '');
+      this.connections.add(conn);
+      ws.on('error', (err) => this.log.debug('socket error', { room: current.name, conn: conn.id, err: err.message }));
+      if (ws.protocol === NATIVE_SUBPROTOCOL) this.attachNative(conn, current, req);
+      else this.attachGun(conn, current);
+    });
   }
 
-  private attach(ws: WebSocket, room: Room, req: http.IncomingMessage): void {
-    const conn = new WebSocketConnection(ws, this.scheduler, {
-      maxQueuedBytes: this.config.maxQueuedBytes,
-      maxMessagesPerSecond: this.config.maxMessagesPerSecond,
-    }, req.socket.remoteAddress ?? '');
-    // The room may have expired between admission and the finished handshake; re-admit.
-    if (this.rooms.get(room.name) !== room) {
-      const again = this.rooms.admit(room.name);
-      if (!again.ok) { ws.close(1013, again.reason); return; }
-      room = again.room;
-    }
-    this.connections.add(conn);
-    this.rooms.join(room, conn);
+  private refuse(socket: Duplex, room: string, reason: AdmissionRefusal): void {
+    const [status, message] = refusal(reason, room, this.config);
+    this.log.warn('upgrade refused', { room, reason });
+    refuseUpgrade(socket, status, reason, message);
+  }
+
+  private attachGun(conn: WebSocketConnection, room: Room): void {
+    room.peers.add(conn);
+    this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
+    conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
       conn.countIncoming(Date.now());
       if (isBinary) {
         room.messagesIn++;
@@ -109,19 +137,56 @@ export class MultisocketServer {
       }
       room.messagesIn += room.gun.receive(conn, data.toString('utf8'));
     });
-    ws.on('error', (err) => this.log.debug('peer socket error', { room: room.name, peer: conn.id, err: err.message }));
-    ws.on('close', () => {
+    conn.ws.on('close', () => {
       this.connections.delete(conn);
       room.gun.leave(conn);
-      this.rooms.leave(room, conn);
+      room.peers.delete(conn);
+      this.rooms.left(room);
       this.log.debug('peer left', { room: room.name, peer: conn.id });
     });
     room.gun.greet(conn);
   }
 
+  private attachNative(conn: WebSocketConnection, room: Room, req: http.IncomingMessage): void {
+    const { member, leave } = joinHub(this.rooms, room, conn, req);
+    conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
+      receiveNativeFrame(room, member, conn, data.toString('utf8'));
+    });
+    conn.ws.on('close', () => {
+      this.connections.delete(conn);
+      leave();
+    });
+  }
+
+  /** An SSE stream for a native member (GET with Accept: text/event-stream). */
+  openEventStream(req: http.IncomingMessage, res: http.ServerResponse, roomName: string, reserved: boolean, headers: Record<string, string>): void {
+    if (this.closing) return sendJson(res, 503, { error: { code: 'shutting_down', message: 'the server is shutting down' } }, headers);
+    let admission: Admission;
+    if (reserved) {
+      if (roomName !== '/_/new') return sendJson(res, 404, { error: { code: 'not_found', message: `no endpoint ${roomName}` } }, headers);
+      admission = this.rooms.createOwned();
+    } else {
+      admission = this.rooms.admit(roomName);
+    }
+    if (!admission.ok) {
+      const [status, message] = refusal(admission.reason, roomName, this.config);
+      return sendJson(res, status, { error: { code: admission.reason, message } }, headers);
+    }
+    const room = admission.room;
+    const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, req.socket.remoteAddress ?? '', headers);
+    this.sseConnections.add(conn);
+    const { leave } = joinHub(this.rooms, room, conn, req);
+    conn.onClose(() => {
+      this.sseConnections.delete(conn);
+      leave();
+    });
+  }
+
   private startHeartbeat(): void {
     if (this.config.heartbeatMs <= 0) return;
     this.heartbeat = setInterval(() => {
+      for (const sse of this.sseConnections) sse.ping();
       for (const conn of this.connections) {
         if (!conn.alive) { conn.terminate(); continue; }
         conn.alive = false;
@@ -138,13 +203,27 @@ export class MultisocketServer {
       const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections?.();
       for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
+      for (const sse of this.sseConnections) sse.close(CloseCode.GOING_AWAY, 'server shutting down');
       const deadline = Date.now() + 2500;
-      while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       for (const conn of this.connections) conn.terminate();
       this.http.closeAllConnections?.();
       await listening;
       this.rooms.clear();
     })());
+  }
+}
+
+function offersNative(req: http.IncomingMessage): boolean {
+  const header = req.headers['sec-websocket-protocol'];
+  return typeof header === 'string' && header.split(',').some((p) => p.trim() === NATIVE_SUBPROTOCOL);
+}
+
+function refusal(reason: AdmissionRefusal, room: string, config: Config): [number, string] {
+  switch (reason) {
+    case 'room_full': return [503, `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`];
+    case 'too_many_rooms': return [503, `the server has reached --max-rooms (${config.maxRooms})`];
+    case 'room_closed': return [410, `room ${room} was closed by its owner`];
   }
 }
 

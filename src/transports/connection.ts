@@ -4,13 +4,15 @@ import type { OutFrame } from './out-frame.js';
 export interface Connection {
   /** Unique within this server process. */
   readonly id: string;
-  readonly transport: 'websocket';
+  readonly transport: 'websocket' | 'sse';
   readonly remoteAddress: string;
   /** Queue a message; it is written with everything else queued this event-loop turn. */
   send(frame: OutFrame): void;
   /** Close with a WebSocket-style code; a no-op when already closing. */
   close(code: number, reason: string): void;
   readonly isOpen: boolean;
+  /** Bytes accepted for this connection and not yet taken by the kernel. */
+  readonly bufferedBytes: number;
 }
 
 /** Close codes the server uses (documented in docs/gun-protocol.md). */
@@ -20,6 +22,7 @@ export const CloseCode = {
   UNSUPPORTED_DATA: 1003, // binary frame on a text protocol
   TOO_BIG: 1009, // frame larger than --max-message-bytes (sent by ws itself)
   INTERNAL_ERROR: 1011,
+  ROOM_CLOSED: 4000, // owned room closed because its owner left
   SLOW_CONSUMER: 4008, // more than --max-queued-bytes waiting to be written
   DEAD_PEER: 4009, // no pong within a heartbeat interval (the socket is terminated, so rarely seen)
 } as const;

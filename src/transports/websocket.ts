@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { CloseCode, type Connection } from './connection.js';
 import type { OutFrame } from './out-frame.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import { RateWindow } from './rate-window.js';
 
 export interface WebSocketConnectionOptions {
   maxQueuedBytes: number;
@@ -24,9 +25,7 @@ export class WebSocketConnection implements Connection, Flushable {
   private marked = false;
   private closing = false;
   private readonly socket: Socket;
-  // flood control: frames received in the current one-second window
-  private windowStart = 0;
-  private windowCount = 0;
+  private readonly budget: RateWindow;
   private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -39,6 +38,7 @@ export class WebSocketConnection implements Connection, Flushable {
     this.remoteAddress = remoteAddress;
     // ws keeps the raw socket private; this module is the one place that reaches for it.
     this.socket = (ws as unknown as { _socket: Socket })._socket;
+    this.budget = new RateWindow(opts.maxMessagesPerSecond);
     ws.on('pong', () => { this.alive = true; });
   }
 
@@ -81,16 +81,20 @@ export class WebSocketConnection implements Connection, Flushable {
    */
   countIncoming(now: number): void {
     this.alive = true;
-    if (now - this.windowStart >= 1000) { this.windowStart = now; this.windowCount = 0; }
-    if (++this.windowCount > this.opts.maxMessagesPerSecond && !this.resumeTimer) {
+    if (!this.budget.take(now) && !this.resumeTimer) {
       this.ws.pause();
       this.resumeTimer = setTimeout(() => {
         this.resumeTimer = undefined;
-        this.windowStart = Date.now();
-        this.windowCount = 0;
+        this.budget.reset(Date.now());
         if (!this.closing) this.ws.resume();
-      }, Math.max(1, 1000 - (now - this.windowStart)));
+      }, this.budget.remaining(now));
     }
+  }
+
+  /** Count one incoming message against the per-second budget; false when over it (no pause). */
+  withinBudget(now: number): boolean {
+    this.alive = true;
+    return this.budget.take(now);
   }
 
   close(code: number, reason: string): void {

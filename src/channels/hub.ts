@@ -1,0 +1,293 @@
+// The native protocol for one room (docs/protocol.md): members and the owner, presence,
+// publish/subscribe with history and replay, direct messages, request/reply with timeouts,
+// push/pull work distribution. Transport-neutral: members are Connections, and SSE members'
+// POSTs arrive here through the same receive() as WebSocket frames.
+import { randomBytes } from 'node:crypto';
+import type { Connection } from '../transports/connection.js';
+import { OutFrame } from '../transports/out-frame.js';
+import { History } from './history.js';
+import type { ClientMessage, Json, Ref } from './messages.js';
+import { Subscriptions } from './topics.js';
+
+export interface HubOptions {
+  owned: boolean;
+  historySize: number;
+  historyTtlMs: number;
+  maxPendingRequests: number;
+  defaultRequestTimeoutMs: number;
+  maxRequestTimeoutMs: number;
+  /** called when the owner of an owned room leaves: the room must close */
+  onOwnerLeft: () => void;
+}
+
+export interface Member {
+  readonly cid: string;
+  readonly token: string;
+  readonly conn: Connection;
+  readonly topics: Subscriptions;
+  serving: boolean;
+  pulling: boolean;
+  pendingRequests: number;
+}
+
+/** How an answer reaches the asker: its connection, or (for an SSE POST) the HTTP response. */
+export type Respond = (message: object, httpStatus?: number) => void;
+
+interface PendingRequest {
+  rid: string;
+  requester: Member;
+  clientId: string | number;
+  target: Member;
+  timer: NodeJS.Timeout;
+  respond: Respond;
+}
+
+/** A puller whose connection holds more than this unsent is "busy" and skipped by push. */
+const PULLER_BUSY_BYTES = 64 * 1024;
+
+const q = JSON.stringify;
+let cidCounter = 0;
+const cidPrefix = randomBytes(3).toString('hex');
+
+function newCid(): string {
+  return 'c' + cidPrefix + (++cidCounter).toString(36);
+}
+
+export class ChannelHub {
+  readonly members = new Map<string, Member>();
+  private readonly byToken = new Map<string, Member>();
+  owner: string | null = null;
+  readonly history: History;
+  private readonly pending = new Map<string, PendingRequest>();
+  private ridCounter = 0;
+  private serveCursor = 0;
+  private pullCursor = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+
+  constructor(readonly room: string, private readonly opts: HubOptions) {
+    this.history = new History(opts.historySize, opts.historyTtlMs);
+  }
+
+  get size(): number { return this.members.size; }
+
+  memberByToken(token: string): Member | undefined {
+    return this.byToken.get(token);
+  }
+
+  /** Admit a connection: connect message, replay since `since`, then join to the others. */
+  join(conn: Connection, options: { since?: number; topics?: string[] } = {}): Member {
+    const member: Member = {
+      cid: newCid(),
+      token: randomBytes(16).toString('hex'),
+      conn,
+      topics: new Subscriptions(),
+      serving: false,
+      pulling: false,
+      pendingRequests: 0,
+    };
+    for (const t of options.topics ?? []) member.topics.add(t);
+    this.members.set(member.cid, member);
+    this.byToken.set(member.token, member);
+    if (this.owner === null) this.owner = member.cid;
+    this.deliver(member, this.frame({
+      type: 'connect', room: this.room, cid: member.cid, token: member.token, owner: this.owner,
+      members: [...this.members.keys()], seq: this.history.lastSeq,
+    }));
+    if (options.since !== undefined) this.replay(member, options.since);
+    const join = this.frame({ type: 'join', cid: member.cid });
+    this.announce(join, member);
+    return member;
+  }
+
+  private replay(member: Member, since: number): void {
+    const r = this.history.since(since);
+    if (r.gap) this.deliver(member, this.frame({ type: 'gap', from: r.gap.from, to: r.gap.to }));
+    for (const e of r.entries) {
+      if (e.topic !== undefined && !member.topics.matches(e.topic)) continue;
+      this.deliver(member, e.frame);
+    }
+  }
+
+  /** join/leave go to everyone in ordinary rooms, only to the owner in owned rooms. */
+  private announce(frame: OutFrame, about: Member): void {
+    if (this.opts.owned) {
+      const owner = this.owner !== null ? this.members.get(this.owner) : undefined;
+      if (owner && owner !== about) this.deliver(owner, frame);
+      return;
+    }
+    for (const m of this.members.values()) if (m !== about) this.deliver(m, frame);
+  }
+
+  leave(member: Member): void {
+    if (this.members.get(member.cid) !== member) return;
+    this.members.delete(member.cid);
+    this.byToken.delete(member.token);
+    // Requests this member was answering fail with `gone`; its own requests are dropped.
+    for (const p of [...this.pending.values()]) {
+      if (p.target === member) this.finish(p, { error: { code: 'gone', message: `${member.cid} left before replying` } });
+      else if (p.requester === member) { clearTimeout(p.timer); this.pending.delete(p.rid); }
+    }
+    if (this.owner === member.cid) {
+      if (this.opts.owned) {
+        this.owner = null;
+        this.opts.onOwnerLeft();
+        return;
+      }
+      // Ordinary rooms: the longest-present member (Map keeps insertion order) takes over.
+      const next = this.members.keys().next();
+      this.owner = next.done ? null : next.value;
+      const leave = this.frame({ type: 'leave', cid: member.cid, owner: this.owner });
+      this.announce(leave, member);
+      return;
+    }
+    this.announce(this.frame({ type: 'leave', cid: member.cid }), member);
+  }
+
+  /** Tell every member the room is closing (the caller then closes the connections). */
+  closeAll(reason: string): void {
+    const closed = this.frame({ type: 'closed', reason });
+    for (const m of this.members.values()) this.deliver(m, closed);
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+  }
+
+  dispose(): void {
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+    this.members.clear();
+    this.byToken.clear();
+  }
+
+  /**
+   * Handle one message from `member`. `respond` carries answers meant for the asker (reply,
+   * presence, errors); by default they go to its connection.
+   */
+  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string })); }): void {
+    this.messagesIn++;
+    switch (msg.type) {
+      case 'publish': return this.publish(member, msg.data, msg.topic, msg.echo);
+      case 'send': {
+        const to = this.members.get(msg.to);
+        if (!to) return respond(errorMessage('unknown_target', `no member "${msg.to}" in this room`, msg.ref), 404);
+        this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }));
+        return respond(OK);
+      }
+      case 'subscribe': member.topics.add(msg.topic); return respond(OK);
+      case 'unsubscribe': member.topics.remove(msg.topic); return respond(OK);
+      case 'serve': member.serving = true; return respond(OK);
+      case 'unserve': member.serving = false; return respond(OK);
+      case 'pull': member.pulling = true; return respond(OK);
+      case 'unpull': member.pulling = false; return respond(OK);
+      case 'presence': return respond({ type: 'presence', members: [...this.members.keys()], owner: this.owner });
+      case 'request': return this.request(member, msg, respond);
+      case 'reply': return this.reply(member, msg, respond);
+      case 'push': return this.push(member, msg.data, msg.ref, respond);
+    }
+  }
+
+  private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): void {
+    const seq = this.history.nextSeq();
+    const frame = this.frame(
+      topic === undefined
+        ? { type: 'message', kind: 'publish', from: from.cid, data, seq }
+        : { type: 'message', kind: 'publish', from: from.cid, topic, data, seq },
+      seq,
+    );
+    this.history.add({ seq, at: Date.now(), frame, from: from.cid, topic, echo });
+    for (const m of this.members.values()) {
+      if (m === from && !echo) continue;
+      if (topic !== undefined && !m.topics.matches(topic)) continue;
+      this.deliver(m, frame);
+    }
+  }
+
+  private request(member: Member, msg: Extract<ClientMessage, { type: 'request' }>, respond: Respond): void {
+    const replyError = (code: string, message: string, status: number) =>
+      respond({ type: 'reply', id: msg.id, error: { code, message } }, status);
+    if (member.pendingRequests >= this.opts.maxPendingRequests) {
+      return respond(errorMessage('too_many_requests', `at most ${this.opts.maxPendingRequests} requests may wait for replies`, msg.ref), 429);
+    }
+    let target: Member | undefined;
+    if (msg.to !== undefined) {
+      target = this.members.get(msg.to);
+      if (!target) return replyError('unknown_target', `no member "${msg.to}" in this room`, 404);
+    } else {
+      target = this.nextServer(member);
+      if (!target) return replyError('no_responder', 'no member serves requests', 200);
+    }
+    const rid = 'r' + (++this.ridCounter).toString(36);
+    const timeoutMs = Math.min(msg.timeout ?? this.opts.defaultRequestTimeoutMs, this.opts.maxRequestTimeoutMs);
+    const pending: PendingRequest = {
+      rid, requester: member, clientId: msg.id, target, respond,
+      timer: setTimeout(() => this.finish(pending, { error: { code: 'timeout', message: `no reply within ${timeoutMs} ms` } }), timeoutMs),
+    };
+    member.pendingRequests++;
+    this.pending.set(rid, pending);
+    this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }));
+  }
+
+  /** Round-robin over members that serve, never the requester itself. */
+  private nextServer(requester: Member): Member | undefined {
+    const servers = [...this.members.values()].filter((m) => m.serving && m !== requester);
+    if (servers.length === 0) return undefined;
+    return servers[this.serveCursor++ % servers.length];
+  }
+
+  private reply(member: Member, msg: Extract<ClientMessage, { type: 'reply' }>, respond: Respond): void {
+    const p = this.pending.get(String(msg.id));
+    if (!p || p.target !== member) {
+      return respond(errorMessage('unknown_request', `no pending request "${msg.id}" for you (it may have timed out)`, msg.ref), 404);
+    }
+    this.finish(p, msg.error ? { error: msg.error } : { data: msg.data });
+    respond(OK);
+  }
+
+  private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }): void {
+    if (this.pending.get(p.rid) !== p) return;
+    this.pending.delete(p.rid);
+    clearTimeout(p.timer);
+    p.requester.pendingRequests--;
+    const base = { type: 'reply', id: p.clientId, from: p.target.cid };
+    p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);
+  }
+
+  /** To one puller, round-robin; busy pullers (unsent backlog) are skipped while others are free. */
+  private push(from: Member, data: Json, ref: Ref, respond: Respond): void {
+    const pullers = [...this.members.values()].filter((m) => m.pulling && m !== from);
+    if (pullers.length === 0) return respond(errorMessage('no_puller', 'no member pulls work', ref), 404);
+    let chosen: Member | undefined;
+    for (let i = 0; i < pullers.length; i++) {
+      const m = pullers[(this.pullCursor + i) % pullers.length];
+      if (m.conn.bufferedBytes < PULLER_BUSY_BYTES) { chosen = m; this.pullCursor += i + 1; break; }
+    }
+    if (!chosen) {
+      // everyone is busy: the least backed-up one takes it rather than losing the work
+      chosen = pullers.reduce((a, b) => (b.conn.bufferedBytes < a.conn.bufferedBytes ? b : a));
+      this.pullCursor++;
+    }
+    this.deliver(chosen, this.frame({ type: 'message', kind: 'push', from: from.cid, data }));
+    respond(OK);
+  }
+
+  private frame(message: { type: string } & Record<string, unknown>, seq?: number): OutFrame {
+    return new OutFrame(q(message), message.type, seq);
+  }
+
+  private deliver(member: Member, frame: OutFrame): void {
+    this.messagesOut++;
+    member.conn.send(frame);
+  }
+
+  /** Send an error to a member's connection (used by the transports for undecodable input). */
+  sendError(member: Member, code: string, message: string, ref?: Ref): void {
+    this.deliver(member, this.frame(errorMessage(code, message, ref)));
+  }
+}
+
+/** The `{"ok":true}` answer of a POST; over a WebSocket nothing is sent for it. */
+export const OK = Object.freeze({ ok: true });
+
+export function errorMessage(code: string, message: string, ref?: Ref): { type: 'error'; code: string; message: string; ref?: string | number } {
+  return ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref };
+}

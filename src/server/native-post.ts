@@ -1,0 +1,37 @@
+// Upstream for SSE members: `POST /<room>` with `{...message, "token"}` (docs/protocol.md §1).
+// The token names the member (and so `from`); answers that a message needs come back in the
+// HTTP response.
+import type http from 'node:http';
+import { OK, type Respond } from '../channels/hub.js';
+import { parseClientMessage } from '../channels/messages.js';
+import type { MultisocketServer } from './server.js';
+import { sendJson } from './http-util.js';
+
+export function isNativeBody(body: unknown): body is { token: string } & Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && typeof (body as Record<string, unknown>).token === 'string';
+}
+
+export function handleNativePost(server: MultisocketServer, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
+  const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, cors);
+  const room = server.rooms.get(roomName);
+  const hub = room && room.members > 0 ? room.channels() : undefined;
+  const member = hub?.memberByToken(body.token);
+  if (!room || !hub || !member) return fail(401, 'bad_token', 'unknown token for this room (its connection may be gone)');
+  const conn = member.conn as { budget?: { take(now: number): boolean } };
+  if (conn.budget && !conn.budget.take(Date.now())) return fail(429, 'rate_limited', 'over --max-messages-per-second');
+  const parsed = parseClientMessage(body);
+  if (!parsed.ok) return fail(400, 'bad_message', parsed.message);
+  let answered = false;
+  const respond: Respond = (message, status = 200) => {
+    if (answered) return;
+    answered = true;
+    if (message === OK) return sendJson(res, 200, OK, cors);
+    const m = message as { type?: string; code?: string; message?: string; error?: { code: string; message: string } };
+    if (status >= 400) {
+      const err = m.error ?? { code: m.code ?? 'error', message: m.message ?? '' };
+      return fail(status, err.code, err.message);
+    }
+    sendJson(res, 200, message, cors);
+  };
+  hub.receive(member, parsed.msg, respond);
+}

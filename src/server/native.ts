@@ -1,0 +1,67 @@
+// Native-protocol members over WebSocket and SSE: admission to the room's hub, decoding of
+// incoming frames, and cleanup when the transport goes away.
+import type http from 'node:http';
+import type { WebSocketConnection } from '../transports/websocket.js';
+import type { Connection } from '../transports/connection.js';
+import type { Room } from '../rooms/room.js';
+import type { RoomRegistry } from '../rooms/registry.js';
+import type { Member } from '../channels/hub.js';
+import { parseClientMessage } from '../channels/messages.js';
+
+export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
+
+/** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
+export function joinOptions(req: http.IncomingMessage): { since?: number; topics?: string[] } {
+  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const out: { since?: number; topics?: string[] } = {};
+  const raw = params.get('since') ?? (req.headers['last-event-id'] as string | undefined);
+  if (raw !== undefined && raw !== null && /^\d{1,15}$/.test(raw.trim())) out.since = Number(raw.trim());
+  const topics = params.get('topics');
+  if (topics) out.topics = topics.split(',').map((t) => t.trim()).filter((t) => t.length > 0 && t.length <= 256).slice(0, 100);
+  return out;
+}
+
+/** Add a connection to the room's hub; returns the member and a function to call when it goes. */
+export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, req: http.IncomingMessage): { member: Member; leave: () => void } {
+  const hub = room.channels();
+  rooms.joined(room);
+  const member = hub.join(conn, joinOptions(req));
+  let left = false;
+  return {
+    member,
+    leave: () => {
+      if (left) return;
+      left = true;
+      hub.leave(member);
+      rooms.left(room);
+    },
+  };
+}
+
+/** Handle one WebSocket text frame from a native member: one message object or a batch. */
+export function receiveNativeFrame(room: Room, member: Member, conn: WebSocketConnection, text: string): void {
+  const hub = room.channels();
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return hub.sendError(member, 'bad_message', 'frame is not JSON');
+  }
+  const batch = Array.isArray(value) ? value : [value];
+  const now = Date.now();
+  for (const item of batch) {
+    if (!conn.withinBudget(now)) {
+      hub.sendError(member, 'rate_limited', 'over --max-messages-per-second; message dropped', refOf(item));
+      continue;
+    }
+    const parsed = parseClientMessage(item);
+    if (!parsed.ok) { hub.sendError(member, 'bad_message', parsed.message, parsed.ref); continue; }
+    hub.receive(member, parsed.msg);
+  }
+}
+
+function refOf(v: unknown): string | number | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = (v as Record<string, unknown>).ref ?? (v as Record<string, unknown>).type;
+  return typeof r === 'string' || typeof r === 'number' ? r : undefined;
+}
