@@ -101,10 +101,14 @@ export class GunRelay {
    * A put that did not arrive as a modern wire message: validate, HAM-merge and relay it to the
    * room's peers (except `origin`) exactly like a wire put. Returns an error text or ''.
    */
-  applyPut(put: unknown, origin?: Connection): string {
-    const valid = validateGraph(put);
-    if (!valid.ok) return valid.err;
-    const err = this.merge(valid.graph);
+  applyPut(put: unknown, origin?: Connection, validated?: GraphUpdate): string {
+    let graph = validated;
+    if (!graph) {
+      const valid = validateGraph(put);
+      if (!valid.ok) return valid.err;
+      graph = valid.graph;
+    }
+    const err = this.merge(graph);
     if (err) return err;
     const id = this.opts.newId();
     this.seen.set(id, { peer: origin ?? NO_PEER, kind: 'put' });

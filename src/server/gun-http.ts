@@ -10,6 +10,7 @@ import type http from 'node:http';
 import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
+import { validateGraph } from '../gun/validate.js';
 import { corsHeaders, readBody, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 
@@ -95,15 +96,21 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
 
 /** A put or a key association from HTTP, into the room the path names. */
 function write(server: MultisocketServer, target: Target, body: unknown, answer: (status: number, json: string) => void): void {
-  const room = admit(server, target.room, answer);
-  if (!room) return;
-  room.messagesIn++;
   if (target.key !== undefined && isSoulLink(body)) {
+    const room = admit(server, target.room, answer);
+    if (!room) return;
+    room.messagesIn++;
     const err = room.gun.associate(target.key, body['#']);
     return err ? answer(400, JSON.stringify({ err })) : answer(200, '{"ok":1}');
   }
   const graph = asGraph(body);
-  const err = room.gun.applyPut(graph);
+  // Checked before the room is looked up, so a bad write never creates a room.
+  const valid = validateGraph(graph);
+  if (!valid.ok) return answer(400, JSON.stringify({ err: valid.err }));
+  const room = admit(server, target.room, answer);
+  if (!room) return;
+  room.messagesIn++;
+  const err = room.gun.applyPut(graph, undefined, valid.graph);
   if (err) return answer(400, JSON.stringify({ err }));
   // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
   if (target.key !== undefined && graph !== body) {
