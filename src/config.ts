@@ -47,7 +47,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   maxRoomBytes: 64 * 1024 * 1024,
   maxQueuedBytes: 4 * 1024 * 1024,
   heartbeatMs: 20_000,
-  maxMessagesPerSecond: 10_000,
+  maxMessagesPerSecond: 50_000,
   historySize: 1000,
   historyTtlMs: 300_000,
   maxPendingRequests: 100,
@@ -98,7 +98,7 @@ Options (each also read from the environment variable shown):
       --max-message-bytes <n>      largest frame; larger closes with 1009 (MULTISOCKET_MAX_MESSAGE_BYTES; default 10485760)
       --max-room-bytes <n>         approximate graph size cap per room (MULTISOCKET_MAX_ROOM_BYTES; default 67108864)
       --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 4194304)
-      --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 10000)
+      --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 50000)
       --heartbeat <seconds>        ping interval, dead peers dropped; 0 = off (MULTISOCKET_HEARTBEAT; default 20)
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)

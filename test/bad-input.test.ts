@@ -279,3 +279,21 @@ test('a flood of 20k messages from one peer: other rooms answered within 1 s, ev
   console.log(`# flood: ${N} messages answered in ${took} ms; canary get latency max ${Math.max(...latencies)} ms over ${latencies.length} probes`);
   await othersStillWork();
 });
+
+test('over --max-messages-per-second a GUN peer is slowed (its reads pause), never dropped', async (t) => {
+  const slow = await startServer({ args: ['--max-messages-per-second', '500'] });
+  t.after(() => slow.stop());
+  const a = await GunPeer.connect(slow.ws, '/' + uid('rate'));
+  t.after(() => a.close());
+  const N = 1200;
+  const ids: string[] = [];
+  const started = Date.now();
+  for (let i = 0; i < N; i++) {
+    const s = uid('r');
+    ids.push(a.put({ [s]: node(s, { n: i }) }));
+  }
+  const wanted = new Set(ids);
+  await a.waitUntil(() => a.messages.filter((m) => wanted.has(m['@']) && m.ok).length === N, 8000, 'every put acked');
+  // 1200 frames at 500/s need at least two pauses of the reader
+  assert.ok(Date.now() - started >= 1500, `took ${Date.now() - started} ms: the budget did not slow the peer`);
+});

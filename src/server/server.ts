@@ -128,8 +128,7 @@ export class MultisocketServer {
     room.peers.add(conn);
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
-    conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
-      conn.countIncoming(Date.now());
+    conn.onThrottledMessage((data, isBinary) => {
       if (isBinary) {
         room.messagesIn++;
         room.send(conn, errorFrame('binary frames are not supported; send JSON text'));

@@ -26,6 +26,7 @@ export class WebSocketConnection implements Connection, Flushable {
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
+  private backlog: Array<[Buffer, boolean]> = [];
   private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -76,19 +77,36 @@ export class WebSocketConnection implements Connection, Flushable {
   }
 
   /**
-   * Count one incoming frame against the per-second budget. Over budget, stop reading this socket
-   * until the window ends: TCP pushes back on the sender, nothing is dropped.
+   * Deliver incoming frames to `handler` at most --max-messages-per-second. Over budget, frames
+   * wait here in order and the socket stops being read until the next window: TCP pushes back on
+   * the sender and nothing is dropped (the backlog is at most what was already read).
    */
-  countIncoming(now: number): void {
-    this.alive = true;
-    if (!this.budget.take(now) && !this.resumeTimer) {
-      this.ws.pause();
-      this.resumeTimer = setTimeout(() => {
-        this.resumeTimer = undefined;
-        this.budget.reset(Date.now());
-        if (!this.closing) this.ws.resume();
-      }, this.budget.remaining(now));
-    }
+  onThrottledMessage(handler: (data: Buffer, isBinary: boolean) => void): void {
+    this.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.alive = true;
+      if (this.backlog.length > 0 || !this.budget.take(Date.now())) {
+        this.backlog.push([data, isBinary]);
+        this.throttle(handler);
+        return;
+      }
+      handler(data, isBinary);
+    });
+  }
+
+  private throttle(handler: (data: Buffer, isBinary: boolean) => void): void {
+    if (this.resumeTimer || this.closing) return;
+    this.ws.pause();
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (this.closing) return;
+      const now = Date.now();
+      while (this.backlog.length > 0 && this.budget.take(now)) {
+        const [data, isBinary] = this.backlog.shift()!;
+        handler(data, isBinary);
+      }
+      if (this.backlog.length > 0) this.throttle(handler);
+      else this.ws.resume();
+    }, this.budget.remaining(Date.now()));
   }
 
   /** Count one incoming message against the per-second budget; false when over it (no pause). */
@@ -104,6 +122,7 @@ export class WebSocketConnection implements Connection, Flushable {
     if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
     this.pending = [];
     this.pendingBytes = 0;
+    this.backlog = [];
     try {
       this.ws.close(code, reason);
     } catch {
