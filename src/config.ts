@@ -45,7 +45,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   maxPeersPerRoom: 10_000,
   maxMessageBytes: 10 * 1024 * 1024,
   maxRoomBytes: 64 * 1024 * 1024,
-  maxQueuedBytes: 4 * 1024 * 1024,
+  maxQueuedBytes: 16 * 1024 * 1024,
   heartbeatMs: 20_000,
   maxMessagesPerSecond: 50_000,
   historySize: 1000,
@@ -97,7 +97,7 @@ Options (each also read from the environment variable shown):
       --max-peers-per-room <n>     peers per room; more get HTTP 503 (MULTISOCKET_MAX_PEERS_PER_ROOM; default 10000)
       --max-message-bytes <n>      largest frame; larger closes with 1009 (MULTISOCKET_MAX_MESSAGE_BYTES; default 10485760)
       --max-room-bytes <n>         approximate graph size cap per room (MULTISOCKET_MAX_ROOM_BYTES; default 67108864)
-      --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 4194304)
+      --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 16777216)
       --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 50000)
       --heartbeat <seconds>        ping interval, dead peers dropped; 0 = off (MULTISOCKET_HEARTBEAT; default 20)
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)

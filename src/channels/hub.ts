@@ -166,7 +166,7 @@ export class ChannelHub {
   receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string })); }): void {
     this.messagesIn++;
     switch (msg.type) {
-      case 'publish': return this.publish(member, msg.data, msg.topic, msg.echo);
+      case 'publish': this.publish(member, msg.data, msg.topic, msg.echo); return respond(OK);
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) return respond(errorMessage('unknown_target', `no member "${msg.to}" in this room`, msg.ref), 404);

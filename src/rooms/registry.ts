@@ -71,7 +71,7 @@ export class RoomRegistry {
     return { ok: true, room };
   }
 
-  private isTombstoned(name: string): boolean {
+  isTombstoned(name: string): boolean {
     const until = this.tombstones.get(name);
     if (until === undefined) return false;
     if (until > Date.now()) return true;

@@ -11,7 +11,7 @@ import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
-import { corsHeaders, readBody, sendJson } from './http-util.js';
+import { corsHeaders, errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
@@ -45,12 +45,12 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     return void res.end();
   }
   if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
-    return sendJson(res, 405, { err: `method ${method} not allowed`, error: 'method_not_allowed' }, { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
+    return sendJson(res, 405, errorBody('method_not_allowed', `method ${method} not allowed`), { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
   }
   const params = new URL(req.url ?? '/', 'http://x').searchParams;
   const jsonp = params.get('jsonp');
   if (jsonp !== null && !JSONP_CALLBACK.test(jsonp)) {
-    return sendJson(res, 400, { err: 'jsonp callback must be a JavaScript identifier path like cb or a.b', error: 'bad_callback' }, cors);
+    return sendJson(res, 400, errorBody('bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b'), cors);
   }
   const answer = (status: number, bodyJson: string) => {
     if (jsonp === null) return sendText(res, status, 'application/json; charset=utf-8', bodyJson, cors);
@@ -59,6 +59,10 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     sendText(res, 200, 'text/javascript; charset=utf-8', script, cors);
   };
   const target = targetOf(req.url ?? '/', roomName);
+  // An owned room that was closed answers 410 on its whole path for the room TTL.
+  if (server.rooms.isTombstoned(roomName) || server.rooms.isTombstoned(target.room)) {
+    return answer(410, JSON.stringify(errorBody('room_closed', `room ${server.rooms.isTombstoned(roomName) ? roomName : target.room} was closed by its owner`)));
+  }
   const limit = Number(params.get('%'));
   const limitBytes = Number.isFinite(limit) && limit > 0 ? limit : undefined;
 
@@ -77,17 +81,16 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (prefix !== null || soul === '*') return answer(200, room ? room.gun.readGraph(prefix ?? '', MAX_LISTED_NODES, limitBytes) : '{}');
     if (target.key !== undefined) return answer(200, room?.gun.readNode(room.gun.resolveKey(target.key), undefined, limitBytes) ?? 'null');
     return answer(404, JSON.stringify({
-      err: `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, and GUN peers connect to ${roomName}`,
-      error: 'not_found',
+      ...errorBody('not_found', `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, GUN peers and native clients (docs/protocol.md) connect to ${roomName}`),
       room: roomName,
     }));
   }
 
   // POST / PUT: the body is JSON, at most --max-message-bytes.
   readBody(req, server.config.maxMessageBytes).then((text) => {
-    if (text === null) return sendJson(res, 413, { err: `body larger than ${server.config.maxMessageBytes} bytes`, error: 'too_large' }, { ...cors, Connection: 'close' });
+    if (text === null) return sendJson(res, 413, errorBody('too_large', `body larger than ${server.config.maxMessageBytes} bytes`), { ...cors, Connection: 'close' });
     let body: unknown;
-    try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify({ err: 'body is not JSON', error: 'bad_json' })); }
+    try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify(errorBody('bad_json', 'body is not JSON'))); }
     // A body with a string token is a native-protocol message of an SSE member, not a GUN put.
     if (isNativeBody(body)) return handleNativePost(server, res, roomName, body, cors);
     write(server, target, body, answer);
@@ -123,7 +126,8 @@ function write(server: MultisocketServer, target: Target, body: unknown, answer:
 function admit(server: MultisocketServer, name: string, answer: (status: number, json: string) => void): Room | undefined {
   const a = server.rooms.ensure(name);
   if (a.ok) return a.room;
-  answer(503, JSON.stringify({ err: `the server has reached --max-rooms (${server.config.maxRooms})`, error: a.reason }));
+  const [status, message] = refusal(a.reason, name, server.config);
+  answer(status, JSON.stringify(errorBody(a.reason, message)));
   return undefined;
 }
 

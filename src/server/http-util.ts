@@ -2,6 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
+import type { Config } from '../config.js';
+import type { AdmissionRefusal } from '../rooms/registry.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -50,4 +52,21 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string | 
     req.on('end', () => { if (size <= limit) resolve(Buffer.concat(chunks).toString('utf8')); });
     req.on('error', reject);
   });
+}
+
+/**
+ * An HTTP error body understood by both protocols on room paths: GUN's `{"err": text}` and the
+ * native `{"error": {"code", "message"}}`.
+ */
+export function errorBody(code: string, message: string): { err: string; error: { code: string; message: string } } {
+  return { err: message, error: { code, message } };
+}
+
+/** HTTP status and message for a refused admission to a room. */
+export function refusal(reason: AdmissionRefusal, room: string, config: Config): [number, string] {
+  switch (reason) {
+    case 'room_full': return [503, `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`];
+    case 'too_many_rooms': return [503, `the server has reached --max-rooms (${config.maxRooms})`];
+    case 'room_closed': return [410, `room ${room} was closed by its owner`];
+  }
 }

@@ -13,6 +13,7 @@ export function isNativeBody(body: unknown): body is { token: string } & Record<
 
 export function handleNativePost(server: MultisocketServer, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
   const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, cors);
+  if (server.rooms.isTombstoned(roomName)) return fail(410, 'room_closed', `room ${roomName} was closed by its owner`);
   const room = server.rooms.get(roomName);
   const hub = room && room.members > 0 ? room.channels() : undefined;
   const member = hub?.memberByToken(body.token);

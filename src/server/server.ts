@@ -16,7 +16,7 @@ import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
 import { joinHub, NATIVE_SUBPROTOCOL, receiveNativeFrame } from './native.js';
-import { refuseUpgrade, sendJson } from './http-util.js';
+import { refuseUpgrade, refusal, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
 
 export class MultisocketServer {
@@ -216,14 +216,6 @@ export class MultisocketServer {
 function offersNative(req: http.IncomingMessage): boolean {
   const header = req.headers['sec-websocket-protocol'];
   return typeof header === 'string' && header.split(',').some((p) => p.trim() === NATIVE_SUBPROTOCOL);
-}
-
-function refusal(reason: AdmissionRefusal, room: string, config: Config): [number, string] {
-  switch (reason) {
-    case 'room_full': return [503, `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`];
-    case 'too_many_rooms': return [503, `the server has reached --max-rooms (${config.maxRooms})`];
-    case 'room_closed': return [410, `room ${room} was closed by its owner`];
-  }
 }
 
 function errorFrame(err: string): OutFrame {

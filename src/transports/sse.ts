@@ -52,7 +52,8 @@ export class SseConnection implements Connection, Flushable {
   send(frame: OutFrame): void {
     if (this.closed) return;
     const bytes = frame.sse;
-    if (this.pendingBytes + bytes.length + this.res.writableLength > this.maxQueuedBytes) {
+    // Like WebSocket: only what earlier turns left unsent counts (docs/protocol.md §7).
+    if (this.res.writableLength > this.maxQueuedBytes) {
       // No close code exists for SSE: end the stream; the client sees it drop.
       this.close(4008, 'slow consumer');
       return;

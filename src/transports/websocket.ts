@@ -54,7 +54,9 @@ export class WebSocketConnection implements Connection, Flushable {
   send(frame: OutFrame): void {
     if (this.closing) return;
     const bytes = frame.ws;
-    if (this.pendingBytes + bytes.length + this.socket.writableLength > this.opts.maxQueuedBytes) {
+    // What the kernel has not taken since earlier turns is the measure of a reader that does not
+    // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
+    if (this.socket.writableLength > this.opts.maxQueuedBytes) {
       // A peer that does not read must not make the server buffer without bound.
       this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
