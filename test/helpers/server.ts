@@ -8,6 +8,14 @@ import path from 'node:path';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(ROOT, 'dist/cli.js');
 
+// Servers still running when this test process ends (even when the runner cuts it short) are
+// killed, so no test leaves a server behind.
+const live = new Set<ChildProcess>();
+process.once('exit', () => { for (const p of live) p.kill('SIGKILL'); });
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => { for (const p of live) p.kill('SIGKILL'); process.exit(1); });
+}
+
 export interface RunningServer {
   port: number;
   host: string;
@@ -35,7 +43,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   });
   const logs: string[] = [];
   let exited = false;
-  proc.on('exit', () => { exited = true; });
+  live.add(proc);
+  proc.on('exit', () => { exited = true; live.delete(proc); });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start:\n' + logs.join('\n'))), opts.timeoutMs ?? 10_000);
     const onLine = (line: string) => {
