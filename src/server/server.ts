@@ -1,5 +1,6 @@
 // The listener: one HTTP(S) port. Requests under /_/ are the server's own endpoints; every other
-// path is a room. WebSocket upgrades on a room path join that room as GUN peers.
+// path is a room. A WebSocket upgrade on a room path joins it as a GUN peer, or as a native member
+// when it asks for the multisocket.v1 subprotocol; an event-stream GET joins as an SSE member.
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
