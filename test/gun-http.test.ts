@@ -776,6 +776,6 @@ test('an invalid HTTP put does not create a room', async (t) => {
   t.after(() => server.stop());
   const res = await fetch(`${server.http}/never-created`, { method: 'POST', body: '{"x":{"name":"no meta"}}' });
   assert.equal(res.status, 400);
-  const stats = await (await fetch(`${server.http}/_/stats`)).json();
+  const stats = (await (await fetch(`${server.http}/_/stats`)).json()) as { rooms: Record<string, unknown> };
   assert.equal(stats.rooms['/never-created'], undefined);
 });

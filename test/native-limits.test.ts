@@ -186,11 +186,20 @@ test('--history-size 3: replay that cannot reach back starts with an explicit ga
   const s2 = await pool.sse(r, { query: 'since=0' });
   await s2.waitFor(isPub('m6'));
   assert.deepEqual(s2.messages.slice(1).map((x) => x.type === 'gap' ? `gap ${x.from}-${x.to}` : x.seq), ['gap 1-3', 4, 6]);
-  // since beyond the last seq: nothing
+  // since beyond the last seq (a seq of an earlier incarnation of the room): reset gap, then all kept
   const w9 = await pool.ws(r, { query: 'since=99' });
-  pub.send({ type: 'send', to: w9.cid, data: 'mark' });
-  await w9.waitFor((x) => x.data === 'mark');
-  assert.equal(w9.count((x) => x.type === 'gap' || isPub()(x)), 0, w9.describe());
+  await w9.waitFor(isPub('m6'));
+  assert.deepEqual(w9.messages[1], { type: 'gap', reset: true, from: 1, to: 3 }, w9.describe());
+  assert.deepEqual(w9.all(isPub()).map((x) => x.seq), [4, 6]);
+  // another epoch: the same, whatever since says
+  const epoch = w9.messages[0].epoch as string;
+  assert.equal(typeof epoch, 'string');
+  const wOld = await pool.ws(r, { query: 'since=4&epoch=not-' + epoch });
+  await wOld.waitFor(isPub('m6'));
+  assert.deepEqual(wOld.messages[1], { type: 'gap', reset: true, from: 1, to: 3 }, wOld.describe());
+  const wSame = await pool.ws(r, { query: `since=4&epoch=${epoch}` });
+  await wSame.waitFor(isPub('m6'));
+  assert.equal(wSame.count((x) => x.type === 'gap'), 0, wSame.describe());
 });
 
 test('--history-ttl: expired history is a gap too', async (t) => {

@@ -95,12 +95,12 @@ async function sync(from: AnyMember, ...targets: AnyMember[]): Promise<void> {
 // Identity
 
 for (const T of TRANSPORTS) {
-  test(`[${T}] connect: {type,room,cid,token,owner,members,seq} as the first message`, async () => {
+  test(`[${T}] connect: {type,room,cid,token,owner,members,seq,epoch} as the first message`, async () => {
     const r = room('hello');
     const a = await pool.join(T, r);
     assert.equal(a.messages[0].type, 'connect', `first message: ${short(a.messages[0])}`);
     const c = a.hello;
-    assert.deepEqual(Object.keys(c).sort(), ['cid', 'members', 'owner', 'room', 'seq', 'token', 'type'], short(c));
+    assert.deepEqual(Object.keys(c).sort(), ['cid', 'epoch', 'members', 'owner', 'room', 'seq', 'token', 'type'], short(c));
     assert.equal(c.room, r);
     assert.ok(typeof c.cid === 'string' && c.cid.length > 0);
     assert.match(c.token, /^[0-9a-f]{32}$/, 'token: 128 random bits (hex)');

@@ -58,6 +58,8 @@ export class ChannelHub {
   private readonly byToken = new Map<string, Member>();
   owner: string | null = null;
   readonly history: History;
+  /** Names this incarnation of the room: seq numbers from another epoch mean nothing here. */
+  readonly epoch = randomBytes(6).toString('base64url');
   private readonly pending = new Map<string, PendingRequest>();
   private ridCounter = 0;
   private serveCursor = 0;
@@ -76,7 +78,7 @@ export class ChannelHub {
   }
 
   /** Admit a connection: connect message, replay since `since`, then join to the others. */
-  join(conn: Connection, options: { since?: number; topics?: string[] } = {}): Member {
+  join(conn: Connection, options: { since?: number; epoch?: string; topics?: string[] } = {}): Member {
     const member: Member = {
       cid: newCid(),
       token: randomBytes(16).toString('hex'),
@@ -92,17 +94,21 @@ export class ChannelHub {
     if (this.owner === null) this.owner = member.cid;
     this.deliver(member, this.frame({
       type: 'connect', room: this.room, cid: member.cid, token: member.token, owner: this.owner,
-      members: [...this.members.keys()], seq: this.history.lastSeq,
+      members: [...this.members.keys()], seq: this.history.lastSeq, epoch: this.epoch,
     }));
-    if (options.since !== undefined) this.replay(member, options.since);
+    if (options.since !== undefined) this.replay(member, options.since, options.epoch);
     const join = this.frame({ type: 'join', cid: member.cid });
     this.announce(join, member);
     return member;
   }
 
-  private replay(member: Member, since: number): void {
-    const r = this.history.since(since);
-    if (r.gap) this.deliver(member, this.frame({ type: 'gap', from: r.gap.from, to: r.gap.to }));
+  private replay(member: Member, since: number, epoch: string | undefined): void {
+    // A `since` from another incarnation of the room (server restart, room freed and recreated)
+    // cannot be compared: say so with a reset gap and replay everything still kept.
+    const reset = (epoch !== undefined && epoch !== this.epoch) || since > this.history.lastSeq;
+    const r = this.history.since(reset ? 0 : since);
+    if (reset) this.deliver(member, this.frame({ type: 'gap', reset: true, from: 1, to: r.gap ? r.gap.to : 0 }));
+    else if (r.gap) this.deliver(member, this.frame({ type: 'gap', from: r.gap.from, to: r.gap.to }));
     for (const e of r.entries) {
       if (e.topic !== undefined && !member.topics.matches(e.topic)) continue;
       this.deliver(member, e.frame);

@@ -156,6 +156,8 @@ export class Room extends Emitter<RoomEvents> {
   room: string | undefined;
   /** The last publish `seq` seen (or the room's seq at the first connect); resumed from on reconnect. */
   lastSeq = 0;
+  /** The room incarnation `lastSeq` belongs to (from `connect`). */
+  private epoch: string | undefined;
   state: RoomState = 'connecting';
 
   private memberList: Cid[] = [];
@@ -345,7 +347,10 @@ export class Room extends Emitter<RoomEvents> {
 
   private open(): void {
     const url = new URL(this.url.href);
-    if (this.everConnected || this.opts.since !== undefined) url.searchParams.set('since', String(this.lastSeq));
+    if (this.everConnected || this.opts.since !== undefined) {
+      url.searchParams.set('since', String(this.lastSeq));
+      if (this.epoch !== undefined) url.searchParams.set('epoch', this.epoch);
+    }
     // Topics in the URL are subscribed before replay; one with a comma cannot go there.
     this.urlTopics = [...this.wantedTopics()].filter((t) => !t.includes(','));
     if (this.urlTopics.length > 0) url.searchParams.set('topics', this.urlTopics.join(','));
@@ -472,7 +477,9 @@ export class Room extends Emitter<RoomEvents> {
     if (this.url.pathname.endsWith('/_/new')) this.url.pathname = this.url.pathname.slice(0, -'/_/new'.length) + msg.room;
     // The room's numbering restarted (a new server process, or the room was freed): the old
     // numbers mean nothing now, and what came after them cannot be replayed.
-    const reset = resumed && msg.seq < this.lastSeq ? { type: 'gap' as const, from: this.lastSeq + 1, to: Number.MAX_SAFE_INTEGER, reset: true as const } : undefined;
+    const renumbered = msg.seq < this.lastSeq || (this.epoch !== undefined && msg.epoch !== undefined && msg.epoch !== this.epoch);
+    const reset = resumed && renumbered ? { type: 'gap' as const, from: this.lastSeq + 1, to: Number.MAX_SAFE_INTEGER, reset: true as const } : undefined;
+    this.epoch = msg.epoch;
     this.resetReported = reset !== undefined;
     if ((!resumed && this.opts.since === undefined) || reset) this.lastSeq = msg.seq;
 

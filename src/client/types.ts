@@ -116,6 +116,8 @@ export interface ConnectMessage {
   members: Cid[];
   /** The room's last published sequence number (0 if none). */
   seq: number;
+  /** Names this incarnation of the room; sent back with `since` on a reconnect. */
+  epoch?: string;
 }
 export type MessageKind = 'publish' | 'direct' | 'push';
 export interface DataMessage {
@@ -216,7 +218,7 @@ export function parseServerMessage(v: unknown): ServerMessage | undefined {
   switch (v.type) {
     case 'connect':
       if (!isStr(v.room) || !isStr(v.cid) || !isStr(v.token) || !isStr(v.owner) || !isStrArray(v.members)) return undefined;
-      return { type: 'connect', room: v.room, cid: v.cid, token: v.token, owner: v.owner, members: v.members, seq: isNum(v.seq) ? v.seq : 0 };
+      return { type: 'connect', room: v.room, cid: v.cid, token: v.token, owner: v.owner, members: v.members, seq: isNum(v.seq) ? v.seq : 0, ...(isStr(v.epoch) ? { epoch: v.epoch } : {}) };
     case 'message': {
       if (!isStr(v.kind) || !KINDS.includes(v.kind) || !isStr(v.from) || !isOptStr(v.topic)) return undefined;
       const m: DataMessage = { type: 'message', kind: v.kind as MessageKind, from: v.from, data: v.data ?? null };

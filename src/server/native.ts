@@ -11,9 +11,11 @@ import { parseClientMessage } from '../channels/messages.js';
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
 /** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
-export function joinOptions(req: http.IncomingMessage): { since?: number; topics?: string[] } {
+export function joinOptions(req: http.IncomingMessage): { since?: number; epoch?: string; topics?: string[] } {
   const params = new URL(req.url ?? '/', 'http://x').searchParams;
-  const out: { since?: number; topics?: string[] } = {};
+  const out: { since?: number; epoch?: string; topics?: string[] } = {};
+  const epoch = params.get('epoch');
+  if (epoch && epoch.length <= 64) out.epoch = epoch;
   const raw = params.get('since') ?? (req.headers['last-event-id'] as string | undefined);
   if (raw !== undefined && raw !== null && /^\d{1,15}$/.test(raw.trim())) out.since = Number(raw.trim());
   const topics = params.get('topics');
