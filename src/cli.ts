@@ -40,7 +40,9 @@ async function main(): Promise<void> {
   }
   const scheme = config.tls ? 'https' : 'http';
   const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
-  log.info('listening', {
+  // The one line every level but silent prints: it is how a supervisor learns the port (--port 0).
+  const startup = config.logLevel === 'silent' ? log : createLogger('info');
+  startup.info('listening', {
     port: address.port,
     host: address.address,
     url: `${scheme}://${shownHost}:${address.port}/`,

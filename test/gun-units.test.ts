@@ -135,7 +135,7 @@ test('chunks: big nodes split, every field exactly once', () => {
 });
 
 test('graph store: HAM merge, reads, size cap is all-or-nothing', () => {
-  const store = new MemoryGraphStore(600);
+  const store = new MemoryGraphStore(1000);
   const upd = (soul: string, key: string, value: string | null, state: number) => [{ soul, fields: [{ key, value, state }] }];
   assert.deepEqual(store.merge(upd('a', 'x', '1', 1), NOW), { ok: true, changed: 2, deferred: [] });
   assert.deepEqual(store.merge(upd('a', 'x', '0', 0), NOW), { ok: true, changed: 0, deferred: [] });
@@ -145,7 +145,7 @@ test('graph store: HAM merge, reads, size cap is all-or-nothing', () => {
   assert.equal(store.read('a', { equals: 'y' })!.length, 0);
   assert.equal(store.read('missing'), undefined);
   const before = store.approxBytes;
-  const big = store.merge(upd('a', 'z', 'x'.repeat(1000), 2), NOW);
+  const big = store.merge(upd('a', 'z', 'x'.repeat(2000), 2), NOW);
   assert.equal(big.ok, false);
   assert.equal(store.approxBytes, before);
   assert.equal(store.read('a', { equals: 'z' })!.length, 0);
