@@ -6,10 +6,8 @@ import WebSocket from 'ws';
 import { AssertionError } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
 
-// Wire messages are untyped JSON; `any` keeps assertions on them short.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Msg = Record<string, any>;
-export type Pred = (m: Msg) => boolean;
+import { MessageLog, sleep, short, type Msg, type Pred } from './message-log.ts';
+export { sleep, type Msg, type Pred };
 
 let counter = 0;
 /** A message id that no other test in this process uses. */
@@ -30,11 +28,6 @@ export function fieldsOf(n: Msg | undefined): string[] {
   return n ? Object.keys(n).filter((k) => k !== '_').sort() : [];
 }
 
-const short = (m: unknown, max = 300): string => {
-  let s: string;
-  try { s = JSON.stringify(m); } catch { s = String(m); }
-  return s.length > max ? s.slice(0, max) + `…(${s.length} chars)` : s;
-};
 
 export interface ConnectOptions extends WebSocket.ClientOptions {
   /** Wait for the server's DAM greeting before resolving (default true). */
@@ -72,8 +65,7 @@ export function awaitUpgrade(ws: WebSocket, timeoutMs = 3000): Promise<UpgradeRe
   });
 }
 
-export class GunPeer {
-  readonly messages: Msg[] = [];
+export class GunPeer extends MessageLog {
   /** Every text frame as received (for evidence in failure messages). */
   readonly frames: string[] = [];
   /** Frames that were not JSON objects / arrays of objects. */
@@ -82,9 +74,11 @@ export class GunPeer {
   greeting?: Msg;
   closeInfo?: { code: number; reason: string };
   readonly closed: Promise<{ code: number; reason: string }>;
-  private listeners = new Set<() => void>();
+
+  get label(): string { return this.room; }
 
   constructor(readonly ws: WebSocket, readonly room: string) {
+    super();
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onFrame(data, isBinary));
     ws.on('ping', () => { this.pings += 1; this.notify(); });
     ws.on('error', () => { /* surfaced through close */ });
@@ -128,47 +122,10 @@ export class GunPeer {
     this.notify();
   }
 
-  private notify(): void { for (const l of [...this.listeners]) l(); }
-
   /** Send an object, a batch (array) or a raw string as one text frame. */
   send(x: Msg | Msg[] | string): void {
     this.ws.send(typeof x === 'string' ? x : JSON.stringify(x));
   }
-
-  /** Resolve when `cond()` is true; re-checked on every incoming frame, ping and close. */
-  waitUntil(cond: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (cond()) { resolve(); return; }
-      const check = () => { if (cond()) { cleanup(); resolve(); } };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new AssertionError({ message: `${this.room}: timed out after ${timeoutMs} ms waiting for ${what}; ${this.describe()}` }));
-      }, timeoutMs);
-      const cleanup = () => { clearTimeout(timer); this.listeners.delete(check); };
-      this.listeners.add(check);
-    });
-  }
-
-  /** The first message (already received or arriving within `timeoutMs`) matching `pred`. */
-  async waitFor(pred: Pred, timeoutMs = 2000, what = 'a matching message'): Promise<Msg> {
-    let found: Msg | undefined;
-    let i = 0;
-    await this.waitUntil(() => {
-      for (; i < this.messages.length; i++) if (pred(this.messages[i])) { found = this.messages[i]; return true; }
-      return false;
-    }, timeoutMs, what);
-    return found!;
-  }
-
-  /** Wait `ms`, then fail if any message (including earlier ones) matches `pred`. */
-  async expectNone(pred: Pred, ms = 300, what = 'message'): Promise<void> {
-    await sleep(ms);
-    const bad = this.messages.find(pred);
-    if (bad) throw new AssertionError({ message: `${this.room}: unexpected ${what}: ${short(bad, 600)}` });
-  }
-
-  /** All messages received so far matching `pred`. */
-  all(pred: Pred): Msg[] { return this.messages.filter(pred); }
 
   /** Put a graph; returns the message id. */
   put(graph: unknown, id = uid('put'), extra: Msg = {}): string {
@@ -226,7 +183,6 @@ export class PeerPool {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Poll `fn` until it returns a truthy value; returns that value, or throws after `timeoutMs`. */
 export async function poll<T>(fn: () => Promise<T> | T, timeoutMs = 3000, everyMs = 50, what = 'condition'): Promise<NonNullable<T>> {

@@ -9,17 +9,14 @@ import { EventSource } from 'eventsource';
 import { AssertionError } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
 
-// Wire messages are untyped JSON; `any` keeps assertions on them short.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Msg = Record<string, any>;
-export type Pred = (m: Msg) => boolean;
+import { MessageLog, sleep, short, type Msg, type Pred } from './message-log.ts';
+export { sleep, short, type Msg, type Pred };
 
 export const SUBPROTOCOL = 'multisocket.v1';
 
 /** Every server → client message type (the SSE event names to listen to). */
 export const SERVER_TYPES = ['connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed'] as const;
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 let counter = 0;
 /** A name (room, id, payload) that no other test in this process uses. */
@@ -28,21 +25,13 @@ export function uid(prefix = 'n'): string {
   return `${prefix}-${process.pid.toString(36)}-${counter.toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
 }
 
-export const short = (m: unknown, max = 300): string => {
-  let s: string;
-  try { s = JSON.stringify(m); } catch { s = String(m); }
-  if (s === undefined) s = String(m);
-  return s.length > max ? s.slice(0, max) + `…(${s.length} chars)` : s;
-};
 
-/** Common: collected messages and waiting on them. */
-export abstract class Member {
-  readonly messages: Msg[] = [];
+/** Common: collected messages and waiting on them (MessageLog), plus the connect message. */
+export abstract class Member extends MessageLog {
   /** The first connect message (set once connected). */
   hello!: Msg;
-  protected listeners = new Set<() => void>();
 
-  constructor(public label: string) {}
+  constructor(public label: string) { super(); }
 
   abstract readonly transport: 'websocket' | 'sse';
   get cid(): string { return this.hello.cid; }
@@ -54,56 +43,9 @@ export abstract class Member {
     this.notify();
   }
 
-  watch(fn: () => void): void { this.listeners.add(fn); }
-  unwatch(fn: () => void): void { this.listeners.delete(fn); }
-
-  protected notify(): void { for (const l of [...this.listeners]) l(); }
-
-  /** Resolve when `cond()` holds; re-checked on every message and connection event. */
-  waitUntil(cond: () => boolean, timeoutMs = 2000, what = 'condition'): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (cond()) { resolve(); return; }
-      const check = () => { if (cond()) { cleanup(); resolve(); } };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new AssertionError({ message: `${this.label}: timed out after ${timeoutMs} ms waiting for ${what}; ${this.describe()}` }));
-      }, timeoutMs);
-      const cleanup = () => { clearTimeout(timer); this.listeners.delete(check); };
-      this.listeners.add(check);
-    });
-  }
-
-  /** The first message (already here or arriving within `timeoutMs`) matching `pred`. */
-  async waitFor(pred: Pred, timeoutMs = 2000, what = 'a matching message'): Promise<Msg> {
-    let found: Msg | undefined;
-    let i = 0;
-    await this.waitUntil(() => {
-      for (; i < this.messages.length; i++) if (pred(this.messages[i])) { found = this.messages[i]; return true; }
-      return false;
-    }, timeoutMs, what);
-    return found!;
-  }
-
-  /** Wait until `n` messages match `pred`; returns them. */
-  async waitForCount(pred: Pred, n: number, timeoutMs = 2000, what = 'messages'): Promise<Msg[]> {
-    await this.waitUntil(() => this.count(pred) >= n, timeoutMs, `${n} ${what} (have ${this.count(pred)})`);
-    return this.all(pred);
-  }
-
-  /** Wait `ms`, then fail if any message (also earlier ones) matches `pred`. */
-  async expectNone(pred: Pred, ms = 250, what = 'message'): Promise<void> {
-    await sleep(ms);
-    const bad = this.messages.find(pred);
-    if (bad) throw new AssertionError({ message: `${this.label}: unexpected ${what}: ${short(bad, 600)}` });
-  }
-
-  all(pred: Pred): Msg[] { return this.messages.filter(pred); }
-  count(pred: Pred): number { let n = 0; for (const m of this.messages) if (pred(m)) n++; return n; }
-
   /** Forget what has arrived so far (later waits only see new messages). */
   clear(): void { this.messages.length = 0; }
 
-  abstract describe(n?: number): string;
   abstract close(): Promise<void>;
 }
 
