@@ -103,9 +103,9 @@ export interface ClosedEvent {
 
 /**
  * Messages `from`..`to` are lost to this member. With `reset`, the room's numbering restarted
- * (a new server process, or the room was freed and made again) while it was away: everything after
- * its old `lastSeq` is unknown (`to` is then Number.MAX_SAFE_INTEGER), and so are messages of the
- * new numbering up to the `connect` event's `seq`.
+ * (a new server process, or the room was freed and made again: a new `epoch`) while it was away:
+ * everything after its old `lastSeq` is unknown (`to` is then Number.MAX_SAFE_INTEGER). The
+ * server then replays what it still keeps of the new numbering.
  */
 export interface GapEvent extends GapMessage {
   reset?: true;
