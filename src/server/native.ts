@@ -58,7 +58,13 @@ export function receiveNativeFrame(room: Room, member: Member, conn: WebSocketCo
     }
     const parsed = parseClientMessage(item);
     if (!parsed.ok) { hub.sendError(member, 'bad_message', parsed.message, parsed.ref); continue; }
-    hub.receive(member, parsed.msg);
+    try {
+      hub.receive(member, parsed.msg);
+    } catch (err) {
+      // A bug must cost one message, not the process and every room in it.
+      room.log.error('native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
+      hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
+    }
   }
 }
 
