@@ -1,24 +1,25 @@
 // Topic subscriptions of one member: exact names, and prefixes from names ending in "*".
+// The sets are made on first use: most members of a big room never subscribe to anything.
 
 export class Subscriptions {
-  private readonly exact = new Set<string>();
-  private readonly prefixes = new Set<string>();
+  private exact: Set<string> | undefined;
+  private prefixes: Set<string> | undefined;
 
   add(topic: string): void {
-    if (topic.endsWith('*')) this.prefixes.add(topic.slice(0, -1));
-    else this.exact.add(topic);
+    if (topic.endsWith('*')) (this.prefixes ??= new Set()).add(topic.slice(0, -1));
+    else (this.exact ??= new Set()).add(topic);
   }
 
   remove(topic: string): void {
-    if (topic.endsWith('*')) this.prefixes.delete(topic.slice(0, -1));
-    else this.exact.delete(topic);
+    if (topic.endsWith('*')) this.prefixes?.delete(topic.slice(0, -1));
+    else this.exact?.delete(topic);
   }
 
   matches(topic: string): boolean {
-    if (this.exact.has(topic)) return true;
-    for (const p of this.prefixes) if (topic.startsWith(p)) return true;
+    if (this.exact?.has(topic)) return true;
+    if (this.prefixes) for (const p of this.prefixes) if (topic.startsWith(p)) return true;
     return false;
   }
 
-  get size(): number { return this.exact.size + this.prefixes.size; }
+  get size(): number { return (this.exact?.size ?? 0) + (this.prefixes?.size ?? 0); }
 }
