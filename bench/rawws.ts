@@ -18,6 +18,8 @@ export interface RawWsOptions {
   onMessage(ws: RawWs, data: Buffer, start: number, end: number): void;
   onClose?(reason: string): void;
   timeoutMs?: number;
+  /** Sec-WebSocket-Protocol to ask for (e.g. multisocket.v1); the answer must match. */
+  protocol?: string;
 }
 
 /** Builds one masked client frame. */
@@ -67,7 +69,8 @@ export class RawWs {
         socket.write(
           `GET ${opts.path} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n` +
           `Upgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (opts.protocol ? `Sec-WebSocket-Protocol: ${opts.protocol}\r\n` : '') + '\r\n');
       });
       socket.on('data', (chunk: Buffer) => {
         if (upgraded) return ws.onData(chunk);
@@ -79,6 +82,7 @@ export class RawWs {
         if (!/^HTTP\/1\.1 101/.test(status)) return fail(new Error(`handshake failed: ${status}`));
         const accept = /\r\nsec-websocket-accept:\s*(\S+)/i.exec(text)?.[1];
         if (accept !== expect) return fail(new Error('bad Sec-WebSocket-Accept'));
+        if (opts.protocol && /\r\nsec-websocket-protocol:\s*(\S+)/i.exec(text)?.[1] !== opts.protocol) return fail(new Error(`server did not accept subprotocol ${opts.protocol}`));
         upgraded = true;
         clearTimeout(timer);
         resolve(ws);
@@ -158,7 +162,7 @@ export class RawWs {
       case 0x8: // close: echo it and end
         if (!this.closed) this.socket.write(maskedFrame(0x8, b.subarray(start, Math.min(end, start + 2))));
         this.socket.end();
-        this.onEnd('close frame');
+        this.onEnd(`close frame ${end - start >= 2 ? b.readUInt16BE(start) : 1005}`);
         return;
       case 0x9: // ping -> pong with the same payload
         this.socket.write(maskedFrame(0xa, Buffer.from(b.subarray(start, end))));

@@ -1,18 +1,23 @@
 // Benchmark orchestrator. Usage (see bench/README.md):
-//   npm run bench [-- gun-fanout] [--quick | --smoke] [--target ours|gun]... [--subs N] [--no-save] [--server-arg=--flag=value]...
-// For each target it starts the server pinned to core 0 and bench/loadgen.ts pinned to core 1,
-// steps the put rate up until the SLO breaks, prints a table and writes bench/results/<date>-gun-fanout.json.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+//   npm run bench                                   every scenario, full
+//   npm run bench -- <scenario> [--quick | --smoke] [--target NAME]... [--no-save] [--server-arg=--flag=value]...
+// Every server under test runs pinned to core 0, every load generator (raw node:net sockets) to
+// core 1. Each scenario prints its step tables and a summary table with the ratio of ours to each
+// peer measured in the same run; the run writes bench/results/<date>-<scenario|all>.json.
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { StepResult } from './stats.js';
+import {
+  ROOT, TARGETS, type TargetName, type Proc, canPin, int, mb, ms, pct, pkgVersion, probeMemory, ratio, sleep,
+  startLoadgen, startTarget, stopLoadgen, table, warnIfStale, ourNodeArgs,
+} from './lib.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
+const SCENARIOS = ['gun-fanout', 'gun-load', 'native-ws', 'native-sse', 'many-rooms', 'idle-memory', 'reqrep', 'slow-consumer'] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -23,324 +28,477 @@ const { values: opt, positionals } = parseArgs({
     subs: { type: 'string' },
     'no-save': { type: 'boolean', default: false },
     'server-arg': { type: 'string', multiple: true }, // extra flags for our server, e.g. --server-arg=--max-messages-per-second=100000
+    'server-node-arg': { type: 'string', multiple: true }, // node flags for our server, e.g. --server-node-arg=--cpu-prof
   },
 });
-const scenario = positionals[0] ?? 'gun-fanout';
-if (scenario !== 'gun-fanout') fail(`unknown scenario "${scenario}" (available: gun-fanout)`);
+ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
+const mode: 'full' | 'quick' | 'smoke' = opt.smoke ? 'smoke' : opt.quick ? 'quick' : 'full';
+const scenarios: Scenario[] = positionals.length ? (positionals as Scenario[]) : opt.smoke ? ['gun-fanout'] : [...SCENARIOS];
+for (const s of scenarios) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" (available: ${SCENARIOS.join(', ')})`);
+for (const t of opt.target ?? []) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}" (${TARGETS.join('|')})`);
+const serverArgs = opt['server-arg'] ?? [];
 
-interface Plan {
-  mode: 'full' | 'quick' | 'smoke';
-  subs: number;
-  sample: number; // sockets whose latency is measured
-  rates: number[]; // puts/s, stepped up until the SLO breaks
-  warmup: number; measure: number; drain: number; // seconds per step
-  ackRate: number | null; // dedicated put->ack step before the ramp
-  targets: string[];
-}
-const RATES = [500, 1000, 2000, 4000, 8000, 16000, 32000];
-const plan: Plan = opt.smoke
-  ? { mode: 'smoke', subs: 10, sample: 10, rates: [300], warmup: 0, measure: 1, drain: 1, ackRate: null, targets: ['ours'] }
-  : opt.quick
-    ? { mode: 'quick', subs: 100, sample: 10, rates: RATES, warmup: 1, measure: 2, drain: 1, ackRate: 1000, targets: ['ours', 'gun'] }
-    : { mode: 'full', subs: 100, sample: 10, rates: RATES, warmup: 2, measure: 10, drain: 2, ackRate: 1000, targets: ['ours', 'gun'] };
-if (opt.subs) plan.subs = Number(opt.subs);
-if (!Number.isInteger(plan.subs) || plan.subs < 1 || plan.subs > 15_000) fail('--subs must be a whole number from 1 to 15000 (one process holds < 20k fds)');
-if (opt.target?.length) plan.targets = opt.target;
-for (const t of plan.targets) if (t !== 'ours' && t !== 'gun') fail(`unknown target "${t}" (ours|gun)`);
+/** Timing of one open-loop step: warm-up (not counted), measured window, bounded drain. */
+interface Timing { warmup: number; measure: number; drain: number }
+const TIMING: Record<typeof mode, Timing> = { full: { warmup: 2, measure: 5, drain: 2 }, quick: { warmup: 1, measure: 2, drain: 1 }, smoke: { warmup: 0, measure: 1, drain: 1 } };
+const GUN_TIMING: Record<typeof mode, Timing> = { ...TIMING, full: { warmup: 2, measure: 10, drain: 2 } };
 
-// ---- child processes: every one is tracked and killed by PID, whatever happens ----
+const targetsFor = (defaults: TargetName[]): TargetName[] => (opt.target?.length ? defaults.filter((t) => opt.target!.includes(t)) : defaults);
 
-const children = new Set<ChildProcess>();
-const tmpDirs = new Set<string>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { console.error(`\n${sig}: stopping`); process.exit(130); });
+// ---- result shapes ----
 
-const canPin = spawnSync('taskset', ['-V']).status === 0 && os.availableParallelism() >= 2;
-const pin = (core: number, argv: string[]) => (canPin ? ['taskset', '-c', String(core), ...argv] : argv);
-
-/** A child process whose stdout is read as JSON lines. */
-class Proc {
-  readonly child: ChildProcess;
-  readonly logs: string[] = []; // last lines of output, for error reports
-  private waiters: { pred: (o: Record<string, unknown>) => boolean; resolve: (o: Record<string, unknown>) => void }[] = [];
-  private exitWaiters: ((err: Error) => void)[] = [];
-
-  constructor(readonly name: string, argv: string[], cwd: string) {
-    this.child = spawn(argv[0], argv.slice(1), { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(this.child);
-    this.child.on('exit', (code, sig) => {
-      children.delete(this.child);
-      for (const w of this.exitWaiters) w(new Error(`${name} exited (${code ?? sig}):\n${this.logs.slice(-20).join('\n')}`));
-    });
-    this.child.on('error', (err) => { for (const w of this.exitWaiters) w(err); });
-    this.readLines(this.child.stdout!, true);
-    this.readLines(this.child.stderr!, false);
-  }
-
-  get pid(): number { return this.child.pid!; }
-  get alive(): boolean { return this.child.exitCode === null && this.child.signalCode === null; }
-
-  private readLines(stream: NodeJS.ReadableStream, json: boolean): void {
-    let buf = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        this.logs.push(line);
-        if (this.logs.length > 200) this.logs.shift();
-        if (!json || !line.startsWith('{')) continue;
-        try {
-          const o = JSON.parse(line) as Record<string, unknown>;
-          const w = this.waiters.find((x) => x.pred(o));
-          if (w) { this.waiters.splice(this.waiters.indexOf(w), 1); w.resolve(o); }
-        } catch { /* not JSON */ }
-      }
-    });
-  }
-
-  /** Resolves with the next stdout JSON line matching pred; rejects on timeout or exit. */
-  waitJson(pred: (o: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-    return new Promise((resolve, reject) => {
-      if (!this.alive) return reject(new Error(`${this.name} is not running:\n${this.logs.slice(-20).join('\n')}`));
-      const timer = setTimeout(() => done(new Error(`${this.name}: no answer within ${timeoutMs} ms:\n${this.logs.slice(-20).join('\n')}`)), timeoutMs);
-      const onExit = (err: Error) => done(err);
-      const done = (err: Error | null, o?: Record<string, unknown>) => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((w) => w.resolve !== ok);
-        this.exitWaiters = this.exitWaiters.filter((w) => w !== onExit);
-        if (err) reject(err); else resolve(o!);
-      };
-      const ok = (o: Record<string, unknown>) => done(null, o);
-      this.waiters.push({ pred, resolve: ok });
-      this.exitWaiters.push(onExit);
-    });
-  }
-
-  send(o: object): void { this.child.stdin!.write(JSON.stringify(o) + '\n'); }
-
-  /** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
-  async stop(): Promise<void> {
-    if (!this.alive) return;
-    const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    this.child.kill('SIGTERM');
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(t);
-  }
-}
-
-// ---- targets ----
-
-// With --log-level warn our server does not print its "listening" line, so the harness picks a
-// free port itself (below the ephemeral range, which starts at 32768 here) and polls until it accepts.
-const PORT = '{port}';
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createServer().once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
-    });
-    if (ok) return port;
-  }
-  throw new Error('no free port found');
-}
-async function waitListening(p: Proc, port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!p.alive) throw new Error(`${p.name} exited:\n${p.logs.slice(-20).join('\n')}`);
-    const ok = await new Promise<boolean>((r) => {
-      const c = net.connect({ host: '127.0.0.1', port }, () => { c.destroy(); r(true); }).once('error', () => r(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`${p.name} did not accept connections on ${port} within ${timeoutMs} ms:\n${p.logs.slice(-20).join('\n')}`);
-}
-
-interface TargetSpec { argv: string[]; cwd: string; wsPath: string; cleanup?: () => void; describe: string }
-
-function targetSpec(name: string): TargetSpec {
-  if (name === 'ours') {
-    const cli = path.join(ROOT, 'dist/cli.js');
-    if (!fs.existsSync(cli)) fail('dist/cli.js not found: run `npm run build` first');
-    warnIfStale(cli);
-    const extra = opt['server-arg'] ?? [];
-    return { argv: [process.execPath, cli, '--host', '127.0.0.1', '--port', PORT, '--log-level', 'warn', ...extra], cwd: ROOT, wsPath: '/bench',
-      describe: `node dist/cli.js${extra.length ? ' ' + extra.join(' ') : ''}, room /bench` };
-  }
-  // GUN writes files (radata, stats) into its cwd, so it gets a throwaway one.
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'multisocket-bench-gun-'));
-  tmpDirs.add(tmp);
-  return {
-    argv: [process.execPath, path.join(ROOT, 'bench/targets/gun-relay.cjs'), PORT], cwd: tmp, wsPath: '/gun',
-    cleanup: () => { fs.rmSync(tmp, { recursive: true, force: true }); tmpDirs.delete(tmp); }, describe: `gun ${pkgVersion('gun')} relay, memory only, /gun`,
-  };
-}
-
-function warnIfStale(cli: string): void {
-  const newest = (dir: string): number => fs.readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
-    .reduce((m, e) => Math.max(m, fs.statSync(path.join(e.parentPath ?? e.path, e.name)).mtimeMs), 0);
-  if (fs.existsSync(path.join(ROOT, 'src')) && newest(path.join(ROOT, 'src')) > fs.statSync(cli).mtimeMs) {
-    console.error('warning: src/ is newer than dist/cli.js; run `npm run build` to bench the current code');
-  }
-}
-
-// ---- running one target ----
-
-interface TargetResult {
+interface RampResult {
   target: string;
   describe: string;
+  proto?: string;
   ackStep: StepResult | null;
   steps: StepResult[];
-  capacity: { rate: number; deliveriesPerSec: number } | null;
+  capacity: { rate: number; deliveriesPerSec: number; step: StepResult } | null;
   lowerBound: string | null; // why capacity may be understated, if it may
   stopReason: string;
   serverWarnings: string[]; // server log lines at warn level or above (first 20)
   error?: string;
 }
+/** One row of a scenario's summary table. */
+interface SummaryRow {
+  target: string;
+  value: number | null; // the scenario's headline figure for this target
+  valueText: string;
+  deliveredPerSec?: number | null;
+  p50?: number | null; p99?: number | null; max?: number | null;
+  srvCpu?: number | null; srvRssMB?: number | null; lgCpu?: number | null;
+  lowerBound?: boolean;
+  note?: string;
+}
+interface ScenarioResult {
+  scenario: Scenario;
+  title: string;
+  headline: string; // what `value` means
+  higherIsBetter: boolean;
+  summary: SummaryRow[];
+  details: unknown;
+  text: string; // the printed detail tables
+}
+
+// ---- open-loop ramps ----
 
 const DISTURBED_PCT = 15; // other processes' CPU during a step above which it is marked as disturbed
 const disturbed = (s: StepResult) => (s.otherCpuPct ?? 0) > DISTURBED_PCT;
 const passes = (s: StepResult) => s.latency !== null && s.latency.p99 <= SLO.p99Ms && s.deliveryPct >= SLO.deliveryPct;
 
-async function runTarget(name: string): Promise<TargetResult> {
-  const spec = targetSpec(name);
-  const res: TargetResult = { target: name, describe: spec.describe, ackStep: null, steps: [], capacity: null, lowerBound: null, stopReason: '', serverWarnings: [] };
-  let server: Proc | null = null;
-  let lg: Proc | null = null;
-  try {
-    const port = await freePort();
-    server = new Proc(`${name} server`, pin(0, spec.argv.map((a) => (a === PORT ? String(port) : a))), spec.cwd);
-    await waitListening(server, port, 15_000);
-    lg = new Proc('load generator', pin(1, [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/loadgen.ts'),
-      '--port', String(port), '--path', spec.wsPath, '--subs', String(plan.subs), '--sample', String(plan.sample),
-      '--server-pid', String(server.pid)]), ROOT);
-    await lg.waitJson((o) => o.type === 'ready', 30_000);
-    console.error(`[${name}] ${plan.subs} subscribers connected to :${port}${spec.wsPath}`);
+interface RampPlan {
+  target: TargetName;
+  loadgen: string; // script under bench/
+  lgArgs: (port: number, pid: number) => string[];
+  rates: number[];
+  timing: Timing;
+  ackRate?: number | null;
+  proto?: string;
+  serverArgs?: string[]; // for ours, before --server-arg ones
+  perRate: string; // unit of a rate, for logs: "puts/s", "msgs/s"
+}
 
+async function ramp(p: RampPlan): Promise<RampResult> {
+  const res: RampResult = { target: p.target, describe: '', proto: p.proto, ackStep: null, steps: [], capacity: null, lowerBound: null, stopReason: '', serverWarnings: [] };
+  let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
+  try {
+    const t = await startTarget(p.target, { serverArgs: p.target === 'ours' ? [...(p.serverArgs ?? []), ...serverArgs] : [] });
+    server = t.server; cleanup = t.spec.cleanup; res.describe = t.spec.describe;
+    lg = startLoadgen(p.loadgen, p.lgArgs(t.port, server.pid));
+    const ready = await lg.waitJson((o) => o.type === 'ready' || o.type === 'error', 120_000);
+    if (ready.type === 'error') throw new Error(`load generator: ${String(ready.message)}`);
+    console.error(`[${p.target}] connected to :${t.port}: ${JSON.stringify(ready)}`);
+    const { warmup, measure, drain } = p.timing;
     const step = async (label: string, rate: number): Promise<StepResult> => {
-      lg!.send({ cmd: 'step', label, rate, warmup: plan.warmup, measure: plan.measure, drain: plan.drain });
-      const limit = (plan.warmup + plan.measure + plan.drain) * 1000 + 20_000;
-      const r = (await lg!.waitJson((o) => o.type === 'step' || o.type === 'error', limit)) as unknown as StepResult | { type: 'error'; message: string };
-      if (r.type === 'error') throw new Error(`load generator: ${r.message}`);
-      console.error(`[${name}] ${label}: ${fmtStep(r)}`);
+      const r = (await lg!.ask({ cmd: 'step', label, rate, warmup, measure, drain }, ['step'], (warmup + measure + drain) * 1000 + 30_000)) as unknown as StepResult;
+      console.error(`[${p.target}] ${label}: ${fmtStep(r)}`);
       return r;
     };
-
-    if (plan.ackRate) res.ackStep = await step(`ack@${plan.ackRate}`, plan.ackRate);
+    if (p.ackRate) res.ackStep = await step(`ack@${p.ackRate}`, p.ackRate);
     res.stopReason = 'all rates passed';
-    for (const rate of plan.rates) {
+    for (const rate of p.rates) {
       let r = await step(String(rate), rate);
       // Retry a failing step: once, because on this shared VM a short window sometimes catches a
       // single unrelated 50+ ms stall; up to 3 times while other processes were busy during it.
-      // Every run stays in the table.
       for (let tries = 1; !passes(r) && server.alive && (tries < 2 || (tries < 4 && disturbed(r))); tries++) {
         res.steps.push(r);
         r = await step(`${rate} retry`, rate);
       }
       res.steps.push(r);
       if (!server.alive) { res.stopReason = 'server exited'; break; }
-      if (!passes(r)) { res.stopReason = r.deliveryPct < SLO.deliveryPct ? `delivery ${r.deliveryPct.toFixed(2)}% < ${SLO.deliveryPct}% at ${rate}/s` : `p99 ${r.latency?.p99.toFixed(1)} ms > ${SLO.p99Ms} ms at ${rate}/s`; break; }
+      if (!passes(r)) { res.stopReason = r.deliveryPct < SLO.deliveryPct ? `delivery ${r.deliveryPct.toFixed(2)}% < ${SLO.deliveryPct}% at ${rate} ${p.perRate}` : `p99 ${ms(r.latency?.p99)} ms > ${SLO.p99Ms} ms at ${rate} ${p.perRate}`; break; }
     }
   } catch (err) {
     res.error = (err as Error).message;
     res.stopReason = 'error';
-    console.error(`[${name}] error: ${res.error}`);
+    console.error(`[${p.target}] error: ${res.error}`);
   } finally {
-    if (lg?.alive) { lg.send({ cmd: 'quit' }); await Promise.race([new Promise((r) => lg!.child.once('exit', r)), sleep(2000)]); }
-    await lg?.stop();
+    await stopLoadgen(lg);
     await server?.stop();
-    spec.cleanup?.();
+    cleanup?.();
   }
   if (server) res.serverWarnings = server.logs.filter((l) => /"level":"(warn|error|fatal)"/.test(l)).slice(0, 20);
-
-  // Capacity: the highest rate that passed (on the first try or on its retry); stepping stops at
-  // the first rate that failed twice, so every lower rate passed.
-  for (const s of res.steps) if (passes(s)) res.capacity = { rate: s.rate, deliveriesPerSec: s.rate * s.subs };
+  // Capacity: the highest rate that passed; stepping stops at the first rate that failed twice.
+  for (const s of res.steps) if (passes(s)) res.capacity = { rate: s.rate, deliveriesPerSec: s.rate * s.subs, step: s };
   const reasons: string[] = [];
-  const hot = res.steps.filter((s) => s.loadgenCpuPct > 90);
-  if (hot.length) reasons.push(`load generator CPU > 90% at ${hot.map((s) => s.rate).join(', ')} puts/s`);
+  const hot = res.steps.filter((s) => s.loadgenCpuPct > 90 && s.rate <= (res.capacity?.rate ?? 0) * 2);
+  if (hot.length) reasons.push(`load generator CPU > 90% at ${[...new Set(hot.map((s) => s.rate))].join(', ')} ${p.perRate}`);
   if (res.stopReason === 'all rates passed') reasons.push('highest rate tried still passed');
   res.lowerBound = reasons.length ? reasons.join('; ') : null;
   return res;
 }
 
-// ---- report ----
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number | undefined | null) => (n === undefined || n === null ? 'n/a' : n < 10 ? n.toFixed(2) : n.toFixed(1));
-const pct = (n: number | null) => (n === null ? 'n/a' : `${Math.round(n)}%`);
 const fmtStep = (s: StepResult) =>
   `${int(s.deliveredPerSec)} deliv/s, ${s.deliveryPct.toFixed(3)}%, p50 ${ms(s.latency?.p50)} p99 ${ms(s.latency?.p99)} max ${ms(s.latency?.max)} ms, ` +
-  `ack p99 ${ms(s.ack.latency?.p99)}, server ${pct(s.serverCpuPct)}, loadgen ${pct(s.loadgenCpuPct)}, other ${pct(s.otherCpuPct)} (send lag max ${ms(s.sendLagMaxMs)} ms)`;
+  `ack p99 ${ms(s.ack.latency?.p99)}, server ${pct(s.serverCpuPct)} ${mb(s.serverRssMB)}, loadgen ${pct(s.loadgenCpuPct)}, other ${pct(s.otherCpuPct)} (send lag max ${ms(s.sendLagMaxMs)} ms)`;
 
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
-}
-
-function report(results: TargetResult[]): string {
+function rampText(r: RampResult, unit: string, who: string, acks: boolean): string {
   const out: string[] = [];
-  for (const r of results) {
-    out.push(`\n== ${r.target}: ${r.describe}; ${plan.subs} subscribers, 1 publisher; ${canPin ? 'server on CPU 0, load generator on CPU 1' : 'NOT pinned (no taskset)'}`);
-    const rows = [['step', 'puts/s', 'deliveries/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', 'ack p50', 'ack p99', 'acked', 'srv CPU', 'srv RSS', 'lg CPU', 'other CPU']];
-    for (const s of [...(r.ackStep ? [r.ackStep] : []), ...r.steps]) {
-      rows.push([s.label + (disturbed(s) ? ' *' : ''), int(s.rate), int(s.deliveredPerSec), `${s.deliveryPct.toFixed(3)}%`, ms(s.latency?.p50), ms(s.latency?.p99), ms(s.latency?.max),
-        ms(s.ack.latency?.p50), ms(s.ack.latency?.p99), s.ack.received ? `${s.ack.pct.toFixed(1)}%` : 'none', pct(s.serverCpuPct),
-        s.serverRssMB === null ? 'n/a' : `${Math.round(s.serverRssMB)} MB`, pct(s.loadgenCpuPct), pct(s.otherCpuPct)]);
-    }
-    out.push(table(rows));
-    if ([r.ackStep, ...r.steps].some((s) => s && disturbed(s))) out.push(`* other processes used > ${DISTURBED_PCT}% CPU during this step: treat it as noise`);
-    out.push(`capacity: ${r.capacity ? `${r.lowerBound ? '>= ' : ''}${int(r.capacity.deliveriesPerSec)} deliveries/s (${int(r.capacity.rate)} puts/s x ${plan.subs})` : 'none (first step failed)'}` +
-      `; stopped: ${r.stopReason}${r.lowerBound ? `\n  lower bound: ${r.lowerBound}` : ''}`);
-    const odd = [...(r.ackStep ? [r.ackStep] : []), ...r.steps].filter((s) => s.dups || s.echoes || s.damErrors || s.badFrames || s.closedSubs || s.ack.errors);
-    for (const s of odd) {
-      out.push(`  anomalies at ${s.label}: dups ${s.dups}, echoes to publisher ${s.echoes}, dam errors ${s.damErrors}, non-JSON frames ${s.badFrames}, ` +
-        `closed subscribers ${s.closedSubs}, put errors ${s.ack.errors}${s.ack.firstError ? ` ("${s.ack.firstError}")` : ''}`);
-    }
-    if (r.serverWarnings.length) out.push(`  server warnings (first ${r.serverWarnings.length}):\n    ${r.serverWarnings.join('\n    ')}`);
-    if (r.error) out.push(`  ERROR: ${r.error.split('\n')[0]}`);
+  out.push(`\n== ${r.target}${r.proto ? ` (${r.proto})` : ''}: ${r.describe}; ${who}; ${canPin ? 'server on CPU 0, load generator on CPU 1' : 'NOT pinned (no taskset)'}`);
+  const head = ['step', unit, 'deliveries/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', ...(acks ? ['ack p50', 'ack p99', 'acked'] : []), 'srv CPU', 'srv RSS', 'lg CPU', 'other CPU'];
+  const rows = [head];
+  for (const s of [...(r.ackStep ? [r.ackStep] : []), ...r.steps]) {
+    rows.push([s.label + (disturbed(s) ? ' *' : ''), int(s.rate), int(s.deliveredPerSec), `${s.deliveryPct.toFixed(3)}%`, ms(s.latency?.p50), ms(s.latency?.p99), ms(s.latency?.max),
+      ...(acks ? [ms(s.ack.latency?.p50), ms(s.ack.latency?.p99), s.ack.received ? `${s.ack.pct.toFixed(1)}%` : 'none'] : []),
+      pct(s.serverCpuPct), mb(s.serverRssMB), pct(s.loadgenCpuPct), pct(s.otherCpuPct)]);
   }
-  const ours = results.find((r) => r.target === 'ours');
-  const gun = results.find((r) => r.target === 'gun');
-  if (ours && gun) {
-    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a == null || b == null || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
-    const a = ours.ackStep, g = gun.ackStep;
-    const at = `(ack@${plan.ackRate} step)`;
-    // RSS grows with every key stored, so compare it after the same step, not at each one's peak.
-    const common = plan.rates.filter((rate) => ours.steps.some((s) => s.rate === rate) && gun.steps.some((s) => s.rate === rate)).pop();
-    const rssAfter = (r: TargetResult) => r.steps.filter((s) => s.rate === common).pop()?.serverRssMB ?? null;
-    const rows = [['metric', 'ours', 'gun', 'ours/gun'],
-      ['capacity, deliveries/s', ours.capacity ? int(ours.capacity.deliveriesPerSec) + (ours.lowerBound ? '+' : '') : 'none', gun.capacity ? int(gun.capacity.deliveriesPerSec) + (gun.lowerBound ? '+' : '') : 'none', ratio(ours.capacity?.deliveriesPerSec, gun.capacity?.deliveriesPerSec)],
-      [`delivery p50 ms ${at}`, ms(a?.latency?.p50), ms(g?.latency?.p50), ratio(a?.latency?.p50, g?.latency?.p50)],
-      [`delivery p99 ms ${at}`, ms(a?.latency?.p99), ms(g?.latency?.p99), ratio(a?.latency?.p99, g?.latency?.p99)],
-      [`put->ack p50 ms ${at}`, ms(a?.ack.latency?.p50), ms(g?.ack.latency?.p50), ratio(a?.ack.latency?.p50, g?.ack.latency?.p50)],
-      [`put->ack p99 ms ${at}`, ms(a?.ack.latency?.p99), ms(g?.ack.latency?.p99), ratio(a?.ack.latency?.p99, g?.ack.latency?.p99)],
-      [`server CPU ${at}`, pct(a?.serverCpuPct ?? null), pct(g?.serverCpuPct ?? null), ratio(a?.serverCpuPct, g?.serverCpuPct)]];
-    if (common) {
-      const ro = rssAfter(ours), rg = rssAfter(gun);
-      rows.push([`server RSS MB after the ${common}/s step`, ro === null ? 'n/a' : int(ro), rg === null ? 'n/a' : int(rg), ratio(ro, rg)]);
-    }
-    for (const rate of plan.rates) {
-      const o = ours.steps.find((s) => s.rate === rate), q = gun.steps.find((s) => s.rate === rate);
-      if (o && q) rows.push([`delivery p99 ms at ${rate}/s`, ms(o.latency?.p99), ms(q.latency?.p99), ratio(o.latency?.p99, q.latency?.p99)]);
-    }
-    out.push(`\n== ours vs gun (SLO: p99 <= ${SLO.p99Ms} ms and delivery >= ${SLO.deliveryPct}%; "+" = lower bound)`);
-    out.push(table(rows));
+  if (rows.length > 1) out.push(table(rows));
+  if ([r.ackStep, ...r.steps].some((s) => s && disturbed(s))) out.push(`* other processes used > ${DISTURBED_PCT}% CPU during this step: treat it as noise`);
+  const subs = r.steps[0]?.subs ?? 0;
+  out.push(`capacity: ${r.capacity ? `${r.lowerBound ? '>= ' : ''}${int(r.capacity.deliveriesPerSec)} deliveries/s (${int(r.capacity.rate)} ${unit} x ${subs})` : 'none (first step failed)'}` +
+    `; stopped: ${r.stopReason}${r.lowerBound ? `\n  lower bound: ${r.lowerBound}` : ''}`);
+  for (const s of [...(r.ackStep ? [r.ackStep] : []), ...r.steps].filter((x) => x.dups || x.echoes || x.damErrors || x.badFrames || x.closedSubs || x.ack.errors)) {
+    out.push(`  anomalies at ${s.label}: dups ${s.dups}, echoes to publisher ${s.echoes}, dam errors ${s.damErrors}, bad frames ${s.badFrames}, ` +
+      `closed subscribers ${s.closedSubs}, put errors ${s.ack.errors}${s.ack.firstError ? ` ("${s.ack.firstError}")` : ''}`);
   }
+  if (r.serverWarnings.length) out.push(`  server warnings (first ${r.serverWarnings.length}):\n    ${r.serverWarnings.join('\n    ')}`);
+  if (r.error) out.push(`  ERROR: ${r.error.split('\n')[0]}`);
   return out.join('\n');
 }
 
-function pkgVersion(name: string): string {
-  try { return (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version; } catch { return 'n/a'; }
+function rampRow(r: RampResult, label = r.target): SummaryRow {
+  const s = r.capacity?.step;
+  return {
+    target: label, value: r.capacity?.deliveriesPerSec ?? null,
+    valueText: r.capacity ? int(r.capacity.deliveriesPerSec) + (r.lowerBound ? '+' : '') : r.error ? 'error' : 'none',
+    deliveredPerSec: s?.deliveredPerSec ?? null, p50: s?.latency?.p50, p99: s?.latency?.p99, max: s?.latency?.max,
+    srvCpu: s?.serverCpuPct, srvRssMB: s?.serverRssMB, lgCpu: s?.loadgenCpuPct, lowerBound: !!r.lowerBound,
+    note: r.capacity ? `${int(r.capacity.rate)}/s; stop: ${r.stopReason}` : r.error ? r.error.split('\n')[0] : r.stopReason,
+  };
+}
+
+// ---- scenarios ----
+
+const gunRates = (): number[] => (mode === 'smoke' ? [300] : [500, 1000, 2000, 4000, 8000, 16000, 32000]);
+const fanRates = (): number[] => (mode === 'smoke' ? [50] : [50, 100, 200, 400, 800, 1600, 3200, 6400]);
+
+// A full ramp writes ~0.8M distinct keys (~53 bytes each by our server's accounting) into one
+// room: more than the default --max-room-bytes (64 MiB), which would turn the last steps into
+// "room graph is full" errors. The cap is not what this scenario measures, so it is raised.
+const GUN_FANOUT_ARGS = ['--max-room-bytes=536870912'];
+async function gunFanout(): Promise<ScenarioResult> {
+  const subs = opt.subs ? Number(opt.subs) : mode === 'smoke' ? 10 : 100;
+  const results: RampResult[] = [];
+  for (const t of targetsFor(mode === 'smoke' ? ['ours'] : ['ours', 'gun', 'ws-coalesced'])) {
+    results.push(await ramp({
+      target: t, loadgen: 'loadgen.ts', rates: gunRates(), timing: GUN_TIMING[mode], perRate: 'puts/s', serverArgs: GUN_FANOUT_ARGS,
+      ackRate: mode === 'smoke' || t.startsWith('ws-') ? null : 1000, proto: 'GUN wire',
+      lgArgs: (port, pid) => ['--port', String(port), '--path', t === 'gun' ? '/gun' : '/bench', '--subs', String(subs), '--sample', '10', '--server-pid', String(pid)],
+    }));
+  }
+  const text = results.map((r) => rampText(r, 'puts/s', `${subs} GUN-wire subscribers, 1 publisher of distinct keys`, true)).join('\n');
+  return {
+    scenario: 'gun-fanout', title: `(1)+(2) GUN wire fan-out: ${subs} peers in one room, one writer; put->ack at 1,000 puts/s`,
+    headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered', higherIsBetter: true,
+    summary: results.flatMap((r) => {
+      const rows = [rampRow(r)];
+      if (r.ackStep) rows.push({ target: `${r.target} ack@1000`, value: r.ackStep.ack.latency?.p99 ?? null, valueText: r.ackStep.ack.received ? `ack p99 ${ms(r.ackStep.ack.latency?.p99)} ms` : 'no acks',
+        deliveredPerSec: r.ackStep.deliveredPerSec, p50: r.ackStep.latency?.p50, p99: r.ackStep.latency?.p99, max: r.ackStep.latency?.max, srvCpu: r.ackStep.serverCpuPct, srvRssMB: r.ackStep.serverRssMB, lgCpu: r.ackStep.loadgenCpuPct,
+        note: `put->ack p50 ${ms(r.ackStep.ack.latency?.p50)} p99 ${ms(r.ackStep.ack.latency?.p99)} ms, acked ${r.ackStep.ack.pct.toFixed(1)}% (no ratio)` });
+      return rows;
+    }),
+    details: results, text,
+  };
+}
+
+async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'many-rooms'): Promise<ScenarioResult> {
+  const many = scn === 'many-rooms';
+  const rooms = many ? (mode === 'smoke' ? 10 : 1000) : 1;
+  const perRoom = many ? 10 : opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
+  const defaults: TargetName[] = scn === 'native-sse' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
+  const rates = many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates();
+  const results: RampResult[] = [];
+  for (const t of targetsFor(defaults)) {
+    const proto = t === 'ours' ? (scn === 'native-sse' ? 'sse' : 'native') : t === 'socketio' ? 'sio' : 'ws';
+    results.push(await ramp({
+      target: t, loadgen: 'loadgen-native.ts', rates, timing: TIMING[mode], perRate: 'msgs/s', proto,
+      lgArgs: (port, pid) => ['--port', String(port), '--proto', proto, '--rooms', String(rooms), '--members', String(perRoom), '--sample', many ? '1000' : '50', '--server-pid', String(pid)],
+    }));
+  }
+  const who = `${rooms > 1 ? `${rooms} rooms x ${perRoom}` : perRoom} ${scn === 'native-sse' ? 'SSE' : 'WebSocket'} members, ${rooms > 1 ? `${rooms} publishers (messages round-robin over rooms)` : '1 publisher'}`;
+  return {
+    scenario: scn,
+    title: scn === 'native-ws' ? `(4) native WebSocket fan-out: ${who}` : scn === 'native-sse' ? `(5) SSE fan-out: ${who} (publisher on WebSocket)` : `(6) many rooms: ${who}`,
+    headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered', higherIsBetter: true,
+    summary: results.map((r) => rampRow(r, `${r.target} (${r.proto})`)), details: results,
+    text: results.map((r) => rampText(r, 'msgs/s', who, false)).join('\n'),
+  };
+}
+
+async function gunLoad(): Promise<ScenarioResult> {
+  const W = mode === 'smoke' ? 4 : 20, K = mode === 'smoke' ? 50 : 500, R = mode === 'smoke' ? 3 : 10;
+  const rows: SummaryRow[] = [];
+  const details: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  for (const t of targetsFor(['ours', 'gun'])) {
+    let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
+    try {
+      const st = await startTarget(t, { serverArgs: t === 'ours' ? serverArgs : [] });
+      server = st.server; cleanup = st.spec.cleanup;
+      lg = startLoadgen('loadgen-gunload.ts', ['--port', String(st.port), '--path', t === 'gun' ? '/gun' : '/bench-load', '--writers', String(W), '--keys', String(K), '--readers', String(R),
+        '--timeout', mode === 'full' ? '30' : '10', '--server-pid', String(server.pid)]);
+      const r = await lg.waitJson((o) => o.type === 'gunload' || o.type === 'error', 60_000) as Record<string, number | number[] | null | string>;
+      if (r.type === 'error') throw new Error(String(r.message));
+      details.push({ target: t, ...r });
+      const ok = r.readersComplete === R && r.lateReaderKeys === W * K;
+      console.error(`[${t}] gun-load: ${JSON.stringify(r)}`);
+      rows.push({ target: t, value: r.convergedMs as number | null, valueText: r.convergedMs === null ? `not converged (min ${(r.minPct as number).toFixed(1)}%)` : `${ms(r.convergedMs as number)} ms`,
+        deliveredPerSec: r.convergedMs ? ((W * K * R) / (r.convergedMs as number)) * 1000 : null, srvCpu: r.serverCpuPct as number, srvRssMB: r.serverRssMB as number, lgCpu: r.loadgenCpuPct as number,
+        note: `${ok ? '100% at every reader' : `NOT all keys: readers ${(r.readerKeys as number[]).join('/')} of ${W * K}`}; late reader ${String(r.lateReaderKeys)}/${W * K}; acks ${String(r.acks)}, ack errors ${String(r.ackErrors)}, sent in ${ms(r.sentMs as number)} ms` });
+      lines.push(`  ${t}: readers saw ${(r.readerKeys as number[]).join(', ')} of ${W * K} keys; converged ${r.convergedMs === null ? 'never (timeout)' : `in ${ms(r.convergedMs as number)} ms`}; late reader got ${String(r.lateReaderKeys)}; writers got ${String(r.acks)} acks, ${String(r.ackErrors)} errors; dam errors ${String(r.damErrors)}`);
+    } catch (err) {
+      rows.push({ target: t, value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
+      console.error(`[${t}] error: ${(err as Error).message}`);
+    } finally {
+      await stopLoadgen(lg);
+      await server?.stop();
+      cleanup?.();
+    }
+  }
+  return {
+    scenario: 'gun-load', title: `(3) GUN correctness under load: ${W} writers x ${K} keys into one soul, ${R} readers subscribed with get`,
+    headline: 'time from the first put until every reader has every key (ms); delivered = key deliveries/s over that time', higherIsBetter: false,
+    summary: rows, details, text: lines.join('\n'),
+  };
+}
+
+async function idleMemory(): Promise<ScenarioResult> {
+  const N = mode === 'full' ? 10_000 : mode === 'quick' ? 2000 : 200;
+  const EMPTY = mode === 'full' ? 5000 : mode === 'quick' ? 1000 : 100;
+  const plans: { target: TargetName; proto: string; rooms: number; label: string }[] = [
+    { target: 'ours', proto: 'gun', rooms: 10, label: 'ours (GUN wire, 10 rooms)' },
+    { target: 'ours', proto: 'native', rooms: Math.max(1, N / 10), label: `ours (native, ${Math.max(1, N / 10)} rooms x 10)` },
+    { target: 'ws-coalesced', proto: 'ws', rooms: 10, label: 'ws-coalesced (bare ws)' },
+    { target: 'gun', proto: 'gun', rooms: 1, label: 'gun' },
+    { target: 'socketio', proto: 'sio', rooms: 10, label: 'socketio' },
+  ];
+  const rows: SummaryRow[] = [];
+  const details: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  const measure = async (target: TargetName, proto: string, what: 'idle' | 'churn', n: number, rooms: number, label: string) => {
+    let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
+    try {
+      const st = await startTarget(target, { probe: true, serverArgs: target === 'ours' ? serverArgs : [] });
+      server = st.server; cleanup = st.spec.cleanup;
+      lg = startLoadgen('loadgen-native.ts', ['--port', String(st.port), '--proto', proto, '--prefix', '/m', ...(target === 'gun' ? ['--gun-path', '/gun'] : []), '--server-pid', String(server.pid)]);
+      await lg.waitJson((o) => o.type === 'ready', 30_000);
+      await sleep(500);
+      const m0 = await probeMemory(server);
+      const cpu0 = process.cpuUsage();
+      const r = what === 'idle'
+        ? await lg.ask({ cmd: 'idle', n, rooms }, ['idle'], 180_000)
+        : await lg.ask({ cmd: 'churn', n }, ['churn'], 180_000);
+      void cpu0;
+      await sleep(1000);
+      const m1 = await probeMemory(server);
+      const done = what === 'idle' ? (r.connected as number) : (r.rooms as number);
+      let roomsSeen: number | null = null;
+      if (target === 'ours') {
+        try { roomsSeen = ((await (await fetch(`http://127.0.0.1:${st.port}/_/health`)).json()) as { rooms: number }).rooms; } catch { /* not fatal */ }
+      }
+      if (!done) throw new Error(`no ${what === 'idle' ? 'connection' : 'room'} succeeded: ${String(r.firstError)}`);
+      const rssPer = (m1.rss - m0.rss) / done, heapPer = (m1.heapUsed - m0.heapUsed) / done;
+      details.push({ label, target, proto, what, n, done, rooms, result: r, before: m0, after: m1, roomsSeen });
+      const kb = (b: number) => `${(b / 1024).toFixed(2)} KB`;
+      lines.push(`  ${label}: ${what === 'idle' ? `${done} idle connections` : `${done} empty rooms`}${r.failed ? ` (${String(r.failed)} failed: ${String(r.firstError)})` : ''} in ${String(r.ms)} ms; ` +
+        `RSS ${mb(m0.rss / 1048576)} -> ${mb(m1.rss / 1048576)} (${kb(rssPer)} each), heap after gc ${mb(m0.heapUsed / 1048576)} -> ${mb(m1.heapUsed / 1048576)} (${kb(heapPer)} each)${m1.gc ? '' : ' [no gc]'}` +
+        `${roomsSeen !== null ? `; /_/health rooms ${roomsSeen}` : ''}`);
+      console.error(lines[lines.length - 1]);
+      rows.push({ target: `${label}${what === 'churn' ? ' per empty room' : ' per connection'}`, value: rssPer / 1024, valueText: `${kb(rssPer)} RSS, ${kb(heapPer)} heap`, srvRssMB: m1.rss / 1048576,
+        note: `${done} ${what === 'idle' ? 'connections' : 'rooms'}${r.failed ? `, ${String(r.failed)} failed` : ''}` });
+    } catch (err) {
+      rows.push({ target: label, value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
+      console.error(`[${label}] error: ${(err as Error).message}`);
+    } finally {
+      await stopLoadgen(lg);
+      await server?.stop();
+      cleanup?.();
+    }
+  };
+  const chosen = plans.filter((p) => targetsFor(mode === 'smoke' ? ['ours'] : TARGETS.filter((t) => t !== 'ws-naive' && t !== 'ws-echo')).includes(p.target));
+  for (const p of chosen) await measure(p.target, p.proto, 'idle', N, p.rooms, p.label);
+  if (chosen.some((p) => p.target === 'ours')) await measure('ours', 'gun', 'churn', EMPTY, 0, 'ours (connect + leave, GUN wire)');
+  return {
+    scenario: 'idle-memory', title: `(7) idle memory: ${N} idle WebSocket connections; ${EMPTY} empty rooms (server RSS and heap after gc)`,
+    headline: 'KB of RSS per idle connection / per empty room (after gc)', higherIsBetter: false, summary: rows, details, text: lines.join('\n'),
+  };
+}
+
+async function reqrep(): Promise<ScenarioResult> {
+  const T = mode === 'full' ? { warmup: 1, measure: 5 } : mode === 'quick' ? { warmup: 0.5, measure: 2 } : { warmup: 0.2, measure: 0.5 };
+  const rows: SummaryRow[] = [];
+  const details: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  for (const t of targetsFor(mode === 'smoke' ? ['ours'] : ['ours', 'ws-echo'])) {
+    let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
+    const proto = t === 'ours' ? 'native' : 'ws';
+    try {
+      const st = await startTarget(t, { serverArgs: t === 'ours' ? serverArgs : [] });
+      server = st.server; cleanup = st.spec.cleanup;
+      lg = startLoadgen('loadgen-native.ts', ['--port', String(st.port), '--proto', proto, '--prefix', '/rr', '--reqrep', '--server-pid', String(server.pid)]);
+      await lg.waitJson((o) => o.type === 'ready', 30_000);
+      const r = await lg.ask({ cmd: 'reqrep', ...T }, ['reqrep'], (T.warmup + T.measure) * 1000 + 20_000) as Record<string, unknown>;
+      const l = r.latency as { p50: number; p99: number; max: number } | null;
+      details.push({ target: t, proto, ...r });
+      const what = t === 'ours' ? 'request -> server -> serving member -> reply -> server -> requester' : 'ping -> echo server -> pong';
+      lines.push(`  ${t}: ${what}: ${int(r.roundTrips as number)} round trips, ${int(r.perSec as number)}/s, p50 ${ms(l?.p50)} p99 ${ms(l?.p99)} max ${ms(l?.max)} ms, errors ${String(r.errors)}`);
+      rows.push({ target: `${t} (${proto})`, value: l?.p50 ?? null, valueText: `p50 ${ms(l?.p50)} ms`, deliveredPerSec: r.perSec as number, p50: l?.p50, p99: l?.p99, max: l?.max,
+        srvCpu: r.serverCpuPct as number, srvRssMB: r.serverRssMB as number, lgCpu: r.loadgenCpuPct as number, note: `closed loop, one outstanding; ${t === 'ours' ? 'two hops through the server' : 'one hop'}` });
+    } catch (err) {
+      rows.push({ target: t, value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
+    } finally {
+      await stopLoadgen(lg);
+      await server?.stop();
+      cleanup?.();
+    }
+  }
+  return {
+    scenario: 'reqrep', title: '(8) request/reply round trip: one serving member, one requester, closed loop (vs raw ws ping-pong across the same cores)',
+    headline: 'round-trip p50 ms; delivered = round trips/s', higherIsBetter: false, summary: rows, details, text: lines.join('\n'),
+  };
+}
+
+const SLOW = { rate: 400, pad: 1024, queue: 1 << 20 };
+async function slowConsumer(): Promise<ScenarioResult> {
+  const perRoom = mode === 'smoke' ? 20 : 1000;
+  const rate = mode === 'smoke' ? 50 : SLOW.rate;
+  const timing: Timing = mode === "full" ? { warmup: 2, measure: 20, drain: 2 } : mode === "quick" ? { warmup: 1, measure: 12, drain: 1 } : TIMING.smoke;
+  const rows: SummaryRow[] = [];
+  const lines: string[] = [];
+  const details: StepResult[] = [];
+  let server: Proc | null = null, lg: Proc | null = null;
+  const sArgs = [`--max-queued-bytes=${SLOW.queue}`, ...serverArgs];
+  try {
+    const st = await startTarget('ours', { serverArgs: sArgs });
+    server = st.server;
+    lg = startLoadgen('loadgen-native.ts', ['--port', String(st.port), '--proto', 'native', '--members', String(perRoom), '--sample', '50', '--pad', String(SLOW.pad), '--server-pid', String(server.pid)]);
+    const ready = await lg.waitJson((o) => o.type === 'ready' || o.type === 'error', 120_000);
+    if (ready.type === 'error') throw new Error(String(ready.message));
+    const step = async (label: string, slow: boolean) => {
+      const r = await lg!.ask({ cmd: 'step', label, rate, slow, ...timing }, ['step'], (timing.warmup + timing.measure + timing.drain) * 1000 + 40_000) as unknown as StepResult;
+      console.error(`[ours] ${label}: ${fmtStep(r)}${r.slow ? ` slow: ${JSON.stringify(r.slow)}` : ''}, RSS max ${mb(r.serverRssMaxMB)}`);
+      details.push(r);
+      rows.push({ target: `ours, ${label}`, value: r.latency?.p99 ?? null, valueText: `p99 ${ms(r.latency?.p99)} ms`, deliveredPerSec: r.deliveredPerSec, p50: r.latency?.p50, p99: r.latency?.p99, max: r.latency?.max,
+        srvCpu: r.serverCpuPct, srvRssMB: r.serverRssMaxMB, lgCpu: r.loadgenCpuPct,
+        note: `delivered ${r.deliveryPct.toFixed(3)}%${r.slow ? `; slow member: ${r.slow.closed ? `closed (${r.slow.reason})` : 'NOT closed'}, ${r.slow.framesReadAfterResume} frames still queued for it` : ''}` });
+      return r;
+    };
+    const a = await step('all reading', false);
+    const b = await step('one stopped reading', true);
+    lines.push(`  ${perRoom} members + 1 that stops reading, ${rate} msgs/s of ${SLOW.pad + 40} B, ours with --max-queued-bytes=${SLOW.queue}: ` +
+      `p99 ${ms(a.latency?.p99)} -> ${ms(b.latency?.p99)} ms (${ratio(b.latency?.p99, a.latency?.p99)}), server RSS max ${mb(a.serverRssMaxMB)} -> ${mb(b.serverRssMaxMB)}, ` +
+      `slow member ${b.slow?.closed ? `closed: ${b.slow.reason}` : 'NOT closed'}`);
+  } catch (err) {
+    rows.push({ target: 'ours', value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
+    console.error(`[ours] error: ${(err as Error).message}`);
+  } finally {
+    await stopLoadgen(lg);
+    await server?.stop();
+  }
+  return {
+    scenario: 'slow-consumer', title: `(9) slow consumer: scenario 4 at ${rate} msgs/s (${SLOW.pad} B padding), then the same with one member that stops reading`,
+    headline: 'p99 of the other members (ms); srv RSS = max during the step', higherIsBetter: false, summary: rows, details, text: lines.join('\n'),
+  };
+}
+
+// ---- report ----
+
+function summaryText(r: ScenarioResult): string {
+  const ours = r.summary.find((s) => s.target.startsWith('ours') && s.value !== null);
+  const perCpu = (x: SummaryRow) => (x.deliveredPerSec && x.srvCpu ? x.deliveredPerSec / (x.srvCpu / 100) : null);
+  const ramp = r.higherIsBetter;
+  const rows = [['target', 'result', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'srv CPU', 'srv RSS', 'lg CPU', 'ours vs it', ...(ramp ? ['per srv CPU-s', 'ours vs it'] : []), 'note']];
+  for (const s of r.summary) {
+    const cmp = s === ours || !ours || s.target.startsWith('ours') || s.value === null || ours.value === null ? '' :
+      r.higherIsBetter ? ratio(ours.value, s.value) + (ours.lowerBound || s.lowerBound ? '~' : '') : ratio(ours.value, s.value);
+    rows.push([s.target, s.valueText, s.deliveredPerSec == null ? '' : int(s.deliveredPerSec), ms(s.p50 ?? null).replace('n/a', ''), ms(s.p99 ?? null).replace('n/a', ''), ms(s.max ?? null).replace('n/a', ''),
+      s.srvCpu == null ? '' : pct(s.srvCpu), s.srvRssMB == null ? '' : mb(s.srvRssMB), s.lgCpu == null ? '' : pct(s.lgCpu) + (s.lgCpu > 90 ? '!' : ''), cmp,
+      ...(ramp ? [perCpu(s) === null ? '' : int(perCpu(s)!), s === ours || !ours || s.target.startsWith('ours') ? '' : ratio(perCpu(ours), perCpu(s))] : []), s.note ?? '']);
+  }
+  return `\n## ${r.title}\n${r.headline}${r.higherIsBetter ? '' : ' (lower is better)'}; "+" = lower bound, "!" = load generator over 90% CPU; ratio = ours / that target` +
+    `${ramp ? '; "per srv CPU-s" = deliveries per second of server CPU at that step (delivered/s / srv CPU), comparable even when the load generator is the limit' : ''}\n${table(rows)}`;
+}
+
+interface TargetCheck { n: string; target: string; measured: string; holds: boolean | null }
+function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  const ramps = (s: Scenario) => (res.get(s)?.details ?? []) as RampResult[];
+  const cap = (s: Scenario, t: string) => ramps(s).find((r) => r.target === t)?.capacity?.deliveriesPerSec ?? null;
+  const lb = (s: Scenario, t: string) => (ramps(s).find((r) => r.target === t)?.lowerBound ? '+' : '');
+  const r2 = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? null : a / b);
+  const f = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}x`);
+  const eff = (s: Scenario, t: string) => { const st = ramps(s).find((r) => r.target === t)?.capacity?.step; return st?.serverCpuPct ? st.deliveredPerSec / (st.serverCpuPct / 100) : null; };
+  if (res.has('gun-fanout')) {
+    const o = cap('gun-fanout', 'ours'), w = cap('gun-fanout', 'ws-coalesced'), g = cap('gun-fanout', 'gun');
+    const a = r2(o, w), b = r2(o, g);
+    out.push({ n: '1', target: '>= 70% of bare-ws ceiling, >= 5x GUN', measured: `ours ${o === null ? 'n/a' : int(o)}${lb('gun-fanout', 'ours')}/s = ${f(a)} of ws-coalesced ${w === null ? 'n/a' : int(w)}${lb('gun-fanout', 'ws-coalesced')}, ${f(b)} GUN ${g === null ? 'n/a' : int(g)}; per server CPU-s ${f(r2(eff('gun-fanout', 'ours'), eff('gun-fanout', 'ws-coalesced')))} of ws, ${f(r2(eff('gun-fanout', 'ours'), eff('gun-fanout', 'gun')))} of GUN`, holds: a === null || b === null ? null : a >= 0.7 && b >= 5 });
+    const ack = ramps('gun-fanout').find((r) => r.target === 'ours')?.ackStep?.ack.latency?.p99 ?? null;
+    out.push({ n: '2', target: 'put->ack p99 < 5 ms at 1,000 puts/s', measured: `${ms(ack)} ms`, holds: ack === null ? null : ack < 5 });
+  }
+  if (res.has('gun-load')) {
+    const d = res.get('gun-load')!.details as Record<string, unknown>[];
+    const o = d.find((x) => x.target === 'ours'), g = d.find((x) => x.target === 'gun');
+    const full = (x: Record<string, unknown> | undefined) => !!x && x.readersComplete === x.readers && x.lateReaderKeys === x.keys;
+    out.push({ n: '3', target: '100% of keys at every reader, faster than GUN', measured: `ours ${full(o) ? '100%' : 'INCOMPLETE'} in ${ms(o?.convergedMs as number | null)} ms; gun ${full(g) ? '100%' : `incomplete (min ${Number(g?.minPct ?? NaN).toFixed(1)}%)`}${g?.convergedMs != null ? ` in ${ms(g.convergedMs as number)} ms` : ''}`,
+      holds: !o ? null : full(o) && (!g || !full(g) || (o.convergedMs as number) < (g.convergedMs as number)) });
+  }
+  const n4 = cap('native-ws', 'ours');
+  if (res.has('native-ws')) {
+    const w = cap('native-ws', 'ws-coalesced'), s = cap('native-ws', 'socketio');
+    const a = r2(n4, w), b = r2(n4, s);
+    out.push({ n: '4', target: '>= 70% of coalescing bare ws, >= 5x Socket.IO', measured: `ours ${n4 === null ? 'n/a' : int(n4)}${lb('native-ws', 'ours')}/s = ${f(a)} ws-coalesced ${w === null ? 'n/a' : int(w)}${lb('native-ws', 'ws-coalesced')}, ${f(b)} Socket.IO ${s === null ? 'n/a' : int(s)}; per server CPU-s ${f(r2(eff('native-ws', 'ours'), eff('native-ws', 'ws-coalesced')))} of ws, ${f(r2(eff('native-ws', 'ours'), eff('native-ws', 'socketio')))} of Socket.IO`, holds: a === null || b === null ? null : a >= 0.7 && b >= 5 });
+  }
+  if (res.has('native-sse')) {
+    const s = cap('native-sse', 'ours'), a = r2(s, n4);
+    out.push({ n: '5', target: 'SSE >= 50% of scenario 4', measured: `${s === null ? 'n/a' : int(s)}${lb('native-sse', 'ours')}/s = ${f(a)} of ${n4 === null ? 'n/a (run native-ws too)' : int(n4)}`, holds: a === null ? null : a >= 0.5 });
+  }
+  if (res.has('many-rooms')) {
+    const s = cap('many-rooms', 'ours'), a = r2(s, n4);
+    out.push({ n: '6', target: 'many rooms >= 50% of scenario 4', measured: `${s === null ? 'n/a' : int(s)}${lb('many-rooms', 'ours')}/s = ${f(a)} of ${n4 === null ? 'n/a (run native-ws too)' : int(n4)}`, holds: a === null ? null : a >= 0.5 });
+  }
+  if (res.has('idle-memory')) {
+    const rows = res.get('idle-memory')!.summary;
+    const conn = rows.filter((r) => r.target.startsWith('ours') && r.target.endsWith('per connection') && r.value !== null);
+    const room = rows.find((r) => r.target.startsWith('ours') && r.target.endsWith('per empty room'));
+    const worst = conn.length ? Math.max(...conn.map((r) => r.value!)) : null;
+    out.push({ n: '7', target: '<= 8 KB RSS per idle WebSocket, <= 2 KB per empty room', measured: `${conn.map((r) => `${r.target.replace(' per connection', '')}: ${r.valueText}`).join('; ')}; empty room: ${room?.valueText ?? 'n/a'}`,
+      holds: worst === null || room?.value == null ? null : worst <= 8 && room.value <= 2 });
+  }
+  if (res.has('reqrep')) {
+    const rows = res.get('reqrep')!.summary;
+    const o = rows.find((r) => r.target.startsWith('ours'))?.value ?? null, e = rows.find((r) => r.target.startsWith('ws-echo'))?.value ?? null;
+    out.push({ n: '8', target: 'request/reply p50 <= 2x raw ws ping-pong', measured: `${ms(o)} ms vs ${ms(e)} ms = ${f(r2(o, e))}`, holds: o === null || e === null ? null : o <= 2 * e });
+  }
+  if (res.has('slow-consumer')) {
+    const d = res.get('slow-consumer')!.details as StepResult[];
+    const [a, b] = d;
+    const q = r2(b?.latency?.p99 ?? null, a?.latency?.p99 ?? null);
+    const grow = a && b && a.serverRssMaxMB != null && b.serverRssMaxMB != null ? b.serverRssMaxMB - a.serverRssMaxMB : null;
+    const bounded = grow !== null && grow < 64;
+    out.push({ n: '9', target: "others' p99 within 1.5x, RSS bounded, slow one closed", measured: `p99 ${ms(a?.latency?.p99)} -> ${ms(b?.latency?.p99)} ms (${f(q)}), RSS max ${mb(a?.serverRssMaxMB)} -> ${mb(b?.serverRssMaxMB)}, slow ${b?.slow?.closed ? `closed (${b.slow.reason})` : 'not closed'}`,
+      holds: q === null || !b ? null : q <= 1.5 && bounded && !!b.slow?.closed });
+  }
+  return out;
 }
 
 function fail(msg: string): never {
@@ -352,26 +510,49 @@ async function main(): Promise<void> {
   const started = new Date();
   const load = os.loadavg()[0];
   if (load > 0.5) console.error(`warning: 1-minute load average is ${load.toFixed(2)} before starting; other processes will skew the numbers`);
-  console.error(`bench ${scenario} (${plan.mode}): targets ${plan.targets.join(', ')}; rates ${plan.rates.join(', ')} puts/s; ` +
-    `${plan.warmup}s warm-up + ${plan.measure}s measured per step; pinning ${canPin ? 'on' : 'off'}`);
-  const results: TargetResult[] = [];
-  for (const t of plan.targets) results.push(await runTarget(t));
-  console.log(report(results));
+  warnIfStale();
+  console.error(`bench ${scenarios.join(', ')} (${mode}); pinning ${canPin ? 'on (server CPU 0, load generators CPU 1)' : 'off'}`);
+  const results = new Map<Scenario, ScenarioResult>();
+  const run: Record<Scenario, () => Promise<ScenarioResult>> = {
+    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'),
+    'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'slow-consumer': slowConsumer,
+  };
+  for (const s of scenarios) {
+    const t = Date.now();
+    console.error(`\n=== ${s} ===`);
+    const r = await run[s]();
+    results.set(s, r);
+    console.log(r.text);
+    console.log(summaryText(r));
+    console.error(`(${s}: ${Math.round((Date.now() - t) / 1000)} s)`);
+  }
+  const checks = targetChecks(results);
+  if (scenarios.length > 1) {
+    console.log('\n# Summary');
+    for (const r of results.values()) console.log(summaryText(r));
+  }
+  if (checks.length) {
+    console.log('\n## Targets (issue 5)');
+    console.log(table([['#', 'target', 'measured', 'holds'], ...checks.map((c) => [c.n, c.target, c.measured, c.holds === null ? 'n/a' : c.holds ? 'yes' : 'NO'])]));
+  }
 
-  if (plan.mode !== 'smoke' && !opt['no-save']) {
+  if (mode !== 'smoke' && !opt['no-save']) {
     const sh = (...a: string[]) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? '';
     const git = sh('rev-parse', '--short', 'HEAD') + (sh('status', '--porcelain', '--', 'src', 'bench') ? '+uncommitted changes' : '');
-    const file = path.join(ROOT, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}-${scenario}.json`);
+    const name = scenarios.length === 1 ? scenarios[0] : scenarios.length === SCENARIOS.length ? 'all' : scenarios.join('+');
+    const file = path.join(ROOT, 'bench/results', `${started.toISOString().replace(/[:.]/g, '-')}-${name}.json`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify({
-      scenario, mode: plan.mode, started: started.toISOString(), plan, slo: SLO,
+      scenarios, mode, started: started.toISOString(), finished: new Date().toISOString(), slo: SLO, timing: TIMING[mode], gunTiming: GUN_TIMING[mode],
       env: { loadavg1mAtStart: load, node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
-        pinned: canPin ? { server: 0, loadgen: 1 } : null, gun: pkgVersion('gun'), ws: pkgVersion('ws'), git },
-      results,
+        pinned: canPin ? { server: 0, loadgen: 1 } : null, versions: { multisocket: pkgVersion('.'), gun: pkgVersion('gun'), ws: pkgVersion('ws'), 'socket.io': pkgVersion('socket.io') }, git, serverArgs },
+      targets: checks,
+      results: Object.fromEntries([...results].map(([k, v]) => [k, { title: v.title, headline: v.headline, summary: v.summary, details: v.details }])),
     }, null, 2) + '\n');
     console.log(`\nresults: ${path.relative(ROOT, file)}`);
   }
-  if (results.some((r) => r.error)) process.exitCode = 1;
+  const errors = [...results.values()].some((r) => r.summary.some((s) => s.valueText === 'error'));
+  if (errors) process.exitCode = 1;
 }
 
 main().catch((err: Error) => { console.error(err.stack ?? err.message); process.exitCode = 1; });

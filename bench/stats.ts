@@ -86,4 +86,13 @@ export interface StepResult {
   damErrors: number; // {"dam":"!"} messages received
   badFrames: number; // frames that were not JSON
   closedSubs: number; // subscriber sockets the server closed so far
+  serverRssMaxMB?: number | null; // highest server RSS sampled (every 250 ms) during the step
+  slow?: SlowInfo; // slow-consumer steps only
+}
+
+/** What happened to the member that stopped reading (slow-consumer scenario). */
+export interface SlowInfo {
+  closed: boolean; // the server closed it (seen after it resumed reading)
+  reason: string; // e.g. "close frame 4008"
+  framesReadAfterResume: number; // frames still queued for it when it resumed
 }
