@@ -22,7 +22,7 @@ async function runBench(args: string[], guardMs: number): Promise<{ code: number
 }
 
 test('bench harness runs a GUN-wire smoke step against our server and prints a table', { timeout: 12_000 }, async (t) => {
-  if (!fs.existsSync(CLI)) return t.skip('dist/cli.js missing: run `npm run build`');
+  assert.ok(fs.existsSync(CLI), 'dist/cli.js missing: run `npm run build` (npm test does it first)');
   const { code, stdout, why } = await runBench(['gun-fanout', '--smoke'], 11_000);
   assert.equal(code, 0, why);
   assert.match(stdout, /== ours \(GUN wire\): /, why); // the per-target section
@@ -35,7 +35,7 @@ test('bench harness runs a GUN-wire smoke step against our server and prints a t
 });
 
 test('bench harness runs a native WebSocket smoke step and prints the summary with targets', { timeout: 12_000 }, async (t) => {
-  if (!fs.existsSync(CLI)) return t.skip('dist/cli.js missing: run `npm run build`');
+  assert.ok(fs.existsSync(CLI), 'dist/cli.js missing: run `npm run build` (npm test does it first)');
   const { code, stdout, why } = await runBench(['native-ws', '--smoke'], 11_000);
   assert.equal(code, 0, why);
   assert.match(stdout, /== ours \(native\): /, why);

@@ -1,6 +1,10 @@
 // Per-event-loop-turn write coalescing: connections with queued frames register here once per
 // turn, and one setImmediate flushes each of them with a single socket write. Under load a turn
 // carries many messages per socket, which is what lets fan-out scale (see docs/performance.md).
+//
+// Members of one room are marked one after another by the same broadcasts, so consecutive
+// connections usually queue the very same frames: `join` builds the write buffer once and hands
+// the same bytes to each of them, instead of copying the frames again for every connection.
 
 export interface Flushable {
   flush(): void;
@@ -9,12 +13,16 @@ export interface Flushable {
 export class FlushScheduler {
   private dirty: Flushable[] = [];
   private scheduled = false;
+  private lastFrames: Buffer[] = [];
+  private lastJoined: Buffer | undefined;
 
   private readonly run = () => {
     this.scheduled = false;
     const batch = this.dirty;
     this.dirty = [];
     for (let i = 0; i < batch.length; i++) batch[i].flush();
+    this.lastFrames = [];
+    this.lastJoined = undefined;
   };
 
   /** Call once per connection per turn (the connection tracks whether it is already marked). */
@@ -24,5 +32,18 @@ export class FlushScheduler {
       this.scheduled = true;
       setImmediate(this.run);
     }
+  }
+
+  /** The frames as one buffer; the same buffer as last time when the frames are the same. */
+  join(frames: Buffer[]): Buffer {
+    if (frames.length === 1) return frames[0];
+    const last = this.lastFrames;
+    if (last.length === frames.length && this.lastJoined) {
+      let same = true;
+      for (let i = 0; i < frames.length; i++) if (frames[i] !== last[i]) { same = false; break; }
+      if (same) return this.lastJoined;
+    }
+    this.lastFrames = frames;
+    return (this.lastJoined = Buffer.concat(frames));
   }
 }

@@ -69,7 +69,7 @@ export class SseConnection implements Connection, Flushable {
     const pending = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    this.res.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+    this.res.write(this.scheduler.join(pending));
   }
 
   /** Keep proxies from timing the stream out. */

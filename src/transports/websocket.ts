@@ -75,7 +75,7 @@ export class WebSocketConnection implements Connection, Flushable {
     if (pending.length === 0 || this.closing || this.socket.destroyed) { this.pending = []; this.pendingBytes = 0; return; }
     this.pending = [];
     this.pendingBytes = 0;
-    this.socket.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+    this.socket.write(this.scheduler.join(pending));
   }
 
   /**
