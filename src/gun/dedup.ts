@@ -3,8 +3,9 @@
 // operation, no timers, memory bounded by the message rate over ~2 windows (and a hard cap).
 
 export class Dedup<V> {
-  private current = new Map<string, V>();
-  private previous = new Map<string, V>();
+  // Empty until the first id: an idle room should cost next to nothing.
+  private current: Map<string, V> | undefined;
+  private previous: Map<string, V> | undefined;
   private rotatedAt: number;
 
   constructor(private readonly windowMs = 9000, private readonly maxPerGeneration = 100_000, private readonly now = Date.now) {
@@ -13,16 +14,16 @@ export class Dedup<V> {
 
   private maybeRotate(): void {
     const t = this.now();
-    if (t - this.rotatedAt >= this.windowMs || this.current.size >= this.maxPerGeneration) {
+    if (t - this.rotatedAt >= this.windowMs || (this.current?.size ?? 0) >= this.maxPerGeneration) {
       this.previous = this.current;
-      this.current = new Map();
+      this.current = undefined;
       this.rotatedAt = t;
     }
   }
 
   get(id: string): V | undefined {
     this.maybeRotate();
-    return this.current.get(id) ?? this.previous.get(id);
+    return this.current?.get(id) ?? this.previous?.get(id);
   }
 
   has(id: string): boolean {
@@ -31,15 +32,15 @@ export class Dedup<V> {
 
   set(id: string, value: V): void {
     this.maybeRotate();
-    this.current.set(id, value);
+    (this.current ??= new Map()).set(id, value);
   }
 
   get size(): number {
-    return this.current.size + this.previous.size;
+    return (this.current?.size ?? 0) + (this.previous?.size ?? 0);
   }
 
   clear(): void {
-    this.current.clear();
-    this.previous.clear();
+    this.current = undefined;
+    this.previous = undefined;
   }
 }

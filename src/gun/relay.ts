@@ -47,14 +47,17 @@ export const MAX_KEYS_PER_ROOM = 100_000;
 
 export class GunRelay {
   private readonly seen = new Dedup<Trail>();
-  private readonly deferred: DeferredWrites;
+  // Made on first use: most rooms never defer a write, meet an envelope peer or file a key.
+  private deferredWrites: DeferredWrites | undefined;
   /** Peers that spoke the legacy envelope: relayed puts reach them as envelope pushes. */
-  private readonly legacyPeers = new Set<Connection>();
+  private legacyPeers: Set<Connection> | undefined;
   /** Legacy key → soul index of this room. */
-  private readonly keys = new Map<string, string>();
+  private keys: Map<string, string> | undefined;
 
-  constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {
-    this.deferred = new DeferredWrites((due) => this.applyDue(due));
+  constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {}
+
+  private get deferred(): DeferredWrites {
+    return (this.deferredWrites ??= new DeferredWrites((due) => this.applyDue(due)));
   }
 
   /** The accepting side of a GUN connection greets first with its peer id. */
@@ -84,15 +87,15 @@ export class GunRelay {
 
   /** Forget per-peer state when a peer leaves the room. */
   leave(peer: Connection): void {
-    this.legacyPeers.delete(peer);
+    this.legacyPeers?.delete(peer);
   }
 
   dispose(): void {
-    this.deferred.clear();
+    this.deferredWrites?.clear();
     this.seen.clear();
     this.store.clear();
-    this.keys.clear();
-    this.legacyPeers.clear();
+    this.keys = undefined;
+    this.legacyPeers = undefined;
   }
 
   // ---- the room's graph as other doors (HTTP, the legacy envelope) see it ----
@@ -119,12 +122,13 @@ export class GunRelay {
 
   /** The soul a legacy key names: its association if any, else the key itself. */
   resolveKey(key: string): string {
-    return this.keys.get(key) ?? key;
+    return this.keys?.get(key) ?? key;
   }
 
   associate(key: string, soul: string): string {
-    if (!this.keys.has(key) && this.keys.size >= MAX_KEYS_PER_ROOM) return `too many keys in this room (limit ${MAX_KEYS_PER_ROOM})`;
-    this.keys.set(key, soul);
+    const keys = (this.keys ??= new Map());
+    if (!keys.has(key) && keys.size >= MAX_KEYS_PER_ROOM) return `too many keys in this room (limit ${MAX_KEYS_PER_ROOM})`;
+    keys.set(key, soul);
     return '';
   }
 
@@ -150,7 +154,7 @@ export class GunRelay {
   }
 
   markLegacy(peer: Connection): void {
-    this.legacyPeers.add(peer);
+    (this.legacyPeers ??= new Set()).add(peer);
   }
 
   /**
@@ -158,15 +162,16 @@ export class GunRelay {
    * peers a push `{"headers":{},"body":graph}` (built once, only if such peers exist).
    */
   private relayPut(modernText: string, graphJson: () => string, except?: Connection): void {
-    if (this.legacyPeers.size === 0) return this.host.broadcast(new OutFrame(modernText), except);
+    const legacyPeers = this.legacyPeers;
+    if (!legacyPeers || legacyPeers.size === 0) return this.host.broadcast(new OutFrame(modernText), except);
     const modern = new OutFrame(modernText);
     const legacy = new OutFrame('{"headers":{},"body":' + graphJson() + '}');
     for (const peer of this.host.peers) {
-      if (peer !== except) this.host.send(peer, this.legacyPeers.has(peer) ? legacy : modern);
+      if (peer !== except) this.host.send(peer, legacyPeers.has(peer) ? legacy : modern);
     }
   }
 
-  get pendingDeferred(): number { return this.deferred.size; }
+  get pendingDeferred(): number { return this.deferredWrites?.size ?? 0; }
 
   private handle(peer: Connection, msg: GunMessage, raw: string | undefined): void {
     if (msg.dam !== undefined) return this.dam(peer, msg);

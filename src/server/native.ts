@@ -10,10 +10,12 @@ import { parseClientMessage } from '../channels/messages.js';
 
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
+export interface JoinOptions { since?: number; epoch?: string; topics?: string[] }
+
 /** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
-export function joinOptions(req: http.IncomingMessage): { since?: number; epoch?: string; topics?: string[] } {
+export function joinOptions(req: http.IncomingMessage): JoinOptions {
   const params = new URL(req.url ?? '/', 'http://x').searchParams;
-  const out: { since?: number; epoch?: string; topics?: string[] } = {};
+  const out: JoinOptions = {};
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;
   const raw = params.get('since') ?? (req.headers['last-event-id'] as string | undefined);
@@ -24,10 +26,10 @@ export function joinOptions(req: http.IncomingMessage): { since?: number; epoch?
 }
 
 /** Add a connection to the room's hub; returns the member and a function to call when it goes. */
-export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, req: http.IncomingMessage): { member: Member; leave: () => void } {
+export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, options: JoinOptions): { member: Member; leave: () => void } {
   const hub = room.channels();
   rooms.joined(room);
-  const member = hub.join(conn, joinOptions(req));
+  const member = hub.join(conn, options);
   let left = false;
   return {
     member,

@@ -16,7 +16,7 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
-import { joinHub, NATIVE_SUBPROTOCOL, receiveNativeFrame } from './native.js';
+import { joinHub, joinOptions, NATIVE_SUBPROTOCOL, receiveNativeFrame, type JoinOptions } from './native.js';
 import { refuseUpgrade, refusal, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
 
@@ -99,24 +99,29 @@ export class MultisocketServer {
       admission = this.rooms.admit(path.room);
     }
     if (!admission.ok) return this.refuse(socket, path.room, admission.reason);
-    const room = admission.room;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      // The room may have closed or expired during the handshake: re-admit by name.
-      let current: Room = room;
-      if (this.rooms.get(room.name) !== room) {
-        const again = this.rooms.admit(room.name);
-        if (!again.ok) { ws.close(1013, again.reason); return; }
-        current = again.room;
-      }
-      const conn = new WebSocketConnection(ws, this.scheduler, {
-        maxQueuedBytes: this.config.maxQueuedBytes,
-        maxMessagesPerSecond: this.config.maxMessagesPerSecond,
-      }, req.socket.remoteAddress ?? '');
-      this.connections.add(conn);
-      ws.on('error', (err) => this.log.debug('socket error', { room: current.name, conn: conn.id, err: err.message }));
-      if (ws.protocol === NATIVE_SUBPROTOCOL) this.attachNative(conn, current, req);
-      else this.attachGun(conn, current);
-    });
+    // Only what the connection needs is taken from the request: a closure that kept `req` alive
+    // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
+    const remote = req.socket.remoteAddress ?? '';
+    const options = native ? joinOptions(req) : undefined;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, admission.room, remote, options));
+  }
+
+  private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined): void {
+    // The room may have closed or expired during the handshake: re-admit by name.
+    if (this.rooms.get(room.name) !== room) {
+      const again = this.rooms.admit(room.name);
+      if (!again.ok) { ws.close(1013, again.reason); return; }
+      room = again.room;
+    }
+    const conn = new WebSocketConnection(ws, this.scheduler, {
+      maxQueuedBytes: this.config.maxQueuedBytes,
+      maxMessagesPerSecond: this.config.maxMessagesPerSecond,
+    }, remote);
+    this.connections.add(conn);
+    const name = room.name;
+    ws.on('error', (err) => this.log.debug('socket error', { room: name, conn: conn.id, err: err.message }));
+    if (ws.protocol === NATIVE_SUBPROTOCOL) this.attachNative(conn, room, options ?? {});
+    else this.attachGun(conn, room);
   }
 
   private refuse(socket: Duplex, room: string, reason: AdmissionRefusal): void {
@@ -147,8 +152,8 @@ export class MultisocketServer {
     room.gun.greet(conn);
   }
 
-  private attachNative(conn: WebSocketConnection, room: Room, req: http.IncomingMessage): void {
-    const { member, leave } = joinHub(this.rooms, room, conn, req);
+  private attachNative(conn: WebSocketConnection, room: Room, options: JoinOptions): void {
+    const { member, leave } = joinHub(this.rooms, room, conn, options);
     conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
       receiveNativeFrame(room, member, conn, data.toString('utf8'));
@@ -176,7 +181,7 @@ export class MultisocketServer {
     const room = admission.room;
     const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, req.socket.remoteAddress ?? '', headers);
     this.sseConnections.add(conn);
-    const { leave } = joinHub(this.rooms, room, conn, req);
+    const { leave } = joinHub(this.rooms, room, conn, joinOptions(req));
     conn.onClose(() => {
       this.sseConnections.delete(conn);
       leave();

@@ -26,7 +26,7 @@ export class WebSocketConnection implements Connection, Flushable {
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
-  private backlog: Array<[Buffer, boolean]> = [];
+  private backlog: Array<[Buffer, boolean]> | undefined; // frames over budget, in order
   private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -86,8 +86,8 @@ export class WebSocketConnection implements Connection, Flushable {
   onThrottledMessage(handler: (data: Buffer, isBinary: boolean) => void): void {
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.alive = true;
-      if (this.backlog.length > 0 || !this.budget.take(Date.now())) {
-        this.backlog.push([data, isBinary]);
+      if (this.backlog !== undefined || !this.budget.take(Date.now())) {
+        (this.backlog ??= []).push([data, isBinary]);
         this.throttle(handler);
         return;
       }
@@ -102,12 +102,13 @@ export class WebSocketConnection implements Connection, Flushable {
       this.resumeTimer = undefined;
       if (this.closing) return;
       const now = Date.now();
-      while (this.backlog.length > 0 && this.budget.take(now)) {
-        const [data, isBinary] = this.backlog.shift()!;
+      const backlog = this.backlog ?? [];
+      while (backlog.length > 0 && this.budget.take(now)) {
+        const [data, isBinary] = backlog.shift()!;
         handler(data, isBinary);
       }
-      if (this.backlog.length > 0) this.throttle(handler);
-      else this.ws.resume();
+      if (backlog.length > 0) this.throttle(handler);
+      else { this.backlog = undefined; this.ws.resume(); }
     }, this.budget.remaining(Date.now()));
   }
 
@@ -124,7 +125,7 @@ export class WebSocketConnection implements Connection, Flushable {
     if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
     this.pending = [];
     this.pendingBytes = 0;
-    this.backlog = [];
+    this.backlog = undefined;
     try {
       this.ws.close(code, reason);
     } catch {
