@@ -297,3 +297,18 @@ test('over --max-messages-per-second a GUN peer is slowed (its reads pause), nev
   // 1200 frames at 500/s need at least two pauses of the reader
   assert.ok(Date.now() - started >= 1500, `took ${Date.now() - started} ms: the budget did not slow the peer`);
 });
+
+test('one message larger than --max-queued-bytes does not close a peer that reads', async (t) => {
+  const small = await startServer({ args: ['--max-queued-bytes', '65536'] });
+  t.after(() => small.stop());
+  const r = '/' + uid('bigmsg');
+  const a = await GunPeer.connect(small.ws, r);
+  const b = await GunPeer.connect(small.ws, r);
+  t.after(() => { a.close(); b.close(); });
+  for (let i = 0; i < 3; i++) {
+    const s = uid('big');
+    const id = a.put({ [s]: node(s, { blob: 'x'.repeat(300_000) }) });
+    await b.waitFor((m) => m['#'] === id && m.put !== undefined, 3000, `big put ${i}`);
+  }
+  assert.ok(b.isOpen, `reader closed: ${JSON.stringify(b.closeInfo)}`);
+});

@@ -108,3 +108,9 @@ test('npm start runs the server on PORT and HOST, and SIGTERM stops it with exit
   const code = await new Promise((r) => proc.once('exit', r));
   assert.equal(code, 0);
 });
+
+test('the listening line is printed at every log level but silent (it is how a supervisor learns the port)', async (t) => {
+  const server = await startServer({ args: ['--log-level', 'warn'] });
+  t.after(() => server.stop());
+  assert.ok(server.port > 0);
+});
