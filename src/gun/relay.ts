@@ -171,7 +171,6 @@ export class GunRelay {
     }
   }
 
-  get pendingDeferred(): number { return this.deferredWrites?.size ?? 0; }
 
   private handle(peer: Connection, msg: GunMessage, raw: string | undefined): void {
     if (msg.dam !== undefined) return this.dam(peer, msg);

@@ -3,18 +3,16 @@
 import type { ServerResponse } from 'node:http';
 import type { Connection } from './connection.js';
 import type { OutFrame } from './out-frame.js';
-import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
+import { BatchedConnection } from './batched-connection.js';
 
 let nextId = 0;
 const PING = Buffer.from(': ping\n\n');
 
-export class SseConnection implements Connection, Flushable {
+export class SseConnection extends BatchedConnection implements Connection {
   readonly id: string;
   readonly transport = 'sse' as const;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private marked = false;
   private closed = false;
   private readonly closeHandlers: Array<() => void> = [];
   /** budget for this member's POSTs */
@@ -22,12 +20,13 @@ export class SseConnection implements Connection, Flushable {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly scheduler: FlushScheduler,
-    private readonly maxQueuedBytes: number,
+    scheduler: FlushScheduler,
+    maxQueuedBytes: number,
     maxMessagesPerSecond: number,
     readonly remoteAddress = '',
     headers: Record<string, string> = {},
   ) {
+    super(scheduler, maxQueuedBytes);
     this.id = 's' + (++nextId).toString(36);
     this.budget = new RateWindow(maxMessagesPerSecond);
     res.writeHead(200, {
@@ -45,31 +44,14 @@ export class SseConnection implements Connection, Flushable {
   }
 
   get isOpen(): boolean { return !this.closed; }
-  get bufferedBytes(): number { return this.pendingBytes + this.res.writableLength; }
+  protected get unsent(): number { return this.res.writableLength; }
+  protected get writable(): boolean { return !this.closed; }
+  protected writeOut(data: Buffer): void { this.res.write(data); }
 
   onClose(fn: () => void): void { this.closeHandlers.push(fn); }
 
   send(frame: OutFrame): void {
-    if (this.closed) return;
-    const bytes = frame.sse;
-    // Like WebSocket: only what earlier turns left unsent counts (docs/protocol.md §7).
-    if (this.res.writableLength > this.maxQueuedBytes) {
-      // No close code exists for SSE: end the stream; the client sees it drop.
-      this.close(4008, 'slow consumer');
-      return;
-    }
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (!this.marked) { this.marked = true; this.scheduler.mark(this); }
-  }
-
-  flush(): void {
-    this.marked = false;
-    if (this.closed || this.pending.length === 0) return;
-    const pending = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.res.write(this.scheduler.join(pending));
+    if (!this.closed) this.enqueue(frame.sse);
   }
 
   /** Keep proxies from timing the stream out. */
@@ -90,8 +72,7 @@ export class SseConnection implements Connection, Flushable {
   private gone(): void {
     if (this.closed && this.closeHandlers.length === 0) return;
     this.closed = true;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.dropPending();
     const handlers = this.closeHandlers.splice(0);
     for (const h of handlers) h();
   }

@@ -2,10 +2,11 @@
 // send path: they are framed once (OutFrame) and written to the raw socket once per turn.
 import type { WebSocket } from 'ws';
 import type { Socket } from 'node:net';
-import { CloseCode, type Connection } from './connection.js';
+import type { Connection } from './connection.js';
 import type { OutFrame } from './out-frame.js';
-import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
+import { BatchedConnection } from './batched-connection.js';
 
 export interface WebSocketConnectionOptions {
   maxQueuedBytes: number;
@@ -14,15 +15,12 @@ export interface WebSocketConnectionOptions {
 
 let nextId = 0;
 
-export class WebSocketConnection implements Connection, Flushable {
+export class WebSocketConnection extends BatchedConnection implements Connection {
   readonly id: string;
   readonly transport = 'websocket' as const;
   readonly remoteAddress: string;
   /** Cleared at each heartbeat ping; set by pong or any incoming data. */
   alive = true;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private marked = false;
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
@@ -31,10 +29,11 @@ export class WebSocketConnection implements Connection, Flushable {
 
   constructor(
     readonly ws: WebSocket,
-    private readonly scheduler: FlushScheduler,
-    private readonly opts: WebSocketConnectionOptions,
+    scheduler: FlushScheduler,
+    opts: WebSocketConnectionOptions,
     remoteAddress = '',
   ) {
+    super(scheduler, opts.maxQueuedBytes);
     this.id = (++nextId).toString(36);
     this.remoteAddress = remoteAddress;
     // ws keeps the raw socket private; this module is the one place that reaches for it.
@@ -47,35 +46,12 @@ export class WebSocketConnection implements Connection, Flushable {
     return !this.closing && this.ws.readyState === 1;
   }
 
-  get bufferedBytes(): number {
-    return this.pendingBytes + (this.socket?.writableLength ?? 0);
-  }
+  protected get unsent(): number { return this.socket.writableLength; }
+  protected get writable(): boolean { return !this.closing && !this.socket.destroyed; }
+  protected writeOut(data: Buffer): void { this.socket.write(data); }
 
   send(frame: OutFrame): void {
-    if (this.closing) return;
-    const bytes = frame.ws;
-    // What the kernel has not taken since earlier turns is the measure of a reader that does not
-    // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
-    if (this.socket.writableLength > this.opts.maxQueuedBytes) {
-      // A peer that does not read must not make the server buffer without bound.
-      this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-      return;
-    }
-    this.pending.push(bytes);
-    this.pendingBytes += bytes.length;
-    if (!this.marked) {
-      this.marked = true;
-      this.scheduler.mark(this);
-    }
-  }
-
-  flush(): void {
-    this.marked = false;
-    const pending = this.pending;
-    if (pending.length === 0 || this.closing || this.socket.destroyed) { this.pending = []; this.pendingBytes = 0; return; }
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.socket.write(this.scheduler.join(pending));
+    if (!this.closing) this.enqueue(frame.ws);
   }
 
   /**
@@ -123,8 +99,7 @@ export class WebSocketConnection implements Connection, Flushable {
     this.flush();
     this.closing = true;
     if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.dropPending();
     this.backlog = undefined;
     try {
       this.ws.close(code, reason);

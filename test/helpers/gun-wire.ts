@@ -72,7 +72,6 @@ export class GunPeer extends MessageLog {
   readonly odd: string[] = [];
   pings = 0;
   greeting?: Msg;
-  closeInfo?: { code: number; reason: string };
   readonly closed: Promise<{ code: number; reason: string }>;
 
   get label(): string { return this.room; }
@@ -81,14 +80,7 @@ export class GunPeer extends MessageLog {
     super();
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => this.onFrame(data, isBinary));
     ws.on('ping', () => { this.pings += 1; this.notify(); });
-    ws.on('error', () => { /* surfaced through close */ });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        this.notify();
-        resolve(this.closeInfo);
-      });
-    });
+    this.closed = this.trackClose(ws);
   }
 
   /** Connect to `${base}${room}` and (by default) wait for the server's `dam:"?"` greeting. */

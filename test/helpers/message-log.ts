@@ -2,6 +2,9 @@
 // them (`waitUntil`, `waitFor`, `waitForCount`) or check that something never arrives
 // (`expectNone`). Used by the GUN-wire peer and the native-protocol members.
 import { AssertionError } from 'node:assert';
+import type WebSocket from 'ws';
+
+export interface CloseInfo { code: number; reason: string }
 
 // Wire messages are untyped JSON; `any` keeps assertions on them short.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -66,6 +69,20 @@ export abstract class MessageLog {
     const bad = this.messages.find(pred);
     if (bad) throw new AssertionError({ message: `${this.label}: unexpected ${what}: ${short(bad, 600)}` });
   }
+
+  /** Record how `ws` closes (into `closeInfo`, waking waiters); resolves with it. */
+  protected trackClose(ws: WebSocket): Promise<CloseInfo> {
+    ws.on('error', () => { /* surfaced through close */ });
+    return new Promise((resolve) => {
+      ws.once('close', (code: number, reason: Buffer) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        this.notify();
+        resolve(this.closeInfo);
+      });
+    });
+  }
+
+  closeInfo?: CloseInfo;
 
   all(pred: Pred): Msg[] { return this.messages.filter(pred); }
   count(pred: Pred): number { let n = 0; for (const m of this.messages) if (pred(m)) n++; return n; }

@@ -84,7 +84,6 @@ export class WsMember extends Member {
   readonly frames: string[] = [];
   /** frames that were not JSON objects */
   readonly odd: string[] = [];
-  closeInfo?: { code: number; reason: string };
   readonly closed: Promise<{ code: number; reason: string }>;
 
   constructor(readonly ws: WebSocket, label: string) {
@@ -97,14 +96,7 @@ export class WsMember extends Member {
       if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) this.push(parsed as Msg);
       else { this.odd.push(text); this.notify(); }
     });
-    ws.on('error', () => { /* surfaced through close */ });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        this.notify();
-        resolve(this.closeInfo);
-      });
-    });
+    this.closed = this.trackClose(ws);
   }
 
   /** Connect to `${wsBase}${room}` with the native subprotocol and wait for `connect`. */

@@ -1,0 +1,52 @@
+// What every connection does on the way out: queue frames during an event-loop turn, write them
+// with one call when the FlushScheduler runs, and close a reader that does not keep up.
+import { CloseCode } from './connection.js';
+import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+
+export abstract class BatchedConnection implements Flushable {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private marked = false;
+
+  constructor(protected readonly scheduler: FlushScheduler, protected readonly maxQueuedBytes: number) {}
+
+  /** Bytes earlier writes left with the transport (not yet taken by the kernel). */
+  protected abstract get unsent(): number;
+  /** False once the connection is closing or gone. */
+  protected abstract get writable(): boolean;
+  protected abstract writeOut(data: Buffer): void;
+  abstract close(code: number, reason: string): void;
+
+  get bufferedBytes(): number {
+    return this.pendingBytes + this.unsent;
+  }
+
+  protected enqueue(bytes: Buffer): void {
+    if (!this.writable) return;
+    // What the kernel has not taken since earlier turns is the measure of a reader that does not
+    // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
+    if (this.unsent > this.maxQueuedBytes) {
+      this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (!this.marked) {
+      this.marked = true;
+      this.scheduler.mark(this);
+    }
+  }
+
+  flush(): void {
+    this.marked = false;
+    const pending = this.pending;
+    if (pending.length === 0) return;
+    this.dropPending();
+    if (this.writable) this.writeOut(this.scheduler.join(pending));
+  }
+
+  protected dropPending(): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+}
