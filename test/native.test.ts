@@ -866,3 +866,23 @@ test('/_/stats shows native members and the last seq per room', async () => {
   assert.equal(o?.owned, true, short(o));
   assert.equal(o?.members, 1);
 });
+
+test('direct messages written at once still keep their order with queued broadcasts', async () => {
+  // A frame for one member (direct, request, reply, push) is written without waiting for the end
+  // of the turn when nothing is queued for that member; behind a queued broadcast it must wait.
+  const r = room('order');
+  const a = await pool.ws(r);
+  const b = await pool.ws(r);
+  const c = await pool.sse(r);
+  const steps: Msg[] = [];
+  for (let i = 0; i < 6; i++) {
+    steps.push({ type: 'send', to: b.cid, data: `d${i}` }, { type: 'send', to: c.cid, data: `d${i}` });
+    steps.push({ type: 'publish', data: `p${i}` });
+  }
+  a.send([{ type: 'publish', data: 'p-first' }, ...steps]);
+  for (const m of [b, c] as AnyMember[]) {
+    await m.waitFor(isMsg('publish', 'p5'), 3000, 'last publish');
+    const seen = m.messages.filter((x) => x.type === 'message').map((x) => x.data as string);
+    assert.deepEqual(seen, ['p-first', ...Array.from({ length: 6 }, (_, i) => [`d${i}`, `p${i}`]).flat()], `order at ${m.transport}`);
+  }
+});

@@ -323,6 +323,20 @@ test('--room-ttl 1: an empty room keeps its graph for the TTL, then disappears c
 // ---------------------------------------------------------------------------------------------
 // Heartbeat, shutdown
 
+test('heartbeat pings are spread over the interval, not sent to every peer in one burst', async (t) => {
+  // Regression: all peers were pinged in one loop; with 10,000 peers that is one 10,000-write
+  // turn, and every client answers at the same instant (a latency tail for every room).
+  const { peers } = await ownServer(t, ['--heartbeat', '1']);
+  const r = '/' + uid('hbspread');
+  const list = await Promise.all(Array.from({ length: 40 }, () => peers.connect(r)));
+  const firstPing: number[] = [];
+  for (const p of list) p.ws.once('ping', () => firstPing.push(Date.now()));
+  await poll(async () => (firstPing.length === list.length ? true : undefined), 3000, 20, 'every peer to get a ping');
+  const spread = Math.max(...firstPing) - Math.min(...firstPing);
+  assert.ok(spread >= 400, `first pings of 40 peers arrived within ${spread} ms of each other: one burst`);
+  for (const p of list) assert.ok(p.isOpen, 'every peer answered and stays');
+});
+
 test('--heartbeat 0.3: a peer that does not answer pings is dropped; a live one stays', async (t) => {
   const { srv, peers } = await ownServer(t, ['--heartbeat', '0.3']);
   const r = '/' + uid('hb');

@@ -169,14 +169,14 @@ export class ChannelHub {
    * Handle one message from `member`. `respond` carries answers meant for the asker (reply,
    * presence, errors); by default they go to its connection.
    */
-  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string })); }): void {
+  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string }), true); }): void {
     this.messagesIn++;
     switch (msg.type) {
       case 'publish': this.publish(member, msg.data, msg.topic, msg.echo); return respond(OK);
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) return respond(errorMessage('unknown_target', `no member "${msg.to}" in this room`, msg.ref), 404);
-        this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }));
+        this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }), true);
         return respond(OK);
       }
       case 'subscribe': member.topics.add(msg.topic); return respond(OK);
@@ -230,7 +230,7 @@ export class ChannelHub {
     };
     member.pendingRequests++;
     this.pending.set(rid, pending);
-    this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }));
+    this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }), true);
   }
 
   /** Round-robin over members that serve, never the requester itself. */
@@ -272,7 +272,7 @@ export class ChannelHub {
       chosen = pullers.reduce((a, b) => (b.conn.bufferedBytes < a.conn.bufferedBytes ? b : a));
       this.pullCursor++;
     }
-    this.deliver(chosen, this.frame({ type: 'message', kind: 'push', from: from.cid, data }));
+    this.deliver(chosen, this.frame({ type: 'message', kind: 'push', from: from.cid, data }), true);
     respond(OK);
   }
 
@@ -280,14 +280,15 @@ export class ChannelHub {
     return new OutFrame(q(message), message.type, seq);
   }
 
-  private deliver(member: Member, frame: OutFrame): void {
+  /** `direct`: a frame for this member alone, which the transport may write at once. */
+  private deliver(member: Member, frame: OutFrame, direct = false): void {
     this.messagesOut++;
-    member.conn.send(frame);
+    member.conn.send(frame, direct);
   }
 
   /** Send an error to a member's connection (used by the transports for undecodable input). */
   sendError(member: Member, code: string, message: string, ref?: Ref): void {
-    this.deliver(member, this.frame(errorMessage(code, message, ref)));
+    this.deliver(member, this.frame(errorMessage(code, message, ref)), true);
   }
 }
 

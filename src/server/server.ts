@@ -19,6 +19,7 @@ import { SseConnection } from '../transports/sse.js';
 import { joinHub, joinOptions, NATIVE_SUBPROTOCOL, receiveNativeFrame, type JoinOptions } from './native.js';
 import { refuseUpgrade, refusal, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
+import { LiveConnections } from './live-connections.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -26,12 +27,13 @@ export class MultisocketServer {
   readonly startedAt = Date.now();
   private readonly wss: WebSocketServer;
   private readonly scheduler = new FlushScheduler();
-  private readonly connections = new Set<WebSocketConnection>();
-  private readonly sseConnections = new Set<SseConnection>();
-  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly connections: LiveConnections<WebSocketConnection>;
+  private readonly sseConnections: LiveConnections<SseConnection>;
   private closing: Promise<void> | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {
+    this.connections = new LiveConnections(config.heartbeatMs);
+    this.sseConnections = new LiveConnections(config.heartbeatMs);
     this.rooms = new RoomRegistry({
       roomTtlMs: config.roomTtlMs,
       maxRooms: config.maxRooms,
@@ -189,22 +191,15 @@ export class MultisocketServer {
   }
 
   private startHeartbeat(): void {
-    if (this.config.heartbeatMs <= 0) return;
-    this.heartbeat = setInterval(() => {
-      for (const sse of this.sseConnections) sse.ping();
-      for (const conn of this.connections) {
-        if (!conn.alive) { conn.terminate(); continue; }
-        conn.alive = false;
-        try { conn.ws.ping(); } catch { conn.terminate(); }
-      }
-    }, this.config.heartbeatMs);
-    this.heartbeat.unref();
+    this.connections.start();
+    this.sseConnections.start();
   }
 
   /** Stop accepting, close every peer with 1001, and resolve once all are gone (≤ ~3 s). */
   close(): Promise<void> {
     return (this.closing ??= (async () => {
-      if (this.heartbeat) clearInterval(this.heartbeat);
+      this.connections.stop();
+      this.sseConnections.stop();
       const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections?.();
       for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');

@@ -21,8 +21,17 @@ export abstract class BatchedConnection implements Flushable {
     return this.pendingBytes + this.unsent;
   }
 
-  protected enqueue(bytes: Buffer): void {
+  /**
+   * @param direct a frame for this one connection (a reply, a request, a direct message): when
+   *   nothing is queued or unsent it is written at once, which saves a reply the wait for the end
+   *   of the turn. Fan-out frames always wait, so a turn's broadcasts share one write per socket.
+   */
+  protected enqueue(bytes: Buffer, direct = false): void {
     if (!this.writable) return;
+    if (direct && !this.marked && this.unsent === 0) {
+      this.writeOut(bytes);
+      return;
+    }
     // What the kernel has not taken since earlier turns is the measure of a reader that does not
     // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
     if (this.unsent > this.maxQueuedBytes) {

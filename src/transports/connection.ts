@@ -6,8 +6,11 @@ export interface Connection {
   readonly id: string;
   readonly transport: 'websocket' | 'sse';
   readonly remoteAddress: string;
-  /** Queue a message; it is written with everything else queued this event-loop turn. */
-  send(frame: OutFrame): void;
+  /**
+   * Queue a message; it is written with everything else queued this event-loop turn. `direct`
+   * marks a message for this one connection, which may be written at once when nothing waits.
+   */
+  send(frame: OutFrame, direct?: boolean): void;
   /** Close with a WebSocket-style code; a no-op when already closing. */
   close(code: number, reason: string): void;
   readonly isOpen: boolean;

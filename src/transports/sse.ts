@@ -50,9 +50,14 @@ export class SseConnection extends BatchedConnection implements Connection {
 
   onClose(fn: () => void): void { this.closeHandlers.push(fn); }
 
-  send(frame: OutFrame): void {
-    if (!this.closed) this.enqueue(frame.sse);
+  send(frame: OutFrame, direct = false): void {
+    if (!this.closed) this.enqueue(frame.sse, direct);
   }
+
+  heartbeatSlot = 0;
+
+  /** Heartbeat: SSE has no pong, so a comment line only keeps proxies from timing the stream out. */
+  beat(): void { this.ping(); }
 
   /** Keep proxies from timing the stream out. */
   ping(): void {

@@ -14,6 +14,8 @@ export interface WebSocketConnectionOptions {
 }
 
 let nextId = 0;
+/** An empty ping: FIN + opcode 9, no payload (server frames are not masked). */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
 
 export class WebSocketConnection extends BatchedConnection implements Connection {
   readonly id: string;
@@ -21,6 +23,7 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   readonly remoteAddress: string;
   /** Cleared at each heartbeat ping; set by pong or any incoming data. */
   alive = true;
+  heartbeatSlot = 0;
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
@@ -50,8 +53,18 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   protected get writable(): boolean { return !this.closing && !this.socket.destroyed; }
   protected writeOut(data: Buffer): void { this.socket.write(data); }
 
-  send(frame: OutFrame): void {
-    if (!this.closing) this.enqueue(frame.ws);
+  /**
+   * Heartbeat: drop a peer that did not answer the previous ping, else ping it. The ping joins
+   * this turn's queued frames, so a busy connection pays no extra write for it.
+   */
+  beat(): void {
+    if (!this.alive) return this.terminate();
+    this.alive = false;
+    this.enqueue(PING_FRAME);
+  }
+
+  send(frame: OutFrame, direct = false): void {
+    if (!this.closing) this.enqueue(frame.ws, direct);
   }
 
   /**
