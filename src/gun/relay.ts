@@ -19,8 +19,8 @@ import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
 export interface RelayHost {
   readonly name: string;
   readonly peers: ReadonlySet<Connection>;
-  /** Send to one peer of this room. */
-  send(peer: Connection, frame: OutFrame): void;
+  /** Send to one peer of this room; `direct` (an answer) may be written at once, see Connection.send. */
+  send(peer: Connection, frame: OutFrame, direct?: boolean): void;
   /** Send to every peer of this room but `except`. */
   broadcast(frame: OutFrame, except?: Connection): void;
   readonly log: Logger;
@@ -258,13 +258,13 @@ export class GunRelay {
         const next = i + 1 < chunks.length ? this.opts.newId() : undefined;
         this.host.send(peer, new OutFrame(
           '{"#":' + q(chunkId) + ',"@":' + q(id) + ',"##":' + chunks[i].hash + ',"put":' + chunks[i].json + (next ? ',"%":' + q(next) : '') + '}',
-        ));
+        ), true);
         if (next) chunkId = next;
       }
       return;
     }
     // Explicit not-found so clients do not wait; GUN skips it when the ask carried a `##`.
-    if (askHash === undefined) this.host.send(peer, new OutFrame('{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + '}'));
+    if (askHash === undefined) this.host.send(peer, new OutFrame('{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + '}'), true);
   }
 
   private reply(peer: Connection, msg: GunMessage, id: string, ack: unknown, raw: string | undefined): void {
@@ -284,7 +284,7 @@ export class GunRelay {
   private sendAck(peer: Connection, id: string, err?: string): void {
     this.host.send(peer, new OutFrame(
       '{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + (err ? ',"err":' + q(err) : ',"ok":1') + '}',
-    ));
+    ), true);
   }
 
   private sendDamError(peer: Connection, err: string): void {

@@ -15,7 +15,7 @@ export interface RoomOptions {
   log: Logger;
   /** created by /_/new: closes when its owner leaves */
   owned: boolean;
-  hub: Omit<HubOptions, 'owned' | 'onOwnerLeft'>;
+  hub: HubOptions;
   onOwnerLeft: (room: Room) => void;
 }
 
@@ -55,7 +55,7 @@ export class Room implements RelayHost {
 
   /** The native channel hub, created when the first native member arrives. */
   channels(): ChannelHub {
-    return (this.hub ??= new ChannelHub(this.name, { ...this.opts.hub, owned: this.owned, onOwnerLeft: () => this.opts.onOwnerLeft(this) }));
+    return (this.hub ??= new ChannelHub(this.name, this.opts.hub, this.owned, () => this.opts.onOwnerLeft(this)));
   }
 
   get members(): number { return this.hub?.size ?? 0; }
@@ -63,9 +63,9 @@ export class Room implements RelayHost {
   /** GUN peers plus native members: a room with none is empty. */
   get population(): number { return this.peers.size + this.members; }
 
-  send(peer: Connection, frame: OutFrame): void {
+  send(peer: Connection, frame: OutFrame, direct = false): void {
     this.messagesOut++;
-    peer.send(frame);
+    peer.send(frame, direct);
   }
 
   broadcast(frame: OutFrame, except?: Connection): void {
