@@ -17,6 +17,12 @@ process.on('exit', () => {
   for (const c of children) c.kill('SIGKILL');
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
+/** A fresh directory under os.tmpdir(), removed when the orchestrator exits. */
+export function tmpDir(prefix: string): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.add(d);
+  return d;
+}
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { console.error(`\n${sig}: stopping`); process.exit(130); });
 
 export const canPin = spawnSync('taskset', ['-V']).status === 0 && os.availableParallelism() >= 2;

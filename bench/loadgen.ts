@@ -3,10 +3,14 @@
 //   stdout: one JSON object per line ({"type":"ready"}, {"type":"step",...}, {"type":"error",...})
 //   stdin:  one command per line ({"cmd":"step","rate":..,"warmup":..,"measure":..,"drain":..,"label":..}
 //           or {"cmd":"quit"}); EOF on stdin also quits, so an orphaned generator never lingers.
+// With --c-bin <path> the subscribers are bench/c/gun-recv.c (one epoll process, spawned here and
+// so pinned to the same core); only the publisher stays in Node. It is driven over its own
+// stdin/stdout lines: step <base> <size> -> ok, count -> count <n>, report -> JSON, quit.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import readline from 'node:readline';
 import { RawWs } from './rawws.js';
-import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type StepResult } from './stats.js';
+import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type LatencySummary, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -18,6 +22,7 @@ const { values: argv } = parseArgs({
     'server-pid': { type: 'string' },
     soul: { type: 'string', default: 'bench' },
     'full-parse': { type: 'boolean', default: false },
+    'c-bin': { type: 'string' }, // C receiver (bench/c/gun-recv.c) instead of Node subscribers
   },
 });
 const HOST = argv.host!;
@@ -28,6 +33,7 @@ const SAMPLE = Math.min(SUBS, Number(argv.sample));
 const SERVER_PID = argv['server-pid'] ? Number(argv['server-pid']) : null;
 const SOUL = argv.soul!;
 const FULL_PARSE = argv['full-parse']!;
+const C_BIN = argv['c-bin'] ?? null;
 
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 
@@ -63,6 +69,88 @@ let cur = new Step();
 let closedSubs = 0;
 const subs: Sub[] = [];
 let pub: RawWs;
+
+/** What the C receiver answers to `report` (latency in ms, like Samples.summary() plus a mean). */
+interface CReport {
+  delivered: number; dups: number; damErrors: number; badFrames: number; closed: number;
+  lastDeliveryNs: string; // CLOCK_MONOTONIC = process.hrtime.bigint()
+  latency: (LatencySummary & { mean: number }) | null;
+}
+
+/** The C receiver process: one command line out, one answer line back, strictly in turn. */
+class CReceiver {
+  private child: ChildProcess;
+  private lines: string[] = [];
+  private waiters: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  private exited: Error | null = null;
+  private quitting = false;
+
+  constructor(bin: string, args: string[]) {
+    // stderr is inherited: the orchestrator shows it with the load generator's.
+    this.child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child.stdin!.on('error', () => {}); // EPIPE when it died: reported through exit
+    const rl = readline.createInterface({ input: this.child.stdout! });
+    rl.on('line', (line) => {
+      const w = this.waiters.shift();
+      if (w) w.resolve(line); else this.lines.push(line);
+    });
+    const gone = (why: string) => {
+      if (this.exited) return;
+      this.exited = new Error(`C receiver ${why}${this.lines.length ? `: ${this.lines.join(' | ')}` : ''}`);
+      for (const w of this.waiters.splice(0)) w.reject(this.exited);
+      if (!this.quitting) { out({ type: 'error', message: this.exited.message }); quit(1); }
+    };
+    this.child.on('error', (err) => gone(`failed: ${err.message}`));
+    this.child.on('exit', (code, sig) => gone(`exited (${code ?? sig})`));
+  }
+
+  get pid(): number { return this.child.pid!; }
+
+  /** Next output line; `error ...` lines reject. */
+  private next(): Promise<string> {
+    const l = this.lines.shift();
+    const p = l !== undefined ? Promise.resolve(l) : this.exited ? Promise.reject(this.exited)
+      : new Promise<string>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return p.then((line) => { if (line.startsWith('error ')) throw new Error(`C receiver: ${line.slice(6)}`); return line; });
+  }
+
+  async ask(cmd: string): Promise<string> {
+    if (this.exited) throw this.exited;
+    this.child.stdin!.write(cmd + '\n');
+    return this.next();
+  }
+
+  async ready(): Promise<void> {
+    const l = await this.next();
+    if (l !== 'ready') throw new Error(`C receiver: expected "ready", got "${l}"`);
+  }
+
+  async step(base: number, size: number): Promise<void> {
+    const l = await this.ask(`step ${base} ${size}`);
+    if (l !== 'ok') throw new Error(`C receiver: expected "ok", got "${l}"`);
+  }
+
+  async count(): Promise<number> {
+    const l = await this.ask('count');
+    if (!l.startsWith('count ')) throw new Error(`C receiver: expected "count <n>", got "${l}"`);
+    return Number(l.slice(6));
+  }
+
+  async report(): Promise<CReport> {
+    return JSON.parse(await this.ask('report')) as CReport;
+  }
+
+  /** Asks it to quit; kill() (from the exit handler) makes sure it is gone. */
+  quit(): void {
+    this.quitting = true;
+    if (!this.exited) this.child.stdin!.end('quit\n');
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+let crecv: CReceiver | null = null;
 
 /** Parses one WebSocket message: a JSON object or a JSON array batch; anything else is ignored like GUN does. */
 function parse(data: Buffer, start: number, end: number): Msg[] | null {
@@ -163,8 +251,13 @@ function onPubMessage(ws: RawWs, data: Buffer, start: number, end: number): void
 async function connectAll(): Promise<void> {
   const common = { host: HOST, port: PORT, path: PATH };
   const onClose = () => { closedSubs++; };
+  if (C_BIN) {
+    // The C receiver connects (in batches of 50), sends every get and answers the greetings itself.
+    crecv = new CReceiver(C_BIN, [HOST, String(PORT), PATH, String(SUBS), SOUL]);
+    await crecv.ready();
+  }
   // Connect in batches so the server's accept backlog never overflows.
-  for (let i = 0; i < SUBS; i += 50) {
+  for (let i = 0; C_BIN === null && i < SUBS; i += 50) {
     const batch: Promise<void>[] = [];
     for (let j = i; j < Math.min(SUBS, i + 50); j++) {
       const sub = { sampled: j < SAMPLE, got: new Uint8Array(0) } as Sub;
@@ -182,7 +275,15 @@ async function connectAll(): Promise<void> {
 
 let nextKey = 0; // keys are unique across the whole run
 
-async function runStep(label: string, rate: number, warmupS: number, measureS: number, drainS: number): Promise<StepResult> {
+/** A step's result; receivers etc. are only in gun-fanout's (this generator's) steps. */
+type GunStepResult = StepResult & {
+  receivers: 'c' | 'node';
+  receiverCpuPct: number | null; // the C receiver process alone (null with Node receivers)
+  publisherCpuPct: number | null; // this Node process alone, i.e. the publisher (null with Node receivers)
+  latencyMeanMs?: number;
+};
+
+async function runStep(label: string, rate: number, warmupS: number, measureS: number, drainS: number): Promise<GunStepResult> {
   const warmN = Math.round(rate * warmupS);
   const measN = Math.max(1, Math.round(rate * measureS));
   const total = warmN + measN;
@@ -192,14 +293,17 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   cur.base = first + warmN;
   cur.size = measN;
   for (const s of subs) s.got = new Uint8Array(measN);
+  if (crecv) await crecv.step(cur.base, cur.size);
+  const rcvPid = crecv?.pid ?? null;
 
   const interval = 1e9 / rate; // ns between scheduled puts
   const t0 = process.hrtime.bigint() + 5_000_000n;
   let sent = 0;
   let lagMax = 0;
-  let w0 = { t: 0n, p: 0, cpu: process.cpuUsage(), srv: 0 as number | null, all: 0 as number | null };
+  let w0 = { t: 0n, p: 0, cpu: process.cpuUsage(), srv: 0 as number | null, rcv: 0 as number | null, all: 0 as number | null };
   let w1 = w0;
-  const mark = () => ({ t: process.hrtime.bigint(), p: performance.now(), cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null, all: machineBusySeconds() });
+  const mark = () => ({ t: process.hrtime.bigint(), p: performance.now(), cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null,
+    rcv: rcvPid ? procCpuSeconds(rcvPid) : null, all: machineBusySeconds() });
 
   // Open loop: each timer tick sends every put whose scheduled time has passed, stamped with
   // that scheduled time, so a stalled server (or generator) shows up as latency, not as fewer sends.
@@ -228,16 +332,29 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   const expected = measN * SUBS;
   const drainStart = Date.now();
   while (Date.now() - drainStart < drainS * 1000) {
-    if (cur.delivered >= expected && (cur.acks === 0 || cur.acks + cur.ackErrors >= measN)) break;
+    const delivered = crecv ? await crecv.count() : cur.delivered;
+    if (delivered >= expected && (cur.acks === 0 || cur.acks + cur.ackErrors >= measN)) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   const drainMs = Date.now() - drainStart;
+  let latency = cur.lat.summary();
+  let lastDeliveryNs: bigint | null = null; // C receiver: CLOCK_MONOTONIC, same base as w0.t
+  let latencyMean: number | undefined;
+  if (crecv) {
+    const r = await crecv.report();
+    cur.delivered = r.delivered; cur.dups = r.dups; cur.damErrors = r.damErrors; cur.badFrames = r.badFrames;
+    closedSubs = r.closed;
+    if (r.latency) { const { mean, ...l } = r.latency; latency = l; latencyMean = mean; } else latency = null;
+    lastDeliveryNs = BigInt(r.lastDeliveryNs);
+  }
 
   const wallS = Number(w1.t - w0.t) / 1e9 || measureS;
   // Throughput over the span from the first measured send to the last delivery, so stragglers
   // that arrive during the drain do not inflate it.
-  const spanS = Math.max(wallS, (cur.lastDelivery - w0.p) / 1000);
-  const lgCpu = (w1.cpu.user - w0.cpu.user + w1.cpu.system - w0.cpu.system) / 1e6;
+  const spanS = Math.max(wallS, lastDeliveryNs !== null ? Number(lastDeliveryNs - w0.t) / 1e9 : (cur.lastDelivery - w0.p) / 1000);
+  const pubCpu = (w1.cpu.user - w0.cpu.user + w1.cpu.system - w0.cpu.system) / 1e6;
+  const rcvCpu = w0.rcv !== null && w1.rcv !== null ? w1.rcv - w0.rcv : null;
+  const lgCpu = pubCpu + (rcvCpu ?? 0); // both on the load generator's core
   const srvCpu = w0.srv !== null && w1.srv !== null ? w1.srv - w0.srv : null;
   const allCpu = w0.all !== null && w1.all !== null ? w1.all - w0.all : null;
   return {
@@ -245,7 +362,8 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     delivered: cur.delivered,
     deliveryPct: (100 * cur.delivered) / expected,
     deliveredPerSec: cur.delivered / spanS,
-    latency: cur.lat.summary(),
+    latency,
+    ...(latencyMean !== undefined ? { latencyMeanMs: latencyMean } : {}),
     ack: { received: cur.acks, pct: (100 * cur.acks) / measN, latency: cur.ackLat.summary(), errors: cur.ackErrors, firstError: cur.firstAckError || null },
     windowS: wallS,
     drainMs,
@@ -255,19 +373,28 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     loadgenCpuPct: (100 * lgCpu) / wallS,
     otherCpuPct: allCpu === null ? null : Math.max(0, (100 * (allCpu - lgCpu - (srvCpu ?? 0))) / wallS),
     dups: cur.dups, echoes: cur.echoes, damErrors: cur.damErrors, badFrames: cur.badFrames, closedSubs,
+    receivers: crecv ? 'c' : 'node',
+    receiverCpuPct: crecv ? (rcvCpu === null ? null : (100 * rcvCpu) / wallS) : null,
+    publisherCpuPct: crecv ? (100 * pubCpu) / wallS : null,
   };
 }
 
 function quit(code: number): void {
+  crecv?.quit();
   for (const s of subs) s.ws?.close();
   pub?.close();
   setTimeout(() => process.exit(code), 100);
 }
 
+// The C receiver never outlives this process: killed on every exit path (SIGTERM from the
+// orchestrator's stop() included; with Node's default SIGTERM action no exit handler would run).
+process.on('exit', () => crecv?.kill());
+if (C_BIN) for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) process.on(sig, () => process.exit(code));
+
 async function main(): Promise<void> {
-  if (!PORT || !(SUBS > 0)) throw new Error('usage: loadgen.ts --port P [--path /bench] [--subs 100] [--sample 10] [--server-pid PID]');
+  if (!PORT || !(SUBS > 0)) throw new Error('usage: loadgen.ts --port P [--path /bench] [--subs 100] [--sample 10] [--server-pid PID] [--c-bin gun-recv]');
   await connectAll();
-  out({ type: 'ready', subs: SUBS, sample: SAMPLE });
+  out({ type: 'ready', subs: SUBS, sample: C_BIN ? SUBS : SAMPLE, receivers: C_BIN ? 'c' : 'node' });
   // Commands run strictly one after another.
   let chain = Promise.resolve();
   const rl = readline.createInterface({ input: process.stdin });

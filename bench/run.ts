@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { StepResult } from './stats.js';
 import {
   ROOT, TARGETS, type TargetName, type Proc, canPin, int, mb, ms, pct, pkgVersion, probeMemory, ratio, sleep,
-  startLoadgen, startTarget, stopLoadgen, table, warnIfStale, ourNodeArgs,
+  startLoadgen, startTarget, stopLoadgen, table, tmpDir, warnIfStale, ourNodeArgs,
 } from './lib.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
@@ -29,6 +29,7 @@ const { values: opt, positionals } = parseArgs({
     'no-save': { type: 'boolean', default: false },
     'server-arg': { type: 'string', multiple: true }, // extra flags for our server, e.g. --server-arg=--max-messages-per-second=100000
     'server-node-arg': { type: 'string', multiple: true }, // node flags for our server, e.g. --server-node-arg=--cpu-prof
+    receiver: { type: 'string' }, // gun-fanout subscribers: c (bench/c/gun-recv.c, the default when it compiles) or node
   },
 });
 ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
@@ -37,6 +38,7 @@ const scenarios: Scenario[] = positionals.length ? (positionals as Scenario[]) :
 for (const s of scenarios) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" (available: ${SCENARIOS.join(', ')})`);
 for (const t of opt.target ?? []) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}" (${TARGETS.join('|')})`);
 const serverArgs = opt['server-arg'] ?? [];
+if (opt.receiver !== undefined && opt.receiver !== 'c' && opt.receiver !== 'node') fail(`--receiver must be c or node, not "${opt.receiver}"`);
 
 /** Timing of one open-loop step: warm-up (not counted), measured window, bounded drain. */
 interface Timing { warmup: number; measure: number; drain: number }
@@ -196,19 +198,48 @@ const fanRates = (): number[] => (mode === 'smoke' ? [50] : [50, 100, 200, 400, 
 // room: more than the default --max-room-bytes (64 MiB), which would turn the last steps into
 // "room graph is full" errors. The cap is not what this scenario measures, so it is raised.
 const GUN_FANOUT_ARGS = ['--max-room-bytes=536870912'];
+
+/** gun-fanout's subscribers: bench/c/gun-recv.c compiled once into a temp dir (removed at exit),
+ *  or the Node ones in loadgen.ts when asked (--receiver node) or when cc is missing or fails. */
+function gunReceiver(): { bin: string | null; label: string } {
+  if (opt.receiver === 'node') return { bin: null, label: 'Node (--receiver node)' };
+  const src = path.join(ROOT, 'bench/c/gun-recv.c');
+  const bin = path.join(tmpDir('multisocket-bench-recv-'), 'gun-recv');
+  const cc = spawnSync('cc', ['-std=c11', '-O2', '-Wall', '-Wextra', '-o', bin, src], { encoding: 'utf8' });
+  const firstErr = cc.stderr?.split('\n').find((l) => /error/i.test(l)) ?? cc.stderr?.split('\n')[0] ?? '';
+  const why = cc.error ? `cc not runnable (${cc.error.message})` : cc.status !== 0 ? `cc failed (exit ${cc.status ?? cc.signal})${firstErr ? `: ${firstErr.trim()}` : ''}` : null;
+  if (why) {
+    const where = `cannot build the C receiver ${path.relative(ROOT, src)}: ${why}${cc.stderr?.trim() ? `\n${cc.stderr.trim()}` : ''}`;
+    if (opt.receiver === 'c') fail(`--receiver c: ${where}`);
+    console.error(`warning: ${where}\nwarning: gun-fanout falls back to Node subscribers (limit ~1.6M deliveries/s)`);
+    return { bin: null, label: `Node (C receiver not built: ${why})` };
+  }
+  if (cc.stderr.trim()) console.error(`gun-recv.c compiler warnings:\n${cc.stderr}`);
+  return { bin, label: 'C epoll' };
+}
+
 async function gunFanout(): Promise<ScenarioResult> {
   const subs = opt.subs ? Number(opt.subs) : mode === 'smoke' ? 10 : 100;
+  const recv = gunReceiver();
+  console.error(`gun-fanout receivers: ${recv.label}`);
   const results: RampResult[] = [];
   for (const t of targetsFor(mode === 'smoke' ? ['ours'] : ['ours', 'gun', 'ws-coalesced'])) {
     results.push(await ramp({
       target: t, loadgen: 'loadgen.ts', rates: gunRates(), timing: GUN_TIMING[mode], perRate: 'puts/s', serverArgs: GUN_FANOUT_ARGS,
       ackRate: mode === 'smoke' || t.startsWith('ws-') ? null : 1000, proto: 'GUN wire',
-      lgArgs: (port, pid) => ['--port', String(port), '--path', t === 'gun' ? '/gun' : '/bench', '--subs', String(subs), '--sample', '10', '--server-pid', String(pid)],
+      lgArgs: (port, pid) => ['--port', String(port), '--path', t === 'gun' ? '/gun' : '/bench', '--subs', String(subs), '--sample', '10', '--server-pid', String(pid),
+        ...(recv.bin ? ['--c-bin', recv.bin] : [])],
     }));
   }
-  const text = results.map((r) => rampText(r, 'puts/s', `${subs} GUN-wire subscribers, 1 publisher of distinct keys`, true)).join('\n');
+  const who = `${subs} GUN-wire subscribers (${recv.bin ? 'C epoll receiver, every delivery timed' : 'Node, 10 sampled for latency'}), 1 publisher of distinct keys`;
+  // lg CPU is the sum of both processes on the load generator's core; here is the split.
+  const split = (r: RampResult) => [...(r.ackStep ? [r.ackStep] : []), ...r.steps].map((s) => {
+    const g = s as StepResult & { receiverCpuPct?: number | null; publisherCpuPct?: number | null };
+    return `${s.label} ${pct(g.receiverCpuPct)}/${pct(g.publisherCpuPct)}`;
+  }).join(', ');
+  const text = results.map((r) => rampText(r, 'puts/s', who, true) + (recv.bin && r.steps.length ? `\n  lg CPU split, C receiver/Node publisher: ${split(r)}` : '')).join('\n');
   return {
-    scenario: 'gun-fanout', title: `(1)+(2) GUN wire fan-out: ${subs} peers in one room, one writer; put->ack at 1,000 puts/s`,
+    scenario: 'gun-fanout', title: `(1)+(2) GUN wire fan-out: ${subs} peers in one room, one writer; put->ack at 1,000 puts/s; receivers: ${recv.label}`,
     headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered', higherIsBetter: true,
     summary: results.flatMap((r) => {
       const rows = [rampRow(r)];
