@@ -191,13 +191,15 @@ function rampRow(r: RampResult, label = r.target): SummaryRow {
 
 // ---- scenarios ----
 
-const gunRates = (): number[] => (mode === 'smoke' ? [300] : [500, 1000, 2000, 4000, 8000, 16000, 32000]);
+const gunRates = (): number[] => (mode === 'smoke' ? [300] : [500, 1000, 2000, 4000, 8000, 16000, 32000, 48000, 64000, 96000, 128000]);
 const fanRates = (): number[] => (mode === 'smoke' ? [50] : [50, 100, 200, 400, 800, 1600, 3200, 6400]);
 
-// A full ramp writes ~0.8M distinct keys (~53 bytes each by our server's accounting) into one
-// room: more than the default --max-room-bytes (64 MiB), which would turn the last steps into
+// A full ramp writes up to ~4.8M distinct keys (~53 bytes each by our server's accounting) into
+// one room: more than the default --max-room-bytes (64 MiB), which would turn the last steps into
 // "room graph is full" errors. The cap is not what this scenario measures, so it is raised.
-const GUN_FANOUT_ARGS = ['--max-room-bytes=536870912'];
+// The one writer also sends more than --max-messages-per-second (50,000 by default, per
+// connection) at the top steps, where ours would throttle it (losslessly, by pausing its socket).
+const GUN_FANOUT_ARGS = ['--max-room-bytes=1073741824', '--max-messages-per-second=1000000'];
 
 /** gun-fanout's subscribers: bench/c/gun-recv.c compiled once into a temp dir (removed at exit),
  *  or the Node ones in loadgen.ts when asked (--receiver node) or when cc is missing or fails. */
@@ -319,6 +321,9 @@ async function idleMemory(): Promise<ScenarioResult> {
   const plans: { target: TargetName; proto: string; rooms: number; label: string }[] = [
     { target: 'ours', proto: 'gun', rooms: 10, label: 'ours (GUN wire, 10 rooms)' },
     { target: 'ours', proto: 'native', rooms: Math.max(1, N / 10), label: `ours (native, ${Math.max(1, N / 10)} rooms x 10)` },
+    // the same members in few big rooms: per-room cost apart from per-member cost (and every join
+    // announced to up to N/10 - 1 others, so the join burst is far larger)
+    { target: 'ours', proto: 'native', rooms: 10, label: `ours (native, 10 rooms x ${N / 10})` },
     { target: 'ws-coalesced', proto: 'ws', rooms: 10, label: 'ws-coalesced (bare ws)' },
     { target: 'gun', proto: 'gun', rooms: 1, label: 'gun' },
     { target: 'socketio', proto: 'sio', rooms: 10, label: 'socketio' },

@@ -30,6 +30,10 @@ export abstract class BatchedConnection implements Flushable {
     if (!this.writable) return;
     if (direct && !this.marked && this.unsent === 0) {
       this.writeOut(bytes);
+      // Only the first: whatever follows in this turn (more replies, broadcasts) waits for the
+      // flush, so a turn of 300 acks to one peer is two writes, not 300.
+      this.marked = true;
+      this.scheduler.mark(this);
       return;
     }
     // What the kernel has not taken since earlier turns is the measure of a reader that does not

@@ -7,6 +7,7 @@ import type { OutFrame } from './out-frame.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
 import { BatchedConnection } from './batched-connection.js';
+import { loopTurn } from './loop-turn.js';
 
 export interface WebSocketConnectionOptions {
   maxQueuedBytes: number;
@@ -14,6 +15,22 @@ export interface WebSocketConnectionOptions {
 }
 
 let nextId = 0;
+
+/**
+ * Frames one peer may have handled in one event-loop turn; the rest wait for the next turn.
+ * Without it a peer that got ahead of the server (libuv then reads up to 32 x 64 KiB from its
+ * socket in one go) makes one turn of 10,000 puts: every subscriber waits for that whole turn,
+ * its output is one huge write each, and the latency it causes feeds the next turn's size.
+ */
+const FRAMES_PER_TURN = 256;
+
+/** Frames read but not yet handled, and what will let them through. */
+interface Held {
+  frames: Array<[Buffer, boolean]>;
+  head: number;
+  timer?: NodeJS.Timeout;
+  immediate?: NodeJS.Immediate;
+}
 /** An empty ping: FIN + opcode 9, no payload (server frames are not masked). */
 const PING_FRAME = Buffer.from([0x89, 0x00]);
 
@@ -27,8 +44,9 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
-  private backlog: Array<[Buffer, boolean]> | undefined; // frames over budget, in order
-  private resumeTimer: NodeJS.Timeout | undefined;
+  private turn = 0; // loopTurn() when turnFrames was last reset
+  private turnFrames = 0; // frames handled in that turn
+  private held: Held | undefined; // frames waiting for the next turn or budget window, in order
 
   constructor(
     readonly ws: WebSocket,
@@ -68,37 +86,62 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   }
 
   /**
-   * Deliver incoming frames to `handler` at most --max-messages-per-second. Over budget, frames
-   * wait here in order and the socket stops being read until the next window: TCP pushes back on
-   * the sender and nothing is dropped (the backlog is at most what was already read).
+   * Deliver incoming frames to `handler`, at most --max-messages-per-second and FRAMES_PER_TURN
+   * per event-loop turn. Frames beyond either wait here in order and the socket stops being read
+   * until the next turn or budget window: TCP pushes back on the sender and nothing is dropped
+   * (what waits is at most what was already read).
    */
   onThrottledMessage(handler: (data: Buffer, isBinary: boolean) => void): void {
     this.ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.alive = true;
-      if (this.backlog !== undefined || !this.budget.take(Date.now())) {
-        (this.backlog ??= []).push([data, isBinary]);
-        this.throttle(handler);
-        return;
+      if (this.held === undefined) {
+        const wait = this.admit();
+        if (wait === null) return handler(data, isBinary);
+        this.held = { frames: [], head: 0 };
+        this.ws.pause();
+        this.release(handler, wait);
       }
-      handler(data, isBinary);
+      this.held.frames.push([data, isBinary]);
     });
   }
 
-  private throttle(handler: (data: Buffer, isBinary: boolean) => void): void {
-    if (this.resumeTimer || this.closing) return;
-    this.ws.pause();
-    this.resumeTimer = setTimeout(() => {
-      this.resumeTimer = undefined;
-      if (this.closing) return;
-      const now = Date.now();
-      const backlog = this.backlog ?? [];
-      while (backlog.length > 0 && this.budget.take(now)) {
-        const [data, isBinary] = backlog.shift()!;
+  /** null when one more frame may be handled now; else what it has to wait for. */
+  private admit(): 'turn' | 'window' | null {
+    const turn = loopTurn();
+    if (turn !== this.turn) { this.turn = turn; this.turnFrames = 0; }
+    if (this.turnFrames >= FRAMES_PER_TURN) return 'turn';
+    if (!this.budget.take(Date.now())) return 'window';
+    this.turnFrames++;
+    return null;
+  }
+
+  /** Schedule the held frames' next release: at the next turn, or when the budget renews. */
+  private release(handler: (data: Buffer, isBinary: boolean) => void, wait: 'turn' | 'window'): void {
+    const held = this.held!;
+    const run = () => {
+      held.timer = held.immediate = undefined;
+      if (this.closing || this.held !== held) return;
+      let next: 'turn' | 'window' | null = null;
+      while (held.head < held.frames.length && (next = this.admit()) === null) {
+        const [data, isBinary] = held.frames[held.head];
+        held.frames[held.head++] = undefined as unknown as [Buffer, boolean];
         handler(data, isBinary);
+        if (this.held !== held) return; // closed by the handler
       }
-      if (backlog.length > 0) this.throttle(handler);
-      else { this.backlog = undefined; this.ws.resume(); }
-    }, this.budget.remaining(Date.now()));
+      if (held.head < held.frames.length) return this.release(handler, next ?? 'turn');
+      this.held = undefined;
+      this.ws.resume();
+    };
+    if (wait === 'turn') held.immediate = setImmediate(run);
+    else held.timer = setTimeout(run, this.budget.remaining(Date.now()));
+  }
+
+  private dropHeld(): void {
+    const held = this.held;
+    if (!held) return;
+    if (held.timer) clearTimeout(held.timer);
+    if (held.immediate) clearImmediate(held.immediate);
+    this.held = undefined;
   }
 
   /** Count one incoming message against the per-second budget; false when over it (no pause). */
@@ -111,9 +154,8 @@ export class WebSocketConnection extends BatchedConnection implements Connection
     if (this.closing) return;
     this.flush();
     this.closing = true;
-    if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
+    this.dropHeld();
     this.dropPending();
-    this.backlog = undefined;
     try {
       this.ws.close(code, reason);
     } catch {
@@ -128,7 +170,7 @@ export class WebSocketConnection extends BatchedConnection implements Connection
 
   terminate(): void {
     this.closing = true;
-    if (this.resumeTimer) { clearTimeout(this.resumeTimer); this.resumeTimer = undefined; }
+    this.dropHeld();
     this.ws.terminate();
   }
 }

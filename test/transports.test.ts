@@ -1,0 +1,109 @@
+// Write batching and the heartbeat's spreading, unit by unit (the end-to-end behaviour is covered
+// over real sockets in native.test.ts and rooms.test.ts; these pin down how many writes happen).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as turn } from 'node:timers/promises';
+import { BatchedConnection } from '../src/transports/batched-connection.ts';
+import { FlushScheduler } from '../src/transports/flush-scheduler.ts';
+import { LiveConnections } from '../src/server/live-connections.ts';
+
+/** A connection whose "socket" records each write. */
+class Recorder extends BatchedConnection {
+  readonly writes: string[] = [];
+  constructor(scheduler: FlushScheduler) { super(scheduler, 1 << 20); }
+  protected get unsent(): number { return 0; }
+  protected get writable(): boolean { return true; }
+  protected writeOut(data: Buffer): void { this.writes.push(data.toString()); }
+  close(): void {}
+  queue(text: string, direct = false): void { this.enqueue(Buffer.from(text), direct); }
+}
+
+test('a turn of direct frames to one connection is two writes: the first at once, the rest at the flush', async () => {
+  // Regression: every direct frame (each GUN ack) was written on its own, 300 writes for 300 puts.
+  const c = new Recorder(new FlushScheduler());
+  for (let i = 0; i < 300; i++) c.queue(`a${i};`, true);
+  assert.deepEqual(c.writes, ['a0;'], 'the first direct frame goes out at once');
+  await turn();
+  assert.equal(c.writes.length, 2);
+  assert.equal(c.writes.join(''), Array.from({ length: 300 }, (_, i) => `a${i};`).join(''), 'in order');
+  c.queue('next;', true);
+  assert.equal(c.writes.length, 3, 'a new turn writes its first direct frame at once again');
+});
+
+test('broadcast frames wait for the flush, and a direct frame behind them keeps its place', async () => {
+  const c = new Recorder(new FlushScheduler());
+  c.queue('b1;');
+  c.queue('d1;', true);
+  c.queue('b2;');
+  assert.deepEqual(c.writes, [], 'nothing is written before the end of the turn');
+  await turn();
+  assert.deepEqual(c.writes, ['b1;d1;b2;']);
+});
+
+test('connections with the same queued frames share one joined buffer', async () => {
+  const s = new FlushScheduler();
+  const a = new Recorder(s), b = new Recorder(s);
+  const f1 = Buffer.from('x;'), f2 = Buffer.from('y;');
+  const joined: Buffer[] = [];
+  for (const c of [a, b]) {
+    (c as unknown as { writeOut(d: Buffer): void }).writeOut = (d: Buffer) => { joined.push(d); };
+    (c as unknown as { enqueue(d: Buffer): void }).enqueue(f1);
+    (c as unknown as { enqueue(d: Buffer): void }).enqueue(f2);
+  }
+  await turn();
+  assert.equal(joined.length, 2);
+  assert.equal(joined[0].toString(), 'x;y;');
+  assert.equal(joined[0], joined[1], 'the same Buffer, not a copy per connection');
+});
+
+test('the heartbeat visits each connection once per interval, one slice per tick', async () => {
+  const beats: number[] = [];
+  const live = new LiveConnections<{ heartbeatSlot: number; beat(): void; n: number }>(500);
+  for (let n = 0; n < 50; n++) live.add({ heartbeatSlot: 0, n, beat() { beats.push(this.n); } });
+  assert.equal(live.size, 50);
+  assert.equal([...live].length, 50);
+  live.start();
+  try {
+    await new Promise((r) => setTimeout(r, 560));
+  } finally {
+    live.stop();
+  }
+  const counts = new Map<number, number>();
+  for (const n of beats) counts.set(n, (counts.get(n) ?? 0) + 1);
+  assert.ok(counts.size >= 45, `most connections were visited in one interval (${counts.size})`);
+  assert.ok([...counts.values()].every((k) => k <= 2), 'none more than about once per interval');
+  const first = [...live][0];
+  live.delete(first);
+  live.delete(first);
+  assert.equal(live.size, 49, 'delete is idempotent');
+});
+
+test('a peer that sends thousands of frames at once is handled at most 256 per turn, in order, none lost', async () => {
+  // Regression: a publisher ahead of the server was handled 10,000 puts in one turn (libuv reads
+  // up to 2 MiB per wakeup), so every subscriber waited for the whole turn.
+  const { WebSocketServer, WebSocket } = await import('ws');
+  const { WebSocketConnection } = await import('../src/transports/websocket.ts');
+  const { loopTurn } = await import('../src/transports/loop-turn.ts');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((r) => wss.once('listening', r));
+  const got: Array<[number, number]> = []; // [frame number, turn]
+  const done = new Promise<void>((resolve) => {
+    wss.once('connection', (ws) => {
+      const conn = new WebSocketConnection(ws, new FlushScheduler(), { maxQueuedBytes: 1 << 20, maxMessagesPerSecond: 1_000_000 });
+      conn.onThrottledMessage((data) => {
+        got.push([Number(data.toString()), loopTurn()]);
+        if (got.length === 3000) resolve();
+      });
+    });
+  });
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
+  await new Promise((r) => client.once('open', r));
+  for (let i = 0; i < 3000; i++) client.send(String(i));
+  await done;
+  client.close();
+  wss.close();
+  assert.deepEqual(got.map(([n]) => n), Array.from({ length: 3000 }, (_, i) => i), 'every frame, in order');
+  const perTurn = new Map<number, number>();
+  for (const [, t] of got) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
+  assert.ok(Math.max(...perTurn.values()) <= 256, `at most 256 frames per turn (max ${Math.max(...perTurn.values())})`);
+});
