@@ -9,22 +9,24 @@ import { History } from './history.js';
 import type { ClientMessage, Json, Ref } from './messages.js';
 import { Subscriptions } from './topics.js';
 
+/** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
-  owned: boolean;
   historySize: number;
   historyTtlMs: number;
   maxPendingRequests: number;
   defaultRequestTimeoutMs: number;
   maxRequestTimeoutMs: number;
-  /** called when the owner of an owned room leaves: the room must close */
-  onOwnerLeft: () => void;
 }
 
+// Memory: a server may hold tens of thousands of idle members, so a member is one small object
+// and the hub's per-room structures that most rooms never use (topic sets, the token index, the
+// pending-request table) are made on first use.
 export interface Member {
   readonly cid: string;
   readonly token: string;
   readonly conn: Connection;
-  readonly topics: Subscriptions;
+  /** topic subscriptions; undefined until the first one */
+  topics: Subscriptions | undefined;
   serving: boolean;
   pulling: boolean;
   pendingRequests: number;
@@ -55,25 +57,36 @@ function newCid(): string {
 
 export class ChannelHub {
   readonly members = new Map<string, Member>();
-  private readonly byToken = new Map<string, Member>();
+  /** token → member, for POSTs; built on the first lookup (rooms of WebSocket members never need it) */
+  private byToken: Map<string, Member> | undefined;
   owner: string | null = null;
   readonly history: History;
   /** Names this incarnation of the room: seq numbers from another epoch mean nothing here. */
   readonly epoch = randomBytes(6).toString('base64url');
-  private readonly pending = new Map<string, PendingRequest>();
+  /** requests waiting for a reply, by server-side id; made on the first request */
+  private pending: Map<string, PendingRequest> | undefined;
   private ridCounter = 0;
   private serveCursor = 0;
   private pullCursor = 0;
   messagesIn = 0;
   messagesOut = 0;
 
-  constructor(readonly room: string, private readonly opts: HubOptions) {
+  /**
+   * @param opts        shared by every hub of the server
+   * @param owned       a room made by /_/new: only the owner sees join/leave, and it closes with its owner
+   * @param onOwnerLeft called when the owner of an owned room leaves: the room must close
+   */
+  constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly onOwnerLeft: () => void) {
     this.history = new History(opts.historySize, opts.historyTtlMs);
   }
 
   get size(): number { return this.members.size; }
 
   memberByToken(token: string): Member | undefined {
+    if (this.byToken === undefined) {
+      this.byToken = new Map();
+      for (const m of this.members.values()) this.byToken.set(m.token, m);
+    }
     return this.byToken.get(token);
   }
 
@@ -83,19 +96,25 @@ export class ChannelHub {
       cid: newCid(),
       token: randomBytes(16).toString('hex'),
       conn,
-      topics: new Subscriptions(),
+      topics: undefined,
       serving: false,
       pulling: false,
       pendingRequests: 0,
     };
-    for (const t of options.topics ?? []) member.topics.add(t);
+    if (options.topics?.length) {
+      member.topics = new Subscriptions();
+      for (const t of options.topics) member.topics.add(t);
+    }
     this.members.set(member.cid, member);
-    this.byToken.set(member.token, member);
+    this.byToken?.set(member.token, member);
     if (this.owner === null) this.owner = member.cid;
+    // Direct: nothing is queued yet for a new connection, so `connect` (which lists every member,
+    // kilobytes in a big room) is written at once instead of being copied again into this turn's
+    // joined write with the frames that follow it.
     this.deliver(member, this.frame({
       type: 'connect', room: this.room, cid: member.cid, token: member.token, owner: this.owner,
       members: [...this.members.keys()], seq: this.history.lastSeq, epoch: this.epoch,
-    }));
+    }), true);
     if (options.since !== undefined) this.replay(member, options.since, options.epoch);
     const join = this.frame({ type: 'join', cid: member.cid });
     this.announce(join, member);
@@ -110,14 +129,14 @@ export class ChannelHub {
     if (reset) this.deliver(member, this.frame({ type: 'gap', reset: true, from: 1, to: r.gap ? r.gap.to : 0 }));
     else if (r.gap) this.deliver(member, this.frame({ type: 'gap', from: r.gap.from, to: r.gap.to }));
     for (const e of r.entries) {
-      if (e.topic !== undefined && !member.topics.matches(e.topic)) continue;
+      if (e.topic !== undefined && !member.topics?.matches(e.topic)) continue;
       this.deliver(member, e.frame);
     }
   }
 
   /** join/leave go to everyone in ordinary rooms, only to the owner in owned rooms. */
   private announce(frame: OutFrame, about: Member): void {
-    if (this.opts.owned) {
+    if (this.owned) {
       const owner = this.owner !== null ? this.members.get(this.owner) : undefined;
       if (owner && owner !== about) this.deliver(owner, frame);
       return;
@@ -125,44 +144,52 @@ export class ChannelHub {
     for (const m of this.members.values()) if (m !== about) this.deliver(m, frame);
   }
 
-  leave(member: Member): void {
-    if (this.members.get(member.cid) !== member) return;
+  /** Remove a member; false if it was not (or no longer) in the room. */
+  leave(member: Member): boolean {
+    if (this.members.get(member.cid) !== member) return false;
     this.members.delete(member.cid);
-    this.byToken.delete(member.token);
+    this.byToken?.delete(member.token);
     // Requests this member was answering fail with `gone`; its own requests are dropped.
-    for (const p of [...this.pending.values()]) {
-      if (p.target === member) this.finish(p, { error: { code: 'gone', message: `${member.cid} left before replying` } });
-      else if (p.requester === member) { clearTimeout(p.timer); this.pending.delete(p.rid); }
+    if (this.pending) {
+      for (const p of [...this.pending.values()]) {
+        if (p.target === member) this.finish(p, { error: { code: 'gone', message: `${member.cid} left before replying` } });
+        else if (p.requester === member) { clearTimeout(p.timer); this.pending.delete(p.rid); }
+      }
     }
     if (this.owner === member.cid) {
-      if (this.opts.owned) {
+      if (this.owned) {
         this.owner = null;
-        this.opts.onOwnerLeft();
-        return;
+        this.onOwnerLeft();
+        return true;
       }
       // Ordinary rooms: the longest-present member (Map keeps insertion order) takes over.
       const next = this.members.keys().next();
       this.owner = next.done ? null : next.value;
       const leave = this.frame({ type: 'leave', cid: member.cid, owner: this.owner });
       this.announce(leave, member);
-      return;
+      return true;
     }
     this.announce(this.frame({ type: 'leave', cid: member.cid }), member);
+    return true;
   }
 
   /** Tell every member the room is closing (the caller then closes the connections). */
   closeAll(reason: string): void {
     const closed = this.frame({ type: 'closed', reason });
     for (const m of this.members.values()) this.deliver(m, closed);
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    this.pending.clear();
+    this.clearPending();
   }
 
   dispose(): void {
+    this.clearPending();
+    this.members.clear();
+    this.byToken = undefined;
+  }
+
+  private clearPending(): void {
+    if (!this.pending) return;
     for (const p of this.pending.values()) clearTimeout(p.timer);
     this.pending.clear();
-    this.members.clear();
-    this.byToken.clear();
   }
 
   /**
@@ -179,8 +206,8 @@ export class ChannelHub {
         this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }), true);
         return respond(OK);
       }
-      case 'subscribe': member.topics.add(msg.topic); return respond(OK);
-      case 'unsubscribe': member.topics.remove(msg.topic); return respond(OK);
+      case 'subscribe': (member.topics ??= new Subscriptions()).add(msg.topic); return respond(OK);
+      case 'unsubscribe': member.topics?.remove(msg.topic); return respond(OK);
       case 'serve': member.serving = true; return respond(OK);
       case 'unserve': member.serving = false; return respond(OK);
       case 'pull': member.pulling = true; return respond(OK);
@@ -203,7 +230,7 @@ export class ChannelHub {
     this.history.add({ seq, at: Date.now(), frame, from: from.cid, topic, echo });
     for (const m of this.members.values()) {
       if (m === from && !echo) continue;
-      if (topic !== undefined && !m.topics.matches(topic)) continue;
+      if (topic !== undefined && !m.topics?.matches(topic)) continue;
       this.deliver(m, frame);
     }
   }
@@ -229,7 +256,7 @@ export class ChannelHub {
       timer: setTimeout(() => this.finish(pending, { error: { code: 'timeout', message: `no reply within ${timeoutMs} ms` } }), timeoutMs),
     };
     member.pendingRequests++;
-    this.pending.set(rid, pending);
+    (this.pending ??= new Map()).set(rid, pending);
     this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }), true);
   }
 
@@ -241,7 +268,7 @@ export class ChannelHub {
   }
 
   private reply(member: Member, msg: Extract<ClientMessage, { type: 'reply' }>, respond: Respond): void {
-    const p = this.pending.get(String(msg.id));
+    const p = this.pending?.get(String(msg.id));
     if (!p || p.target !== member) {
       return respond(errorMessage('unknown_request', `no pending request "${msg.id}" for you (it may have timed out)`, msg.ref), 404);
     }
@@ -250,7 +277,7 @@ export class ChannelHub {
   }
 
   private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }): void {
-    if (this.pending.get(p.rid) !== p) return;
+    if (!this.pending || this.pending.get(p.rid) !== p) return;
     this.pending.delete(p.rid);
     clearTimeout(p.timer);
     p.requester.pendingRequests--;

@@ -25,21 +25,19 @@ export function joinOptions(req: http.IncomingMessage): JoinOptions {
   return out;
 }
 
-/** Add a connection to the room's hub; returns the member and a function to call when it goes. */
-export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, options: JoinOptions): { member: Member; leave: () => void } {
+/** Add a connection to the room's hub. When the transport goes, call leaveHub with the member. */
+export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, options: JoinOptions): Member {
   const hub = room.channels();
   rooms.joined(room);
-  const member = hub.join(conn, options);
-  let left = false;
-  return {
-    member,
-    leave: () => {
-      if (left) return;
-      left = true;
-      hub.leave(member);
-      rooms.left(room);
-    },
-  };
+  return hub.join(conn, options);
+}
+
+/**
+ * Remove a member that joined with joinHub; a no-op when it is already gone (left before, or its
+ * room was closed). A function rather than a closure per member: idle members are kept small.
+ */
+export function leaveHub(rooms: RoomRegistry, room: Room, member: Member): void {
+  if (room.channels().leave(member)) rooms.left(room);
 }
 
 /** Handle one WebSocket text frame from a native member: one message object or a batch. */

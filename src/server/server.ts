@@ -16,7 +16,7 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
-import { joinHub, joinOptions, NATIVE_SUBPROTOCOL, receiveNativeFrame, type JoinOptions } from './native.js';
+import { joinHub, joinOptions, leaveHub, NATIVE_SUBPROTOCOL, receiveNativeFrame, type JoinOptions } from './native.js';
 import { refuseUpgrade, refusal, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
 import { LiveConnections } from './live-connections.js';
@@ -87,7 +87,7 @@ export class MultisocketServer {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (this.closing) return refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
     if (!path.ok) return refuseUpgrade(socket, path.status, 'bad_path', path.error);
@@ -120,8 +120,6 @@ export class MultisocketServer {
       maxMessagesPerSecond: this.config.maxMessagesPerSecond,
     }, remote);
     this.connections.add(conn);
-    const name = room.name;
-    ws.on('error', (err) => this.log.debug('socket error', { room: name, conn: conn.id, err: err.message }));
     if (ws.protocol === NATIVE_SUBPROTOCOL) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);
   }
@@ -132,7 +130,10 @@ export class MultisocketServer {
     refuseUpgrade(socket, status, reason, message);
   }
 
+  // Memory: each listener below shares its method's one closure context, so the socket-error
+  // logger lives here rather than in accept(), which would make a second context per connection.
   private attachGun(conn: WebSocketConnection, room: Room): void {
+    conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
     room.peers.add(conn);
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
@@ -155,14 +156,15 @@ export class MultisocketServer {
   }
 
   private attachNative(conn: WebSocketConnection, room: Room, options: JoinOptions): void {
-    const { member, leave } = joinHub(this.rooms, room, conn, options);
+    conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
+    const member = joinHub(this.rooms, room, conn, options);
     conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
       receiveNativeFrame(room, member, conn, data.toString('utf8'));
     });
     conn.ws.on('close', () => {
       this.connections.delete(conn);
-      leave();
+      leaveHub(this.rooms, room, member);
     });
   }
 
@@ -183,10 +185,10 @@ export class MultisocketServer {
     const room = admission.room;
     const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, req.socket.remoteAddress ?? '', headers);
     this.sseConnections.add(conn);
-    const { leave } = joinHub(this.rooms, room, conn, joinOptions(req));
+    const member = joinHub(this.rooms, room, conn, joinOptions(req));
     conn.onClose(() => {
       this.sseConnections.delete(conn);
-      leave();
+      leaveHub(this.rooms, room, member);
     });
   }
 
@@ -212,6 +214,12 @@ export class MultisocketServer {
       this.rooms.clear();
     })());
   }
+}
+
+/** A socket's 'error' listener during the upgrade: a function, not a closure, so nothing of the
+ *  upgrade (request, admission, options) stays reachable from the socket for its whole life. */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function offersNative(req: http.IncomingMessage): boolean {
