@@ -25,6 +25,8 @@ export interface Config {
   heartbeatMs: number;
   /** Messages one connection may send per second before its reads are paused (flood control). */
   maxMessagesPerSecond: number;
+  /** Under load, queued fan-out is written at most once per this many ms (0: every turn). */
+  coalesceMs: number;
   /** Published messages kept per room for replay, and for how long (ms). */
   historySize: number;
   historyTtlMs: number;
@@ -48,6 +50,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   maxQueuedBytes: 16 * 1024 * 1024,
   heartbeatMs: 20_000,
   maxMessagesPerSecond: 50_000,
+  coalesceMs: 2,
   historySize: 1000,
   historyTtlMs: 300_000,
   maxPendingRequests: 100,
@@ -71,6 +74,7 @@ const OPTIONS = {
   'max-room-bytes': { type: 'string' },
   'max-queued-bytes': { type: 'string' },
   'max-messages-per-second': { type: 'string' },
+  'coalesce-ms': { type: 'string' },
   heartbeat: { type: 'string' },
   'cors-origin': { type: 'string' },
   'history-size': { type: 'string' },
@@ -100,6 +104,7 @@ Options (each also read from the environment variable shown):
       --max-queued-bytes <n>       unsent bytes per peer before it is closed as slow, code 4008 (MULTISOCKET_MAX_QUEUED_BYTES; default 16777216)
       --max-messages-per-second <n> per peer; beyond it the peer's reads pause (MULTISOCKET_MAX_MESSAGES_PER_SECOND; default 50000)
       --heartbeat <seconds>        ping interval, dead peers dropped; 0 = off (MULTISOCKET_HEARTBEAT; default 20)
+      --coalesce-ms <ms>           under load, write fan-out at most every <ms>; 0 = every event-loop turn (MULTISOCKET_COALESCE_MS; default 2)
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
       --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
@@ -166,6 +171,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     maxRoomBytes: int('max-room-bytes', DEFAULTS.maxRoomBytes, 1, Number.MAX_SAFE_INTEGER),
     maxQueuedBytes: int('max-queued-bytes', DEFAULTS.maxQueuedBytes, 1024, Number.MAX_SAFE_INTEGER),
     maxMessagesPerSecond: int('max-messages-per-second', DEFAULTS.maxMessagesPerSecond, 1, 100_000_000),
+    coalesceMs: int('coalesce-ms', DEFAULTS.coalesceMs, 0, 1000),
     heartbeatMs: seconds('heartbeat', DEFAULTS.heartbeatMs),
     historySize: int('history-size', DEFAULTS.historySize, 0, 10_000_000),
     historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),

@@ -107,3 +107,21 @@ test('a peer that sends thousands of frames at once is handled at most 256 per t
   for (const [, t] of got) perTurn.set(t, (perTurn.get(t) ?? 0) + 1);
   assert.ok(Math.max(...perTurn.values()) <= 256, `at most 256 frames per turn (max ${Math.max(...perTurn.values())})`);
 });
+
+test('--coalesce-ms: a quiet scheduler flushes at the end of the turn; right after a flush it waits', async () => {
+  const s = new FlushScheduler(30);
+  const c = new Recorder(s);
+  c.queue('a;');
+  await turn();
+  assert.deepEqual(c.writes, ['a;'], 'the first flush is not delayed');
+  const t0 = performance.now();
+  c.queue('b;');
+  c.queue('c;');
+  await turn();
+  assert.deepEqual(c.writes, ['a;'], 'within 30 ms of the last flush the next one waits');
+  await new Promise((r) => setTimeout(r, 45));
+  assert.deepEqual(c.writes, ['a;', 'b;c;'], 'then both frames go in one write');
+  assert.ok(performance.now() - t0 >= 25);
+  c.queue('d;', true);
+  assert.deepEqual(c.writes.at(-1), 'd;', 'a direct frame with nothing queued is written at once, coalescing or not');
+});

@@ -26,12 +26,13 @@ export class MultisocketServer {
   readonly rooms: RoomRegistry;
   readonly startedAt = Date.now();
   private readonly wss: WebSocketServer;
-  private readonly scheduler = new FlushScheduler();
+  private readonly scheduler: FlushScheduler;
   private readonly connections: LiveConnections<WebSocketConnection>;
   private readonly sseConnections: LiveConnections<SseConnection>;
   private closing: Promise<void> | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {
+    this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
     this.sseConnections = new LiveConnections(config.heartbeatMs);
     this.rooms = new RoomRegistry({

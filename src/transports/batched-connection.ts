@@ -2,11 +2,13 @@
 // with one call when the FlushScheduler runs, and close a reader that does not keep up.
 import { CloseCode } from './connection.js';
 import type { FlushScheduler, Flushable } from './flush-scheduler.js';
+import { loopTurn } from './loop-turn.js';
 
 export abstract class BatchedConnection implements Flushable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private marked = false;
+  private directTurn = 0; // loopTurn() of the last frame written at once
 
   constructor(protected readonly scheduler: FlushScheduler, protected readonly maxQueuedBytes: number) {}
 
@@ -28,13 +30,16 @@ export abstract class BatchedConnection implements Flushable {
    */
   protected enqueue(bytes: Buffer, direct = false): void {
     if (!this.writable) return;
-    if (direct && !this.marked && this.unsent === 0) {
-      this.writeOut(bytes);
-      // Only the first: whatever follows in this turn (more replies, broadcasts) waits for the
-      // flush, so a turn of 300 acks to one peer is two writes, not 300.
-      this.marked = true;
-      this.scheduler.mark(this);
-      return;
+    if (direct && this.pending.length === 0 && this.unsent === 0) {
+      // Only the first of a turn: the others (300 acks to one busy peer) wait for the flush, so
+      // that is two writes, not 300. A new turn may write at once again, even while a coalesced
+      // flush (--coalesce-ms) is still ahead.
+      const turn = loopTurn();
+      if (turn !== this.directTurn) {
+        this.directTurn = turn;
+        this.writeOut(bytes);
+        return;
+      }
     }
     // What the kernel has not taken since earlier turns is the measure of a reader that does not
     // keep up; this turn's own writes do not count, so one big message never closes a fast reader.

@@ -15,9 +15,20 @@ export class FlushScheduler {
   private scheduled = false;
   private lastFrames: Buffer[] = [];
   private lastJoined: Buffer | undefined;
+  private lastRun = -Infinity;
+
+  /**
+   * @param coalesceMs under load, flush at most once per this many ms. A flush writes once to
+   *   every socket with queued frames, whatever they hold, so when turns come faster than that
+   *   (a busy publisher wakes the loop every few hundred µs) the writes, which are most of a
+   *   fan-out's cost, would be spent on tiny batches. A quiet server flushes at the end of the
+   *   turn as before; frames for one connection alone (replies, acks) are written at once.
+   */
+  constructor(private readonly coalesceMs = 0) {}
 
   private readonly run = () => {
     this.scheduled = false;
+    if (this.coalesceMs > 0) this.lastRun = performance.now();
     const batch = this.dirty;
     this.dirty = [];
     for (let i = 0; i < batch.length; i++) batch[i].flush();
@@ -28,10 +39,11 @@ export class FlushScheduler {
   /** Call once per connection per turn (the connection tracks whether it is already marked). */
   mark(conn: Flushable): void {
     this.dirty.push(conn);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const wait = this.coalesceMs > 0 ? this.lastRun + this.coalesceMs - performance.now() : 0;
+    if (wait > 0) setTimeout(this.run, wait);
+    else setImmediate(this.run);
   }
 
   /** The frames as one buffer; the same buffer as last time when the frames are the same. */
