@@ -385,10 +385,12 @@ async function closeIdle(): Promise<object> {
   await sleep(500);
   return { type: 'idle-closed', closed: n };
 }
-async function churnRooms(n: number): Promise<object> {
+async function churnRooms(n: number, oneRoom: boolean): Promise<object> {
   // Connect to n distinct rooms and leave at once: each leaves an empty room behind (until its TTL).
+  // oneRoom: the same n connect/leave cycles into a single room, the control that has the churn
+  // but (almost) no rooms.
   const t = Date.now();
-  const r = await batched(n, async (k) => { const ws = await connectWs(null, `${PREFIX}-empty-${k}`, PROTO, () => {}); ws.close(); });
+  const r = await batched(n, async (k) => { const ws = await connectWs(null, oneRoom ? `${PREFIX}-one` : `${PREFIX}-empty-${k}`, PROTO, () => {}); ws.close(); });
   await sleep(500);
   return { type: 'churn', rooms: r.ok.length, failed: r.failed, firstError: r.firstError, ms: Date.now() - t };
 }
@@ -410,13 +412,13 @@ async function main(): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     chain = chain.then(async () => {
-      const c = JSON.parse(line) as { cmd: string; label?: string; rate: number; warmup: number; measure: number; drain: number; slow?: boolean; n: number; rooms: number };
+      const c = JSON.parse(line) as { cmd: string; label?: string; rate: number; warmup: number; measure: number; drain: number; slow?: boolean; n: number; rooms: number; oneRoom?: boolean };
       if (c.cmd === 'quit') return quit(0);
       if (c.cmd === 'step') out(await runStep(c.label ?? String(c.rate), c.rate, c.warmup, c.measure, c.drain, !!c.slow));
       else if (c.cmd === 'reqrep') out(await runReqRep(c.warmup, c.measure));
       else if (c.cmd === 'idle') out(await connectIdle(c.n, c.rooms));
       else if (c.cmd === 'close-idle') out(await closeIdle());
-      else if (c.cmd === 'churn') out(await churnRooms(c.n));
+      else if (c.cmd === 'churn') out(await churnRooms(c.n, c.oneRoom === true));
       else throw new Error(`unknown command ${c.cmd}`);
     }).catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });
   });

@@ -331,7 +331,8 @@ async function idleMemory(): Promise<ScenarioResult> {
   const rows: SummaryRow[] = [];
   const details: Record<string, unknown>[] = [];
   const lines: string[] = [];
-  const measure = async (target: TargetName, proto: string, what: 'idle' | 'churn', n: number, rooms: number, label: string) => {
+  const churn: Record<'one' | 'many', { rss: number; heap: number } | undefined> = { one: undefined, many: undefined };
+  const measure = async (target: TargetName, proto: string, what: 'idle' | 'churn' | 'churn-one', n: number, rooms: number, label: string) => {
     let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
     try {
       const st = await startTarget(target, { probe: true, serverArgs: target === 'ours' ? serverArgs : [] });
@@ -343,7 +344,7 @@ async function idleMemory(): Promise<ScenarioResult> {
       const cpu0 = process.cpuUsage();
       const r = what === 'idle'
         ? await lg.ask({ cmd: 'idle', n, rooms }, ['idle'], 180_000)
-        : await lg.ask({ cmd: 'churn', n }, ['churn'], 180_000);
+        : await lg.ask({ cmd: 'churn', n, oneRoom: what === 'churn-one' }, ['churn'], 180_000);
       void cpu0;
       await sleep(1000);
       const m1 = await probeMemory(server);
@@ -354,14 +355,15 @@ async function idleMemory(): Promise<ScenarioResult> {
       }
       if (!done) throw new Error(`no ${what === 'idle' ? 'connection' : 'room'} succeeded: ${String(r.firstError)}`);
       const rssPer = (m1.rss - m0.rss) / done, heapPer = (m1.heapUsed - m0.heapUsed) / done;
+      if (what !== 'idle') churn[what === 'churn' ? 'many' : 'one'] = { rss: rssPer, heap: heapPer };
       details.push({ label, target, proto, what, n, done, rooms, result: r, before: m0, after: m1, roomsSeen });
       const kb = (b: number) => `${(b / 1024).toFixed(2)} KB`;
-      lines.push(`  ${label}: ${what === 'idle' ? `${done} idle connections` : `${done} empty rooms`}${r.failed ? ` (${String(r.failed)} failed: ${String(r.firstError)})` : ''} in ${String(r.ms)} ms; ` +
+      lines.push(`  ${label}: ${what === 'idle' ? `${done} idle connections` : what === 'churn' ? `${done} empty rooms` : `${done} connect/leave cycles`}${r.failed ? ` (${String(r.failed)} failed: ${String(r.firstError)})` : ''} in ${String(r.ms)} ms; ` +
         `RSS ${mb(m0.rss / 1048576)} -> ${mb(m1.rss / 1048576)} (${kb(rssPer)} each), heap after gc ${mb(m0.heapUsed / 1048576)} -> ${mb(m1.heapUsed / 1048576)} (${kb(heapPer)} each)${m1.gc ? '' : ' [no gc]'}` +
         `${roomsSeen !== null ? `; /_/health rooms ${roomsSeen}` : ''}`);
       console.error(lines[lines.length - 1]);
-      rows.push({ target: `${label}${what === 'churn' ? ' per empty room' : ' per connection'}`, value: rssPer / 1024, valueText: `${kb(rssPer)} RSS, ${kb(heapPer)} heap`, srvRssMB: m1.rss / 1048576,
-        note: `${done} ${what === 'idle' ? 'connections' : 'rooms'}${r.failed ? `, ${String(r.failed)} failed` : ''}` });
+      rows.push({ target: `${label}${what === 'churn' ? ' per room, with churn' : what === 'churn-one' ? ' per cycle' : ' per connection'}`, value: rssPer / 1024, valueText: `${kb(rssPer)} RSS, ${kb(heapPer)} heap`, srvRssMB: m1.rss / 1048576,
+        note: `${done} ${what === 'idle' ? 'connections' : what === 'churn' ? 'rooms' : 'cycles into one room'}${r.failed ? `, ${String(r.failed)} failed` : ''}` });
     } catch (err) {
       rows.push({ target: label, value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
       console.error(`[${label}] error: ${(err as Error).message}`);
@@ -373,7 +375,22 @@ async function idleMemory(): Promise<ScenarioResult> {
   };
   const chosen = plans.filter((p) => targetsFor(mode === 'smoke' ? ['ours'] : TARGETS.filter((t) => t !== 'ws-naive' && t !== 'ws-echo')).includes(p.target));
   for (const p of chosen) await measure(p.target, p.proto, 'idle', N, p.rooms, p.label);
-  if (chosen.some((p) => p.target === 'ours')) await measure('ours', 'gun', 'churn', EMPTY, 0, 'ours (connect + leave, GUN wire)');
+  if (chosen.some((p) => p.target === 'ours')) {
+    // An empty room is measured by what it leaves behind: EMPTY peers that each connect to a room
+    // of their own and leave. That also measures EMPTY connect/leave cycles (allocator and V8
+    // young-generation growth that any server accepting that many connections shows), so the
+    // same cycles into one single room, on a fresh server, are the control; the room's own cost
+    // is the difference.
+    await measure('ours', 'gun', 'churn', EMPTY, 0, 'ours (connect + leave, distinct rooms, GUN wire)');
+    await measure('ours', 'gun', 'churn-one', EMPTY, 0, 'ours (connect + leave, one room, GUN wire)');
+    if (churn.many && churn.one) {
+      const kb = (b: number) => `${(b / 1024).toFixed(2)} KB`;
+      const rss = churn.many.rss - churn.one.rss, heap = churn.many.heap - churn.one.heap;
+      rows.push({ target: 'ours per empty room (distinct rooms - one room)', value: rss / 1024, valueText: `${kb(rss)} RSS, ${kb(heap)} heap`,
+        note: 'net of the connect/leave churn' });
+      lines.push(`  per empty room, net of churn: ${kb(rss)} RSS, ${kb(heap)} heap`);
+    }
+  }
   return {
     scenario: 'idle-memory', title: `(7) idle memory: ${N} idle WebSocket connections; ${EMPTY} empty rooms (server RSS and heap after gc)`,
     headline: 'KB of RSS per idle connection / per empty room (after gc)', higherIsBetter: false, summary: rows, details, text: lines.join('\n'),
@@ -515,7 +532,7 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
   if (res.has('idle-memory')) {
     const rows = res.get('idle-memory')!.summary;
     const conn = rows.filter((r) => r.target.startsWith('ours') && r.target.endsWith('per connection') && r.value !== null);
-    const room = rows.find((r) => r.target.startsWith('ours') && r.target.endsWith('per empty room'));
+    const room = rows.find((r) => r.target.startsWith('ours per empty room'));
     const worst = conn.length ? Math.max(...conn.map((r) => r.value!)) : null;
     out.push({ n: '7', target: '<= 8 KB RSS per idle WebSocket, <= 2 KB per empty room', measured: `${conn.map((r) => `${r.target.replace(' per connection', '')}: ${r.valueText}`).join('; ')}; empty room: ${room?.valueText ?? 'n/a'}`,
       holds: worst === null || room?.value == null ? null : worst <= 8 && room.value <= 2 });
