@@ -174,3 +174,22 @@ test('deferred writes fire when due, in order, and are bounded', async () => {
   assert.deepEqual(got, ['a', 'b']);
   dw.clear();
 });
+
+test('key index: past one segment (65,536 keys) lookups, insertion order and size still hold', async () => {
+  // A node's key map is split in segments so no Map rehash of a huge node stalls the process.
+  const { KeyIndex } = await import('../src/gun/key-index.ts');
+  const index = new KeyIndex();
+  const N = 150_000;
+  for (let i = 0; i < N; i++) index.add('k' + i, i);
+  assert.equal(index.size, N);
+  for (const i of [0, 1, 65_535, 65_536, 65_537, 131_072, N - 1]) assert.equal(index.get('k' + i), i, `k${i}`);
+  assert.equal(index.get('nope'), undefined);
+  let n = 0;
+  for (const k of index.keys()) { if (k !== 'k' + n) assert.fail(`order broken at ${n}: ${k}`); n++; }
+  assert.equal(n, N);
+  const store = new MemoryGraphStore();
+  for (let i = 0; i < 70_000; i++) store.merge([{ soul: 's', fields: [{ key: 'f' + i, value: i, state: 1 }] }], 10);
+  assert.equal(store.merge([{ soul: 's', fields: [{ key: 'f69999', value: 'new', state: 2 }] }], 10).ok, true);
+  assert.deepEqual(store.read('s', { equals: 'f69999' } as never), [{ key: 'f69999', value: 'new', state: 2 }]);
+  assert.equal(store.read('s')!.length, 70_000);
+});

@@ -4,6 +4,7 @@ import { ham } from './ham.js';
 import { canonicalKeyOrder } from './hash.js';
 import { matchesKey, type KeyQuery } from './lex.js';
 import type { GraphUpdate, GunValue } from './types.js';
+import { KeyIndex } from './key-index.js';
 
 export interface FieldEntry { key: string; value: GunValue; state: number }
 export interface DeferredWrite { soul: string; key: string; value: GunValue; state: number }
@@ -29,14 +30,14 @@ export interface GraphStore {
 // states sit unboxed in a double array. A room may hold millions of fields, and every object per
 // field is one more thing each GC has to copy or mark (it showed as latency tails under load).
 interface StoredNode {
-  slots: Map<string, number>;
+  slots: KeyIndex;
   values: GunValue[];
   states: number[];
   /** canonical key order, rebuilt lazily after a new key appears */
   order?: string[];
 }
 
-const newNode = (): StoredNode => ({ slots: new Map(), values: [], states: [] });
+const newNode = (): StoredNode => ({ slots: new KeyIndex(), values: [], states: [] });
 
 // Close to what V8 really holds (measured: a bench-shaped field is ~150 bytes of heap), so that
 // --max-room-bytes bounds memory rather than payload: Map entry + field record + key string.
@@ -91,7 +92,7 @@ export class MemoryGraphStore implements GraphStore {
       const node = this.nodes.get(a.soul)!;
       const slot = node.slots.get(a.key);
       if (slot !== undefined) { node.values[slot] = a.value; node.states[slot] = a.state; }
-      else { node.slots.set(a.key, node.values.length); node.values.push(a.value); node.states.push(a.state); node.order = undefined; }
+      else { node.slots.add(a.key, node.values.length); node.values.push(a.value); node.states.push(a.state); node.order = undefined; }
       this.bytes += a.delta;
     }
     return { ok: true, changed: accepted.length + newNodes, deferred };
