@@ -2,7 +2,7 @@
 // HTTP GET/POST/PUT on a room's path, JSONP (executed for real in node:vm), CORS and limits, the
 // v0.1 WebSocket envelope, and how all of them meet modern GUN peers (raw GUN-wire sockets and a
 // real `gun` client in a child process) over one graph per room, never across rooms.
-import { test, before, after, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,20 +12,12 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, lines, startServer, type RunningServer } from './helpers/server.js';
-import { GunPeer, PeerPool, node, uid, type Msg } from './helpers/gun-wire.js';
+import { GunPeer, PeerPool, sharedGunServer, node, uid, type Msg } from './helpers/gun-wire.js';
 
 let server: RunningServer;
 let pool: PeerPool;
 
-before(async () => {
-  server = await startServer();
-  pool = new PeerPool(server.ws);
-});
-
-after(async () => {
-  await pool?.closeAll();
-  await server?.stop();
-});
+sharedGunServer((s, p) => { server = s; pool = p; });
 
 /** A room name no other test uses ("/h-..."). */
 const newRoom = (what = 'room') => '/' + uid(`h-${what}`);

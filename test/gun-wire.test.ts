@@ -1,21 +1,14 @@
 // GUN wire protocol rules (issue 2, section 3), checked with raw WebSocket clients against the real
 // server process. Every test uses its own room(s) on one shared server, so tests cannot see each other.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type RunningServer } from './helpers/server.js';
-import { GunPeer, PeerPool, uid, node, fieldsOf, poll, sleep, type Msg } from './helpers/gun-wire.js';
+import type { RunningServer } from './helpers/server.js';
+import { GunPeer, PeerPool, sharedGunServer, uid, node, fieldsOf, poll, sleep, type Msg } from './helpers/gun-wire.js';
 
 let server: RunningServer;
 let pool: PeerPool;
 
-before(async () => {
-  server = await startServer();
-  pool = new PeerPool(server.ws);
-});
-after(async () => {
-  await pool?.closeAll();
-  await server?.stop();
-});
+sharedGunServer((s, p) => { server = s; pool = p; });
 
 const room = (name = 'room') => '/' + uid(name);
 

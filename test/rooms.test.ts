@@ -1,22 +1,15 @@
 // Rooms by path (issue 2, section 2): routing and isolation, limits, room TTL, /_/health and
 // /_/stats, plain HTTP on room paths, heartbeat and graceful shutdown. Raw WebSocket clients
 // against the real server process; tests that need special flags start their own server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from './helpers/server.js';
-import { GunPeer, PeerPool, uid, node, poll, httpGet, tryUpgrade, sleep, type Msg } from './helpers/gun-wire.js';
+import { GunPeer, PeerPool, sharedGunServer, uid, node, poll, httpGet, tryUpgrade, sleep, type Msg } from './helpers/gun-wire.js';
 
 let server: RunningServer;
 let pool: PeerPool;
 
-before(async () => {
-  server = await startServer();
-  pool = new PeerPool(server.ws);
-});
-after(async () => {
-  await pool?.closeAll();
-  await server?.stop();
-});
+sharedGunServer((s, p) => { server = s; pool = p; });
 
 /** Start a server just for one test; it and its peers are cleaned up when the test ends. */
 async function ownServer(t: { after(fn: () => Promise<void> | void): void }, args: string[]): Promise<{ srv: RunningServer; peers: PeerPool }> {

@@ -7,7 +7,6 @@ import { loopTurn } from './loop-turn.js';
 export abstract class BatchedConnection implements Flushable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  private marked = false;
   private directTurn = 0; // loopTurn() of the last frame written at once
 
   constructor(protected readonly scheduler: FlushScheduler, protected readonly maxQueuedBytes: number) {}
@@ -47,16 +46,13 @@ export abstract class BatchedConnection implements Flushable {
       this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
     }
+    // The first frame of a batch registers the connection for the next flush.
+    if (this.pending.length === 0) this.scheduler.mark(this);
     this.pending.push(bytes);
     this.pendingBytes += bytes.length;
-    if (!this.marked) {
-      this.marked = true;
-      this.scheduler.mark(this);
-    }
   }
 
   flush(): void {
-    this.marked = false;
     const pending = this.pending;
     if (pending.length === 0) return;
     this.dropPending();

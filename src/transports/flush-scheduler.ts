@@ -36,7 +36,7 @@ export class FlushScheduler {
     this.lastJoined = undefined;
   };
 
-  /** Call once per connection per turn (the connection tracks whether it is already marked). */
+  /** Call when a connection queues the first frame of a batch (it is flushed once per call). */
   mark(conn: Flushable): void {
     this.dirty.push(conn);
     if (this.scheduled) return;

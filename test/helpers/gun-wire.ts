@@ -3,10 +3,12 @@
 // Tests wait on predicates over what has arrived (`waitFor`) or check that something never does
 // (`expectNone`). No GUN library involved: this is exactly what goes over the wire.
 import WebSocket from 'ws';
+import { before, after } from 'node:test';
+import { startServer, type RunningServer } from './server.ts';
 import { AssertionError } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
 
-import { MessageLog, sleep, short, type Msg, type Pred } from './message-log.ts';
+import { MessageLog, closeSocket, describeSocket, sleep, short, type Msg, type Pred } from './message-log.ts';
 export { sleep, type Msg, type Pred };
 
 let counter = 0;
@@ -144,21 +146,10 @@ export class GunPeer extends MessageLog {
   }
 
   /** Recent traffic, for failure messages. */
-  describe(n = 8): string {
-    const recent = this.messages.slice(-n).map((m) => short(m, 200));
-    const state = this.closeInfo ? `closed ${this.closeInfo.code} ${this.closeInfo.reason}` : ['connecting', 'open', 'closing', 'closed'][this.ws.readyState];
-    return `socket ${state}; ${this.messages.length} messages, last: [${recent.join(', ')}]` + (this.odd.length ? `; odd frames: ${this.odd.slice(-3).map((s) => short(s, 120)).join(' | ')}` : '');
-  }
+  describe(n = 8): string { return describeSocket(this, this.ws, this.odd, n); }
 
   /** Close politely; terminate if the server does not answer the close within 1 s. */
-  async close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return;
-    if (this.ws.readyState === WebSocket.CONNECTING) { this.ws.terminate(); }
-    else this.ws.close(1000);
-    const timer = setTimeout(() => this.ws.terminate(), 1000);
-    await this.closed;
-    clearTimeout(timer);
-  }
+  close(): Promise<void> { return closeSocket(this.ws, this.closed); }
 }
 
 /** Keeps every peer a test opens so that one `after` hook closes them all. */
@@ -173,6 +164,24 @@ export class PeerPool {
   async closeAll(): Promise<void> {
     await Promise.all(this.peers.splice(0).map((p) => p.close()));
   }
+}
+
+/**
+ * One server and one peer pool for a whole test file: started before its first test, closed
+ * after its last. `use` receives them once they exist.
+ */
+export function sharedGunServer(use: (server: RunningServer, pool: PeerPool) => void): void {
+  let server: RunningServer | undefined;
+  let pool: PeerPool | undefined;
+  before(async () => {
+    server = await startServer();
+    pool = new PeerPool(server.ws);
+    use(server, pool);
+  });
+  after(async () => {
+    await pool?.closeAll();
+    await server?.stop();
+  });
 }
 
 

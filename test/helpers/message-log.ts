@@ -2,7 +2,7 @@
 // them (`waitUntil`, `waitFor`, `waitForCount`) or check that something never arrives
 // (`expectNone`). Used by the GUN-wire peer and the native-protocol members.
 import { AssertionError } from 'node:assert';
-import type WebSocket from 'ws';
+import WebSocket from 'ws';
 
 export interface CloseInfo { code: number; reason: string }
 
@@ -86,4 +86,24 @@ export abstract class MessageLog {
 
   all(pred: Pred): Msg[] { return this.messages.filter(pred); }
   count(pred: Pred): number { let n = 0; for (const m of this.messages) if (pred(m)) n++; return n; }
+}
+
+// The two WebSocket clients (GUN peer, native member) extend different bases, so what they share
+// about their socket lives here as functions.
+
+/** A WebSocket client's `describe()`: socket state, its last `n` messages and odd frames. */
+export function describeSocket(log: MessageLog, ws: WebSocket, odd: string[], n: number): string {
+  const recent = log.messages.slice(-n).map((m) => short(m, 200));
+  const state = log.closeInfo ? `closed ${log.closeInfo.code} ${log.closeInfo.reason}` : ['connecting', 'open', 'closing', 'closed'][ws.readyState];
+  return `socket ${state}; ${log.messages.length} messages, last: [${recent.join(', ')}]` + (odd.length ? `; odd frames: ${odd.slice(-3).map((s) => short(s, 120)).join(' | ')}` : '');
+}
+
+/** Close politely; terminate if the server does not answer the close within 1 s. */
+export async function closeSocket(ws: WebSocket, closed: Promise<CloseInfo>): Promise<void> {
+  if (ws.readyState === WebSocket.CLOSED) return;
+  if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+  else ws.close(1000);
+  const timer = setTimeout(() => ws.terminate(), 1000);
+  await closed;
+  clearTimeout(timer);
 }

@@ -9,7 +9,7 @@ import { EventSource } from 'eventsource';
 import { AssertionError } from 'node:assert';
 import type { IncomingMessage } from 'node:http';
 
-import { MessageLog, sleep, short, type Msg, type Pred } from './message-log.ts';
+import { MessageLog, closeSocket, describeSocket, sleep, short, type Msg, type Pred } from './message-log.ts';
 export { sleep, short, type Msg, type Pred };
 
 export const SUBPROTOCOL = 'multisocket.v1';
@@ -137,21 +137,10 @@ export class WsMember extends Member {
     return this.closeInfo!;
   }
 
-  describe(n = 8): string {
-    const recent = this.messages.slice(-n).map((m) => short(m, 200));
-    const state = this.closeInfo ? `closed ${this.closeInfo.code} ${this.closeInfo.reason}` : ['connecting', 'open', 'closing', 'closed'][this.ws.readyState];
-    return `socket ${state}; ${this.messages.length} messages, last: [${recent.join(', ')}]` + (this.odd.length ? `; odd frames: ${this.odd.slice(-3).map((s) => short(s, 120)).join(' | ')}` : '');
-  }
+  describe(n = 8): string { return describeSocket(this, this.ws, this.odd, n); }
 
-  /** Close politely; terminate if the server does not answer within 1 s. */
-  async close(): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return;
-    if (this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
-    else this.ws.close(1000);
-    const timer = setTimeout(() => this.ws.terminate(), 1000);
-    await this.closed;
-    clearTimeout(timer);
-  }
+  /** Close politely; terminate if the server does not answer the close within 1 s. */
+  close(): Promise<void> { return closeSocket(this.ws, this.closed); }
 
   /** Drop the TCP connection without a close handshake. */
   async terminate(): Promise<void> {
