@@ -2,6 +2,8 @@
 // variables that mirror those flags (MULTISOCKET_<FLAG>), plus the seed's PORT/HOST/SSL* variables.
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { compileRoomGlob } from './access/room-glob.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -32,14 +34,40 @@ export interface Config {
   historyTtlMs: number;
   /** Requests one native connection may have waiting for replies. */
   maxPendingRequests: number;
-  /** Access-Control-Allow-Origin for the HTTP API on room paths. */
-  corsOrigin: string;
+  /**
+   * Origins whose browser pages may use the server (WebSocket upgrades, SSE, CORS): `*` (any), or
+   * `scheme://host[:port]` entries, where `https://*.example.com` covers its subdomains.
+   */
+  allowedOrigins: string[];
+  /** Room tokens: unset means every room is open to everyone. */
+  auth?: AuthConfig;
+  /** Globs of rooms that need no token while tokens are configured. */
+  publicRooms: string[];
+  /** WebSocket and SSE connections at once, whole server; 0 = no limit. */
+  maxConnections: number;
+  /** Connections at once from one client address; 0 = no limit. */
+  maxConnectionsPerIp: number;
+  /** New connections per second from one client address; 0 = no limit. */
+  connectRatePerIp: number;
+  /** Rooms one client address may create per minute; 0 = no limit. */
+  newRoomsPerIp: number;
+  /** Proxies in front whose X-Forwarded-For / Forwarded entries are believed; 0 = the socket's address. */
+  trustProxy: number;
   uid?: string;
   gid?: string;
   logLevel: LogLevel;
 }
 
-export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
+export interface AuthConfig {
+  /** HS256 secret (--jwt-secret). */
+  secret?: Uint8Array;
+  /** --jwt-public-key: the key and the algorithms its type allows. */
+  publicKey?: { key: KeyObject; algorithms: string[]; path: string };
+  issuer?: string;
+  audience?: string;
+}
+
+export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth'> = {
   port: 8765,
   host: '0.0.0.0',
   roomTtlMs: 300_000,
@@ -54,9 +82,18 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   historySize: 1000,
   historyTtlMs: 300_000,
   maxPendingRequests: 100,
-  corsOrigin: '*',
+  allowedOrigins: ['*'],
+  publicRooms: [],
+  maxConnections: 0,
+  maxConnectionsPerIp: 0,
+  connectRatePerIp: 0,
+  newRoomsPerIp: 600,
+  trustProxy: 0,
   logLevel: 'info',
 };
+
+/** Shortest --jwt-secret accepted: HS256 with a short secret can be brute-forced offline. */
+export const MIN_JWT_SECRET_BYTES = 32;
 
 /** A bad flag, value or key file: the CLI prints `message` on one line and exits non-zero. */
 export class ConfigError extends Error {}
@@ -77,6 +114,17 @@ const OPTIONS = {
   'coalesce-ms': { type: 'string' },
   heartbeat: { type: 'string' },
   'cors-origin': { type: 'string' },
+  'allowed-origins': { type: 'string' },
+  'jwt-secret': { type: 'string' },
+  'jwt-public-key': { type: 'string' },
+  'jwt-issuer': { type: 'string' },
+  'jwt-audience': { type: 'string' },
+  'public-rooms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-ip': { type: 'string' },
+  'connect-rate-per-ip': { type: 'string' },
+  'new-rooms-per-ip': { type: 'string' },
+  'trust-proxy': { type: 'string' },
   'history-size': { type: 'string' },
   'history-ttl': { type: 'string' },
   'max-pending-requests': { type: 'string' },
@@ -108,7 +156,19 @@ Options (each also read from the environment variable shown):
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
       --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
-      --cors-origin <origin>       Access-Control-Allow-Origin of the HTTP API (MULTISOCKET_CORS_ORIGIN; default *)
+      --allowed-origins <list>     origins allowed to use the server from a browser, comma-separated:
+                                   * or https://app.example.com, https://*.example.com; others get 403
+                                   (MULTISOCKET_ALLOWED_ORIGINS; default *; --cors-origin is the old name)
+      --jwt-secret <secret>        require room tokens: HS256 JWTs signed with this secret, >= 32 bytes (MULTISOCKET_JWT_SECRET)
+      --jwt-public-key <pem file>  require room tokens signed by this key's owner: RS256, ES256 or EdDSA (MULTISOCKET_JWT_PUBLIC_KEY)
+      --jwt-issuer <iss>           tokens must carry this "iss" (MULTISOCKET_JWT_ISSUER)
+      --jwt-audience <aud>         tokens must carry this "aud" (MULTISOCKET_JWT_AUDIENCE)
+      --public-rooms <globs>       rooms open without a token, e.g. /lobby,/public/** (MULTISOCKET_PUBLIC_ROOMS)
+      --max-connections <n>        WebSocket + SSE connections at once; 0 = no limit; more get 503 (MULTISOCKET_MAX_CONNECTIONS; default 0)
+      --max-connections-per-ip <n> connections at once per client address; more get 429 (MULTISOCKET_MAX_CONNECTIONS_PER_IP; default 0 = no limit)
+      --connect-rate-per-ip <n>    new connections per second per client address; more get 429 (MULTISOCKET_CONNECT_RATE_PER_IP; default 0 = no limit)
+      --new-rooms-per-ip <n>       rooms one client address may create per minute; more get 429 (MULTISOCKET_NEW_ROOMS_PER_IP; default 600; 0 = no limit)
+      --trust-proxy <hops>         take the client address from X-Forwarded-For/Forwarded, set by this many proxies in front (MULTISOCKET_TRUST_PROXY; default 0 = off; true = 1)
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
       --log-level <level>          debug|info|warn|error|silent (MULTISOCKET_LOG_LEVEL; default info)
@@ -176,13 +236,21 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     historySize: int('history-size', DEFAULTS.historySize, 0, 10_000_000),
     historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),
     maxPendingRequests: int('max-pending-requests', DEFAULTS.maxPendingRequests, 1, 1_000_000),
-    corsOrigin: pick('cors-origin')?.value ?? DEFAULTS.corsOrigin,
+    allowedOrigins: origins(pick('allowed-origins') ?? pick('cors-origin')),
+    publicRooms: globs(pick('public-rooms')),
+    maxConnections: int('max-connections', DEFAULTS.maxConnections, 0, 100_000_000),
+    maxConnectionsPerIp: int('max-connections-per-ip', DEFAULTS.maxConnectionsPerIp, 0, 100_000_000),
+    connectRatePerIp: int('connect-rate-per-ip', DEFAULTS.connectRatePerIp, 0, 100_000_000),
+    newRoomsPerIp: int('new-rooms-per-ip', DEFAULTS.newRoomsPerIp, 0, 100_000_000),
+    trustProxy: proxyHops(pick('trust-proxy')),
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,
     logLevel,
   };
 
-  if (!/^[\x21-\x7e]+$/.test(config.corsOrigin)) throw new ConfigError(`cors origin must be "*" or an origin like https://example.com, got "${config.corsOrigin}"`);
+  const auth = authConfig(pick('jwt-secret'), pick('jwt-public-key'), pick('jwt-issuer')?.value, pick('jwt-audience')?.value);
+  if (auth) config.auth = auth;
+  else if (config.publicRooms.length > 0) throw new ConfigError('--public-rooms needs --jwt-secret or --jwt-public-key (without them every room is public)');
 
   // TLS: --ssl-key/--ssl-cert (or MULTISOCKET_SSL_*), or the seed's SSL=true SSLKEY=.. SSLCERT=..
   // SSL=false (or 0/no/off/empty) really means off, unlike the original's string comparison.
@@ -201,6 +269,84 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     config.tls = { key: readPem(keyPath, 'key'), cert: readPem(certPath, 'certificate'), keyPath, certPath };
   }
   return { kind: 'run', config };
+}
+
+type Picked = { value: string; from: string } | undefined;
+
+function list(p: Picked): string[] {
+  return p ? p.value.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
+}
+
+function origins(p: Picked): string[] {
+  const out = list(p);
+  if (out.length === 0) return [...DEFAULTS.allowedOrigins];
+  for (const o of out) {
+    if (o === '*' || o === 'null') continue;
+    if (!/^[a-z][a-z0-9+.-]*:\/\/(\*\.)?[^/*?#\s]+$/i.test(o)) {
+      throw new ConfigError(`${p!.from}: expected * or origins like https://example.com or https://*.example.com, got "${o}"`);
+    }
+  }
+  return out;
+}
+
+function globs(p: Picked): string[] {
+  const out = list(p);
+  for (const g of out) {
+    try {
+      compileRoomGlob(g);
+    } catch (err) {
+      throw new ConfigError(`${p!.from}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+function proxyHops(p: Picked): number {
+  if (!p) return DEFAULTS.trustProxy;
+  const v = p.value.trim().toLowerCase();
+  if (['true', 'yes', 'on'].includes(v)) return 1;
+  if (['false', 'no', 'off'].includes(v)) return 0;
+  if (/^\d{1,2}$/.test(v)) return Number(v);
+  throw new ConfigError(`${p.from}: expected a number of proxies (0-99), true or false, got "${p.value}"`);
+}
+
+/** Algorithms a public key of this type may sign room tokens with. */
+function algorithmsFor(key: KeyObject): string[] | undefined {
+  switch (key.asymmetricKeyType) {
+    case 'rsa': return ['RS256'];
+    case 'ec': return key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? ['ES256'] : undefined;
+    case 'ed25519': return ['EdDSA'];
+    default: return undefined;
+  }
+}
+
+function authConfig(secret: Picked, publicKeyFile: Picked, issuer: string | undefined, audience: string | undefined): AuthConfig | undefined {
+  if (!secret && !publicKeyFile) {
+    if (issuer !== undefined || audience !== undefined) throw new ConfigError('--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key');
+    return undefined;
+  }
+  const auth: AuthConfig = {};
+  if (secret) {
+    const bytes = new TextEncoder().encode(secret.value);
+    if (bytes.length < MIN_JWT_SECRET_BYTES) throw new ConfigError(`${secret.from}: a JWT secret needs at least ${MIN_JWT_SECRET_BYTES} bytes (got ${bytes.length}); e.g. openssl rand -base64 48`);
+    auth.secret = bytes;
+  }
+  if (publicKeyFile) {
+    const path = publicKeyFile.value;
+    let key: KeyObject;
+    try {
+      key = createPublicKey(readFileSync(path));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError(`${publicKeyFile.from}: cannot read a PEM public key from ${path}: ${code?.startsWith('E') && !code.startsWith('ERR_') ? code : (err as Error).message}`);
+    }
+    const algorithms = algorithmsFor(key);
+    if (!algorithms) throw new ConfigError(`${publicKeyFile.from}: ${path} holds a ${key.asymmetricKeyType} key; expected RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA)`);
+    auth.publicKey = { key, algorithms, path };
+  }
+  if (issuer !== undefined) auth.issuer = issuer;
+  if (audience !== undefined) auth.audience = audience;
+  return auth;
 }
 
 function readPem(file: string, what: string): Buffer {

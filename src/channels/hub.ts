@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Connection } from '../transports/connection.js';
 import { OutFrame } from '../transports/out-frame.js';
+import { Perm, permNames } from '../access/permissions.js';
+import type { Principal } from '../access/principal.js';
 import { History } from './history.js';
 import type { ClientMessage, Json, Ref } from './messages.js';
 import { Subscriptions } from './topics.js';
@@ -25,6 +27,10 @@ export interface Member {
   readonly cid: string;
   readonly token: string;
   readonly conn: Connection;
+  /** The token's `sub`, shown to others as `user`. */
+  user: string | undefined;
+  /** Perm bits of its token (copied from the connection's principal; checked per message). */
+  perms: number;
   /** topic subscriptions; undefined until the first one */
   topics: Subscriptions | undefined;
   serving: boolean;
@@ -48,6 +54,22 @@ interface PendingRequest {
 const PULLER_BUSY_BYTES = 64 * 1024;
 
 const q = JSON.stringify;
+
+/** What each client message needs of the sender's token; absent: nothing (undo, reply, auth). */
+const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
+  publish: Perm.PUBLISH,
+  send: Perm.SEND,
+  subscribe: Perm.SUBSCRIBE,
+  request: Perm.REQUEST,
+  serve: Perm.SERVE,
+  push: Perm.PUSH,
+  pull: Perm.PULL,
+  presence: Perm.PRESENCE,
+};
+const NEEDED_NAME: Partial<Record<ClientMessage['type'], string>> = {
+  publish: 'publish', send: 'send', subscribe: 'subscribe', request: 'request', serve: 'serve', push: 'push', pull: 'pull', presence: 'presence',
+};
+
 let cidCounter = 0;
 const cidPrefix = randomBytes(3).toString('hex');
 
@@ -96,6 +118,8 @@ export class ChannelHub {
       cid: newCid(),
       token: randomBytes(16).toString('hex'),
       conn,
+      user: conn.principal.user,
+      perms: conn.principal.perms,
       topics: undefined,
       serving: false,
       pulling: false,
@@ -111,14 +135,36 @@ export class ChannelHub {
     // Direct: nothing is queued yet for a new connection, so `connect` (which lists every member,
     // kilobytes in a big room) is written at once instead of being copied again into this turn's
     // joined write with the frames that follow it.
-    this.deliver(member, this.frame({
+    const seesPresence = (member.perms & Perm.PRESENCE) !== 0;
+    const connect: Record<string, unknown> = {
       type: 'connect', room: this.room, cid: member.cid, token: member.token, owner: this.owner,
-      members: [...this.members.keys()], seq: this.history.lastSeq, epoch: this.epoch,
-    }), true);
-    if (options.since !== undefined) this.replay(member, options.since, options.epoch);
-    const join = this.frame({ type: 'join', cid: member.cid });
+      members: seesPresence ? [...this.members.keys()] : [member.cid], seq: this.history.lastSeq, epoch: this.epoch,
+    };
+    if (member.user !== undefined) connect.user = member.user;
+    const users = seesPresence ? this.users() : member.user !== undefined ? { [member.cid]: member.user } : undefined;
+    if (users) connect.users = users;
+    this.deliver(member, this.frame(connect as { type: string }), true);
+    if (options.since !== undefined && member.perms & Perm.SUBSCRIBE) this.replay(member, options.since, options.epoch);
+    const join = this.frame(member.user === undefined ? { type: 'join', cid: member.cid } : { type: 'join', cid: member.cid, user: member.user });
     this.announce(join, member);
     return member;
+  }
+
+  /** cid → user of the members whose token named one; undefined when none did (tokens off). */
+  private users(): Record<string, string> | undefined {
+    let out: Record<string, string> | undefined;
+    for (const m of this.members.values()) if (m.user !== undefined) (out ??= {})[m.cid] = m.user;
+    return out;
+  }
+
+  /**
+   * A refreshed token for `member`: what it may do from now on. Offers it may no longer make
+   * (serve, pull) are withdrawn; its topics stay but deliver nothing without `subscribe`.
+   */
+  authorize(member: Member, principal: Principal): void {
+    member.perms = principal.perms;
+    if (!(member.perms & Perm.SERVE)) member.serving = false;
+    if (!(member.perms & Perm.PULL)) member.pulling = false;
   }
 
   private replay(member: Member, since: number, epoch: string | undefined): void {
@@ -134,14 +180,14 @@ export class ChannelHub {
     }
   }
 
-  /** join/leave go to everyone in ordinary rooms, only to the owner in owned rooms. */
+  /** join/leave go to everyone in ordinary rooms, only to the owner in owned rooms; only to members allowed `presence`. */
   private announce(frame: OutFrame, about: Member): void {
     if (this.owned) {
       const owner = this.owner !== null ? this.members.get(this.owner) : undefined;
-      if (owner && owner !== about) this.deliver(owner, frame);
+      if (owner && owner !== about && owner.perms & Perm.PRESENCE) this.deliver(owner, frame);
       return;
     }
-    for (const m of this.members.values()) if (m !== about) this.deliver(m, frame);
+    for (const m of this.members.values()) if (m !== about && m.perms & Perm.PRESENCE) this.deliver(m, frame);
   }
 
   /** Remove a member; false if it was not (or no longer) in the room. */
@@ -198,6 +244,10 @@ export class ChannelHub {
    */
   receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string }), true); }): void {
     this.messagesIn++;
+    const needed = NEEDED[msg.type];
+    if (needed !== undefined && !(member.perms & needed)) {
+      return respond(errorMessage('forbidden', `the token does not allow "${NEEDED_NAME[msg.type]}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref), 403);
+    }
     switch (msg.type) {
       case 'publish': this.publish(member, msg.data, msg.topic, msg.echo); return respond(OK);
       case 'send': {
@@ -212,7 +262,10 @@ export class ChannelHub {
       case 'unserve': member.serving = false; return respond(OK);
       case 'pull': member.pulling = true; return respond(OK);
       case 'unpull': member.pulling = false; return respond(OK);
-      case 'presence': return respond({ type: 'presence', members: [...this.members.keys()], owner: this.owner });
+      case 'presence': {
+        const users = this.users();
+        return respond(users ? { type: 'presence', members: [...this.members.keys()], owner: this.owner, users } : { type: 'presence', members: [...this.members.keys()], owner: this.owner });
+      }
       case 'request': return this.request(member, msg, respond);
       case 'reply': return this.reply(member, msg, respond);
       case 'push': return this.push(member, msg.data, msg.ref, respond);
@@ -230,6 +283,7 @@ export class ChannelHub {
     this.history.add({ seq, at: Date.now(), frame, from: from.cid, topic, echo });
     for (const m of this.members.values()) {
       if (m === from && !echo) continue;
+      if (!(m.perms & Perm.SUBSCRIBE)) continue;
       if (topic !== undefined && !m.topics?.matches(topic)) continue;
       this.deliver(m, frame);
     }

@@ -11,7 +11,8 @@ export type ClientMessage =
   | { type: 'request'; id: string | number; data: Json; to?: string; timeout?: number; ref: Ref }
   | { type: 'reply'; id: string | number; data: Json; error?: { code: string; message: string }; ref: Ref }
   | { type: 'serve' | 'unserve' | 'pull' | 'unpull' | 'presence'; ref: Ref }
-  | { type: 'push'; data: Json; ref: Ref };
+  | { type: 'push'; data: Json; ref: Ref }
+  | { type: 'auth'; token: string; ref: Ref };
 
 export type Parsed = { ok: true; msg: ClientMessage } | { ok: false; message: string; ref: Ref };
 
@@ -78,6 +79,13 @@ export function parseClientMessage(value: unknown): Parsed {
       return { ok: true, msg: { type, ref } };
     case 'push':
       return { ok: true, msg: { type, data, ref } };
+    case 'auth': {
+      // Over WebSocket the new room token is "token"; in an SSE POST "token" is the connection's
+      // own, so the room token is "jwt" there (or the request's Authorization header).
+      const token = typeof m.jwt === 'string' ? m.jwt : m.token;
+      if (typeof token !== 'string' || token === '') return bad('auth needs "token": a room token (JWT)');
+      return { ok: true, msg: { type, token, ref } };
+    }
     default:
       return bad(typeof type === 'string' ? `unknown type "${type.slice(0, 64)}"` : 'a message needs a "type"');
   }

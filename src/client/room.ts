@@ -10,7 +10,9 @@ import { isValidTopic, topicMatches } from './topics.js';
 import type { CloseInfo, Transport, TransportFactory } from './transport.js';
 import { openSse } from './transport-sse.js';
 import { openWebSocket } from './transport-ws.js';
+import { refreshAt } from './token.js';
 import type {
+  AuthMessage,
   Cid,
   ClientMessage,
   ConnectMessage,
@@ -42,6 +44,17 @@ export interface ConnectOptions {
   backoff?: BackoffOptions;
   /** Resume from this `seq` on the first connection too (e.g. one saved from an earlier session). */
   since?: number;
+  /**
+   * A room token (JWT) for a server that requires one (docs/security.md); sent as `?token=` when
+   * connecting. A fixed token cannot be renewed: when it expires the room closes (`token_expired`).
+   */
+  token?: string;
+  /**
+   * Gets a room token: before the first connection, before every reconnect whose token is
+   * missing, refused or about to expire, and again before the current one expires (the new one is
+   * then sent on the open connection as an `auth` message, which the server checks). Wins over `token`.
+   */
+  getToken?: () => string | Promise<string>;
 }
 
 export interface PublishOptions {
@@ -85,6 +98,10 @@ export interface ConnectEvent {
   seq: number;
   /** False for the first connection, true after a reconnect. */
   resumed: boolean;
+  /** This member's user (its room token's `sub`), when it has one. */
+  user?: string;
+  /** cid → user of the members whose tokens name one. */
+  users?: Record<Cid, string>;
 }
 export interface ReconnectingEvent {
   /** 1 for the first attempt after a drop. */
@@ -119,6 +136,8 @@ export interface RoomEvents {
   gap: GapEvent;
   closed: ClosedEvent;
   reconnecting: ReconnectingEvent;
+  /** A new token was accepted on the open connection. */
+  auth: AuthMessage;
   /** A server `error` not tied to a pending request (e.g. `no_puller`, `rate_limited`), or a transport failure. */
   error: MultisocketError;
 }
@@ -183,6 +202,12 @@ export class Room extends Emitter<RoomEvents> {
   private readonly own = new OwnPublishes();
   /** A reset gap was just reported; a gap from the server about the same loss is not repeated. */
   private resetReported = false;
+  /** The room token the current (or next) connection uses. */
+  private token: string | undefined;
+  /** The server refused or expired `token`: get a new one before connecting again. */
+  private tokenRefused = false;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  private nextAuthRef = 0;
 
   constructor(url: string | URL, opts: ConnectOptions = {}) {
     super();
@@ -192,6 +217,7 @@ export class Room extends Emitter<RoomEvents> {
       if (!isValidTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)} (1–256 characters)`);
     }
     if (opts.since !== undefined) this.lastSeq = opts.since;
+    this.token = opts.token;
     this.open();
   }
 
@@ -345,8 +371,28 @@ export class Room extends Emitter<RoomEvents> {
   // -------------------------------------------------------------------------------------------
   // Connections
 
+  /** Connect, first getting a token when one is needed (none yet, refused, or about to expire). */
   private open(): void {
+    const getToken = this.opts.getToken;
+    if (!getToken) return this.openTransport();
+    const due = this.token !== undefined ? refreshAt(this.token) : undefined;
+    if (this.token !== undefined && !this.tokenRefused && (due === undefined || due > Date.now())) return this.openTransport();
+    new Promise<string>((resolve) => resolve(getToken())).then((token) => {
+      if (this.state === 'closed') return;
+      if (typeof token !== 'string' || token === '') throw new TypeError('getToken() must give a non-empty string');
+      this.token = token;
+      this.tokenRefused = false;
+      this.openTransport();
+    }).catch((err: unknown) => {
+      if (this.state === 'closed') return;
+      this.emit('error', new MultisocketError('token_unavailable', `getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
+      this.retry({ unsent: [], reason: 'token_unavailable' });
+    });
+  }
+
+  private openTransport(): void {
     const url = new URL(this.url.href);
+    if (this.token !== undefined) url.searchParams.set('token', this.token);
     if (this.everConnected || this.opts.since !== undefined) {
       url.searchParams.set('since', String(this.lastSeq));
       if (this.epoch !== undefined) url.searchParams.set('epoch', this.epoch);
@@ -366,6 +412,7 @@ export class Room extends Emitter<RoomEvents> {
 
   private onTransportClose(info: CloseInfo): void {
     this.transport = undefined;
+    this.stopRefresh();
     if (this.state === 'closed') return;
     // Writes the server certainly did not get go out again on the next connection, first. State
     // (topics, serve, pull) is re-established from scratch there anyway, and a reply belongs to the
@@ -392,6 +439,18 @@ export class Room extends Emitter<RoomEvents> {
       this.emit('error', new MultisocketError('transport_unavailable', info.reason ?? info.error?.message));
       return this.finish('failed');
     }
+    // The token expired on the connection (4001) or was refused at the door (401): only a new one
+    // helps. A 403 (a token for other rooms, an origin not allowed) will not change by retrying.
+    if (info.code === 4001 || info.status === 401) {
+      if (!this.opts.getToken) return this.finish(info.code === 4001 ? 'token_expired' : 'unauthorized');
+      this.tokenRefused = true;
+    }
+    if (info.status === 403) return this.finish('forbidden');
+    this.retry(info);
+  }
+
+  /** Connect again after a backoff delay (or close for good with reconnect: false). */
+  private retry(info: CloseInfo): void {
     if (this.opts.reconnect === false) return this.finish('disconnected');
     this.state = this.everConnected ? 'reconnecting' : 'connecting';
     const delay = backoffDelay(this.attempt++, this.opts.backoff);
@@ -413,6 +472,7 @@ export class Room extends Emitter<RoomEvents> {
     this.state = 'closed';
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
+    this.stopRefresh();
     const transport = this.transport;
     this.transport = undefined;
     transport?.close();
@@ -460,7 +520,39 @@ export class Room extends Emitter<RoomEvents> {
         return this.emit('gap', msg);
       case 'error': return this.onError(msg);
       case 'closed': return this.finish(msg.reason);
+      case 'auth':
+        this.scheduleRefresh();
+        return this.emit('auth', msg);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Room tokens
+
+  /** With getToken and a token that expires: fetch the next one in time and send it as `auth`. */
+  private scheduleRefresh(): void {
+    this.stopRefresh();
+    if (!this.opts.getToken || this.token === undefined) return;
+    const at = refreshAt(this.token);
+    if (at === undefined) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = undefined;
+      const transport = this.transport;
+      new Promise<string>((resolve) => resolve(this.opts.getToken!())).then((token) => {
+        if (this.state !== 'open' || this.transport !== transport || typeof token !== 'string' || token === '') return;
+        this.token = token;
+        this.transmit({ type: 'auth', token, ref: `auth-${++this.nextAuthRef}` });
+      }).catch((err: unknown) => {
+        // The server closes the connection at expiry (4001); the reconnect asks getToken() again.
+        this.emit('error', new MultisocketError('token_unavailable', `getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
+      });
+    }, Math.max(0, at - Date.now()));
+    (this.refreshTimer as { unref?: () => void }).unref?.();
+  }
+
+  private stopRefresh(): void {
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
   }
 
   private onConnect(msg: ConnectMessage): void {
@@ -500,7 +592,12 @@ export class Room extends Emitter<RoomEvents> {
     if (this.pullHandler) this.transmit({ type: 'pull' });
     for (const queued of this.outbox.splice(0)) this.transmit(queued);
 
-    this.emit('connect', { room: msg.room, cid: msg.cid, owner: msg.owner, members: [...msg.members], seq: msg.seq, resumed });
+    this.scheduleRefresh();
+    this.emit('connect', {
+      room: msg.room, cid: msg.cid, owner: msg.owner, members: [...msg.members], seq: msg.seq, resumed,
+      ...(msg.user !== undefined ? { user: msg.user } : {}),
+      ...(msg.users !== undefined ? { users: { ...msg.users } } : {}),
+    });
     if (reset && this.state === 'open') this.emit('gap', reset);
   }
 

@@ -101,8 +101,10 @@ class SseTransport implements Transport {
 
   send(msg: ClientMessage): void {
     if (this.closing || this.dead) return;
-    // Serialise now so that data JSON cannot encode fails in the caller, not in the queue.
-    this.queue.push({ msg, json: JSON.stringify(msg) });
+    // Serialise now so that data JSON cannot encode fails in the caller, not in the queue. In a
+    // POST "token" is the connection's own, so a new room token (`auth`) travels as "jwt".
+    const json = msg.type === 'auth' ? JSON.stringify({ type: 'auth', jwt: msg.token, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }) : JSON.stringify(msg);
+    this.queue.push({ msg, json });
     void this.pump();
   }
 
@@ -150,8 +152,9 @@ class SseTransport implements Transport {
       this.fail({ reason: 'POST failed', error: err instanceof Error ? err : new Error(String(err)) });
       return false;
     }
-    if (res.status === 401) {
-      // The token is not (or no longer) valid: the stream is gone or going; reconnect.
+    const refused = isObj(body) && isObj(body.error) ? body.error : {};
+    if (res.status === 401 && (refused.code === 'bad_token' || refused.code === undefined)) {
+      // The connection's token is not (or no longer) valid: the stream is gone or going; reconnect.
       this.fail({ status: 401, reason: 'bad_token' });
       return false;
     }
@@ -163,7 +166,7 @@ class SseTransport implements Transport {
       return true;
     }
     // A refusal of this one message: report it as the `error` message it stands for.
-    const error = isObj(body) && isObj(body.error) ? body.error : {};
+    const error = refused;
     const code = typeof error.code === 'string' ? error.code : `http_${res.status}`;
     const message = typeof error.message === 'string' ? error.message : `HTTP ${res.status}`;
     this.deliver({ type: 'error', code, message, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });

@@ -85,6 +85,11 @@ export interface UnpullCommand extends WithRef {
 export interface PresenceCommand extends WithRef {
   type: 'presence';
 }
+/** A new room token for this connection, before the current one expires. */
+export interface AuthCommand extends WithRef {
+  type: 'auth';
+  token: string;
+}
 
 export type ClientMessage =
   | PublishCommand
@@ -98,7 +103,8 @@ export type ClientMessage =
   | PushCommand
   | PullCommand
   | UnpullCommand
-  | PresenceCommand;
+  | PresenceCommand
+  | AuthCommand;
 
 /** A client message as POSTed by an SSE client: the message plus its connection's token. */
 export type PostedMessage = ClientMessage & { token: string };
@@ -114,6 +120,10 @@ export interface ConnectMessage {
   token: string;
   owner: Cid;
   members: Cid[];
+  /** This member's user (its room token's `sub`), when it has one. */
+  user?: string;
+  /** cid → user of the members whose tokens name one (those this member may see). */
+  users?: Record<Cid, string>;
   /** The room's last published sequence number (0 if none). */
   seq: number;
   /** Names this incarnation of the room; sent back with `since` on a reconnect. */
@@ -132,6 +142,8 @@ export interface DataMessage {
 export interface JoinMessage {
   type: 'join';
   cid: Cid;
+  /** The member's user (its room token's `sub`), when it has one. */
+  user?: string;
 }
 export interface LeaveMessage {
   type: 'leave';
@@ -153,6 +165,17 @@ export interface PresenceMessage {
   type: 'presence';
   members: Cid[];
   owner: Cid;
+  users?: Record<Cid, string>;
+}
+/** The answer to `auth`: the new token was accepted. */
+export interface AuthMessage {
+  type: 'auth';
+  /** What the token allows (`read`/`write` expanded into single permissions; `admin` for all). */
+  perms: string[];
+  user?: string;
+  /** Expiry of the new token, seconds since the epoch. */
+  exp?: number;
+  ref?: Ref;
 }
 export interface GapMessage {
   type: 'gap';
@@ -180,13 +203,14 @@ export type ServerMessage =
   | PresenceMessage
   | GapMessage
   | ErrorMessage
-  | ClosedMessage;
+  | ClosedMessage
+  | AuthMessage;
 
 export type ServerMessageType = ServerMessage['type'];
 
 /** Every server message type, e.g. to add one SSE listener per event name. */
 export const SERVER_MESSAGE_TYPES: readonly ServerMessageType[] = [
-  'connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed',
+  'connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed', 'auth',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -200,6 +224,13 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 const isOptStr = (v: unknown): v is string | undefined => v === undefined || isStr(v);
 const isId = (v: unknown): v is RequestId => isStr(v) || isNum(v);
 const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+/** A cid → user map, with anything that is not a string dropped. */
+function usersOf(v: unknown): Record<string, string> | undefined {
+  if (!isObj(v)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [cid, user] of Object.entries(v)) if (isStr(user)) out[cid] = user;
+  return out;
+}
 
 function errorInfo(v: unknown): ErrorInfo | undefined {
   if (!isObj(v) || !isStr(v.code)) return undefined;
@@ -218,7 +249,12 @@ export function parseServerMessage(v: unknown): ServerMessage | undefined {
   switch (v.type) {
     case 'connect':
       if (!isStr(v.room) || !isStr(v.cid) || !isStr(v.token) || !isStr(v.owner) || !isStrArray(v.members)) return undefined;
-      return { type: 'connect', room: v.room, cid: v.cid, token: v.token, owner: v.owner, members: v.members, seq: isNum(v.seq) ? v.seq : 0, ...(isStr(v.epoch) ? { epoch: v.epoch } : {}) };
+      return {
+        type: 'connect', room: v.room, cid: v.cid, token: v.token, owner: v.owner, members: v.members, seq: isNum(v.seq) ? v.seq : 0,
+        ...(isStr(v.epoch) ? { epoch: v.epoch } : {}),
+        ...(isStr(v.user) ? { user: v.user } : {}),
+        ...(usersOf(v.users) ? { users: usersOf(v.users) } : {}),
+      };
     case 'message': {
       if (!isStr(v.kind) || !KINDS.includes(v.kind) || !isStr(v.from) || !isOptStr(v.topic)) return undefined;
       const m: DataMessage = { type: 'message', kind: v.kind as MessageKind, from: v.from, data: v.data ?? null };
@@ -227,7 +263,8 @@ export function parseServerMessage(v: unknown): ServerMessage | undefined {
       return m;
     }
     case 'join':
-      return isStr(v.cid) ? { type: 'join', cid: v.cid } : undefined;
+      if (!isStr(v.cid)) return undefined;
+      return isStr(v.user) ? { type: 'join', cid: v.cid, user: v.user } : { type: 'join', cid: v.cid };
     case 'leave':
       if (!isStr(v.cid) || !isOptStr(v.owner)) return undefined;
       return v.owner === undefined ? { type: 'leave', cid: v.cid } : { type: 'leave', cid: v.cid, owner: v.owner };
@@ -245,7 +282,7 @@ export function parseServerMessage(v: unknown): ServerMessage | undefined {
     }
     case 'presence':
       if (!isStrArray(v.members) || !isStr(v.owner)) return undefined;
-      return { type: 'presence', members: v.members, owner: v.owner };
+      return { type: 'presence', members: v.members, owner: v.owner, ...(usersOf(v.users) ? { users: usersOf(v.users) } : {}) };
     case 'gap':
       return isNum(v.from) && isNum(v.to) ? { type: 'gap', from: v.from, to: v.to } : undefined;
     case 'error': {
@@ -256,6 +293,13 @@ export function parseServerMessage(v: unknown): ServerMessage | undefined {
     }
     case 'closed':
       return { type: 'closed', reason: isStr(v.reason) ? v.reason : 'closed' };
+    case 'auth': {
+      const a: AuthMessage = { type: 'auth', perms: isStrArray(v.perms) ? v.perms : [] };
+      if (isStr(v.user)) a.user = v.user;
+      if (isNum(v.exp)) a.exp = v.exp;
+      if (isId(v.ref)) a.ref = v.ref;
+      return a;
+    }
     default:
       return undefined;
   }

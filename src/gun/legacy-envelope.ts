@@ -6,6 +6,7 @@ import type { Connection } from '../transports/connection.js';
 import { OutFrame } from '../transports/out-frame.js';
 import type { GunMessage } from './types.js';
 import type { GunRelay } from './relay.js';
+import { Perm } from '../access/permissions.js';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,6 +45,7 @@ export function handleEnvelope(relay: GunRelay, peer: Connection, msg: GunMessag
     reply(new OutFrame('{"headers":' + replyHeaders + ',"status":' + status + ',"body":' + body + '}'));
 
   if (msg.body !== undefined && msg.body !== null) {
+    if (!(peer.principal.perms & Perm.GUN_WRITE)) return respond(403, q({ err: 'forbidden: the room token does not allow write' }));
     if (key && isSoulLink(msg.body)) {
       const err = relay.associate(key, msg.body['#']);
       return err ? respond(400, q({ err })) : respond(200, '{"ok":1}');
@@ -51,6 +53,7 @@ export function handleEnvelope(relay: GunRelay, peer: Connection, msg: GunMessag
     const err = relay.applyPut(asGraph(msg.body), peer);
     return err ? respond(400, q({ err })) : respond(200, '{"ok":1}');
   }
+  if (!(peer.principal.perms & Perm.GUN_READ)) return respond(403, q({ err: 'forbidden: the room token does not allow read' }));
   const soul = typeof query['#'] === 'string' ? query['#'] : key ? relay.resolveKey(key) : '';
   if (!soul) return respond(400, q({ err: 'a get needs a key in url.pathname or a soul in url.query["#"]' }));
   respond(200, relay.readNode(soul) ?? 'null');

@@ -5,6 +5,8 @@
 import type { Connection } from '../transports/connection.js';
 import { OutFrame } from '../transports/out-frame.js';
 import type { Logger } from '../log.js';
+import { OPEN } from '../access/principal.js';
+import { Perm } from '../access/permissions.js';
 import { Dedup } from './dedup.js';
 import { DeferredWrites } from './deferred-writes.js';
 import type { DeferredWrite, GraphStore } from './graph-store.js';
@@ -40,7 +42,7 @@ interface Trail {
 const q = JSON.stringify;
 
 /** Stands for "no peer" (an HTTP request) in the dedup trail. */
-const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: '', isOpen: false, bufferedBytes: 0, send() {}, close() {} };
+const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: '', isOpen: false, bufferedBytes: 0, principal: OPEN, send() {}, close() {} };
 
 // Only the trails of gets route anything (replies go back to the asker); puts and other messages
 // are remembered just to drop repeats, so they share one trail each instead of an object per
@@ -173,7 +175,7 @@ export class GunRelay {
     const modern = new OutFrame(modernText);
     const legacy = new OutFrame('{"headers":{},"body":' + graphJson() + '}');
     for (const peer of this.host.peers) {
-      if (peer !== except) this.host.send(peer, legacyPeers.has(peer) ? legacy : modern);
+      if (peer !== except && peer.principal.perms & Perm.GUN_READ) this.host.send(peer, legacyPeers.has(peer) ? legacy : modern);
     }
   }
 
@@ -192,11 +194,24 @@ export class GunRelay {
     }
     const ack = msg['@'];
     if (ack !== undefined) return this.reply(peer, msg, id as string, ack, raw);
-    if (msg.put !== undefined) return this.put(peer, msg, id as string, raw);
-    if (msg.get !== undefined) return this.get(peer, msg, id as string, raw);
-    // Unknown kinds pass through to the room, as a GUN relay would.
+    const perms = peer.principal.perms;
+    if (msg.put !== undefined) {
+      if (!(perms & Perm.GUN_WRITE)) return this.refuse(peer, id as string, 'write');
+      return this.put(peer, msg, id as string, raw);
+    }
+    if (msg.get !== undefined) {
+      if (!(perms & Perm.GUN_READ)) return this.refuse(peer, id as string, 'read');
+      return this.get(peer, msg, id as string, raw);
+    }
+    // Unknown kinds pass through to the room, as a GUN relay would (sending to others is a write).
     this.seen.set(id as string, OTHER_SEEN);
-    this.host.broadcast(new OutFrame(raw ?? q(msg)), peer);
+    if (perms & Perm.GUN_WRITE) this.host.broadcast(new OutFrame(raw ?? q(msg)), peer);
+  }
+
+  /** A message the peer's room token does not allow: an `err` ack, nothing stored or relayed. */
+  private refuse(peer: Connection, id: string, perm: 'read' | 'write'): void {
+    this.seen.set(id, OTHER_SEEN);
+    this.sendAck(peer, id, `forbidden: the room token does not allow ${perm}`);
   }
 
   private dam(peer: Connection, msg: GunMessage): void {
@@ -280,6 +295,8 @@ export class GunRelay {
     // dropped: the server already acked on behalf of the room.
     if (!trail || trail.kind !== 'get' || trail.peer === peer || !trail.peer.isOpen) return;
     if (msg.put !== undefined) {
+      // An answer that carries data is a write into the room's graph.
+      if (!(peer.principal.perms & Perm.GUN_WRITE)) return;
       const valid = validateGraph(msg.put);
       if (!valid.ok) return;
       this.merge(valid.graph); // the server learns what the answering peer knew

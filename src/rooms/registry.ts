@@ -2,6 +2,8 @@
 // map when it has had nobody in it for the whole TTL (or, for an owned room, when its owner
 // left), and it is created synchronously on first use, so two peers of one path always meet in
 // the same room (gundb-multisocket's LRU split cannot happen).
+// Rooms waiting out their TTL empty do not lock new rooms out: at --max-rooms, the room that has
+// been empty longest is freed to make space (only rooms with someone in them make a new one wait).
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { createIdGenerator, createPeerId } from '../gun/ids.js';
@@ -15,9 +17,11 @@ export interface RegistryOptions {
   maxRoomBytes: number;
   hub: RoomOptions['hub'];
   log: Logger;
+  /** Asked before a room is created for a client address; false refuses (per-address budget). */
+  mayCreate?: (creator: string) => boolean;
 }
 
-export type AdmissionRefusal = 'too_many_rooms' | 'room_full' | 'room_closed';
+export type AdmissionRefusal = 'too_many_rooms' | 'room_full' | 'room_closed' | 'room_create_rate_limited';
 export type Admission = { ok: true; room: Room } | { ok: false; reason: AdmissionRefusal };
 
 /** Closed owned rooms remembered so their path answers 410 instead of silently reopening. */
@@ -26,6 +30,10 @@ const MAX_TOMBSTONES = 10_000;
 export class RoomRegistry {
   private readonly rooms = new Map<string, Room>();
   private readonly tombstones = new Map<string, number>(); // name → until (ms)
+  /** Rooms with nobody in them, longest empty first (Map keeps insertion order). */
+  private readonly emptyRooms = new Map<string, Room>();
+  /** Empty rooms freed before their TTL to make space for a new room. */
+  evicted = 0;
   readonly pid = createPeerId();
   private readonly newId = createIdGenerator();
 
@@ -35,36 +43,42 @@ export class RoomRegistry {
   get(name: string): Room | undefined { return this.rooms.get(name); }
   [Symbol.iterator](): IterableIterator<[string, Room]> { return this.rooms.entries(); }
 
-  /** Check limits and return the room a new peer or member of `name` will join, creating it if needed. */
-  admit(name: string): Admission {
+  /**
+   * Check limits and return the room a new peer or member of `name` will join, creating it if
+   * needed. `creator`: the client address a new room is counted against.
+   */
+  admit(name: string, creator = ''): Admission {
     const room = this.rooms.get(name);
     if (room) {
       if (room.population >= this.opts.maxPeersPerRoom) return { ok: false, reason: 'room_full' };
       return { ok: true, room };
     }
-    return this.ensure(name);
+    return this.ensure(name, creator);
   }
 
   /** The room of `name`, created if needed (HTTP writes create rooms too; they are not peers). */
-  ensure(name: string): Admission {
+  ensure(name: string, creator = ''): Admission {
     const room = this.rooms.get(name);
     if (room) return { ok: true, room };
     if (this.isTombstoned(name)) return { ok: false, reason: 'room_closed' };
-    return this.create(name, false);
+    return this.create(name, false, creator);
   }
 
   /** A new owned room with a random, unguessable name (`/_/new`). */
-  createOwned(): Admission {
-    return this.create('/r-' + randomBytes(16).toString('base64url').slice(0, 22), true);
+  createOwned(creator = ''): Admission {
+    return this.create('/r-' + randomBytes(16).toString('base64url').slice(0, 22), true, creator);
   }
 
-  private create(name: string, owned: boolean): Admission {
-    if (this.rooms.size >= this.opts.maxRooms) return { ok: false, reason: 'too_many_rooms' };
+  private create(name: string, owned: boolean, creator: string): Admission {
+    // The creator's budget first, so a client over it cannot push anyone's empty room out.
+    if (this.opts.mayCreate && !this.opts.mayCreate(creator)) return { ok: false, reason: 'room_create_rate_limited' };
+    if (this.rooms.size >= this.opts.maxRooms && !this.evictLongestEmpty()) return { ok: false, reason: 'too_many_rooms' };
     const room = new Room(name, {
       maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log,
       owned, hub: this.opts.hub, onOwnerLeft: (r) => this.close(r, 'owner_left'),
     });
     this.rooms.set(name, room);
+    this.emptyRooms.set(name, room);
     this.opts.log.debug('room created', { room: name, owned });
     // Armed at once: if the handshake never completes, the room still goes away.
     this.armExpiry(room);
@@ -83,12 +97,15 @@ export class RoomRegistry {
   joined(room: Room): void {
     if (room.expiry) { clearTimeout(room.expiry); room.expiry = undefined; }
     room.emptySince = null;
+    this.emptyRooms.delete(room.name);
   }
 
   /** Call after someone left the room. */
   left(room: Room): void {
     if (room.population > 0 || this.rooms.get(room.name) !== room) return;
     room.emptySince = Date.now();
+    this.emptyRooms.delete(room.name);
+    this.emptyRooms.set(room.name, room);
     this.armExpiry(room);
   }
 
@@ -96,17 +113,35 @@ export class RoomRegistry {
     if (room.expiry) clearTimeout(room.expiry);
     room.expiry = setTimeout(() => {
       if (room.population > 0 || this.rooms.get(room.name) !== room) return;
-      this.rooms.delete(room.name);
-      room.dispose();
+      this.remove(room);
       this.opts.log.debug('room freed', { room: room.name });
     }, this.opts.roomTtlMs);
     room.expiry.unref();
+  }
+
+  /** Free the room that has been empty longest; false when every room has someone in it. */
+  private evictLongestEmpty(): boolean {
+    for (const room of this.emptyRooms.values()) {
+      if (room.population > 0) { this.emptyRooms.delete(room.name); continue; } // defensive: joined() keeps this exact
+      this.remove(room);
+      this.evicted++;
+      this.opts.log.debug('room evicted', { room: room.name, emptySince: room.emptySince });
+      return true;
+    }
+    return false;
+  }
+
+  private remove(room: Room): void {
+    this.rooms.delete(room.name);
+    this.emptyRooms.delete(room.name);
+    room.dispose();
   }
 
   /** Close a room now: members are told why, every connection is closed, the room is freed. */
   close(room: Room, reason: string): void {
     if (this.rooms.get(room.name) !== room) return;
     this.rooms.delete(room.name);
+    this.emptyRooms.delete(room.name);
     if (room.owned) {
       if (this.tombstones.size >= MAX_TOMBSTONES) this.tombstones.delete(this.tombstones.keys().next().value!);
       this.tombstones.set(room.name, Date.now() + this.opts.roomTtlMs);
@@ -123,5 +158,6 @@ export class RoomRegistry {
   clear(): void {
     for (const room of this.rooms.values()) room.dispose();
     this.rooms.clear();
+    this.emptyRooms.clear();
   }
 }

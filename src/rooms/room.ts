@@ -7,6 +7,7 @@ import { GunRelay, type RelayHost } from '../gun/relay.js';
 import { MemoryGraphStore } from '../gun/graph-store.js';
 import type { IdGenerator } from '../gun/ids.js';
 import { ChannelHub, type HubOptions } from '../channels/hub.js';
+import { Perm } from '../access/permissions.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
@@ -68,9 +69,10 @@ export class Room implements RelayHost {
     peer.send(frame, direct);
   }
 
+  /** To every peer but `except` whose token lets it read (every peer when tokens are off). */
   broadcast(frame: OutFrame, except?: Connection): void {
     for (const peer of this.peers) {
-      if (peer === except) continue;
+      if (peer === except || !(peer.principal.perms & Perm.GUN_READ)) continue;
       this.messagesOut++;
       peer.send(frame);
     }

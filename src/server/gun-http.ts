@@ -11,8 +11,12 @@ import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
-import { corsHeaders, errorBody, readBody, refusal, sendJson } from './http-util.js';
+import { errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
+import { requestToken } from './request-token.js';
+import { clientAddress } from './client-address.js';
+import { isRefusal, OPEN } from '../access/principal.js';
+import { Perm, permNames } from '../access/permissions.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
@@ -31,14 +35,13 @@ function targetOf(rawUrl: string, room: string): Target {
   return { room: room.slice(0, cut), key: room.slice(cut + 1) };
 }
 
-export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string): void {
-  const cors = corsHeaders(server.config.corsOrigin);
+export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string, cors: Record<string, string>): void {
   const method = req.method ?? 'GET';
   if (method === 'OPTIONS') {
     res.writeHead(204, {
       ...cors,
       'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, OPTIONS',
-      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type',
+      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type, Authorization',
       'Access-Control-Max-Age': '600',
       'Content-Length': '0',
     });
@@ -65,25 +68,31 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
   }
   const limit = Number(params.get('%'));
   const limitBytes = Number.isFinite(limit) && limit > 0 ? limit : undefined;
+  const creator = clientAddress(req, server.config.trustProxy);
+  /**
+   * Run `then` once the request's token allows `perm` in the target room (at once when tokens are
+   * off); otherwise answer 401/403. A failure inside answers 500 for this request alone.
+   */
+  const allowed = (perm: number, then: () => void): void => {
+    if (!server.access.enabled) return then();
+    server.access.admit(target.room, requestToken(req)).then((p) => {
+      if (isRefusal(p)) return answer(p.status, JSON.stringify(errorBody(p.code, p.message)));
+      if (!(p.perms & perm)) {
+        const need = perm === Perm.GUN_WRITE ? 'write' : 'read';
+        return answer(403, JSON.stringify(errorBody('forbidden', `the token does not allow "${need}" (it allows: ${permNames(p.perms).join(', ') || 'nothing'})`)));
+      }
+      then();
+    }).catch((err: unknown) => failed(server, res, cors, err));
+  };
 
   if (method === 'GET' || method === 'HEAD') {
     const putParam = params.get('$');
     if (jsonp !== null && putParam !== null) {
       let body: unknown;
       try { body = JSON.parse(putParam); } catch { return answer(400, JSON.stringify({ err: '"$" is not JSON' })); }
-      return write(server, target, body, answer);
+      return allowed(Perm.GUN_WRITE, () => write(server, target, body, answer, creator));
     }
-    const soul = params.get('#');
-    const prefix = params.get('*');
-    const room = server.rooms.get(target.room);
-    if (room) room.messagesIn++;
-    if (soul !== null && soul !== '*') return answer(200, room?.gun.readNode(soul, undefined, limitBytes) ?? 'null');
-    if (prefix !== null || soul === '*') return answer(200, room ? room.gun.readGraph(prefix ?? '', MAX_LISTED_NODES, limitBytes) : '{}');
-    if (target.key !== undefined) return answer(200, room?.gun.readNode(room.gun.resolveKey(target.key), undefined, limitBytes) ?? 'null');
-    return answer(404, JSON.stringify({
-      ...errorBody('not_found', `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, GUN peers and native clients (docs/protocol.md) connect to ${roomName}`),
-      room: roomName,
-    }));
+    return allowed(Perm.GUN_READ, () => read(server, params, target, roomName, answer, limitBytes));
   }
 
   // POST / PUT: the body is JSON, at most --max-message-bytes.
@@ -91,16 +100,39 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (text === null) return sendJson(res, 413, errorBody('too_large', `body larger than ${server.config.maxMessageBytes} bytes`), { ...cors, Connection: 'close' });
     let body: unknown;
     try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify(errorBody('bad_json', 'body is not JSON'))); }
-    // A body with a string token is a native-protocol message of an SSE member, not a GUN put.
-    if (isNativeBody(body)) return handleNativePost(server, res, roomName, body, cors);
-    write(server, target, body, answer);
-  }, () => res.destroy());
+    // A body with a string token is a native-protocol message of an SSE member, not a GUN put;
+    // the connection's token stands for the room token its stream was opened with.
+    if (isNativeBody(body)) return handleNativePost(server, req, res, roomName, body, cors);
+    allowed(Perm.GUN_WRITE, () => write(server, target, body, answer, creator));
+  }, () => res.destroy()).catch((err: unknown) => failed(server, res, cors, err));
+}
+
+/** Legacy reads: a node by key or soul, or the nodes under a soul prefix. */
+function read(server: MultisocketServer, params: URLSearchParams, target: Target, roomName: string, answer: (status: number, json: string) => void, limitBytes: number | undefined): void {
+  const soul = params.get('#');
+  const prefix = params.get('*');
+  const room = server.rooms.get(target.room);
+  if (room) room.messagesIn++;
+  if (soul !== null && soul !== '*') return answer(200, room?.gun.readNode(soul, undefined, limitBytes) ?? 'null');
+  if (prefix !== null || soul === '*') return answer(200, room ? room.gun.readGraph(prefix ?? '', MAX_LISTED_NODES, limitBytes) : '{}');
+  if (target.key !== undefined) return answer(200, room?.gun.readNode(room.gun.resolveKey(target.key), undefined, limitBytes) ?? 'null');
+  return answer(404, JSON.stringify({
+    ...errorBody('not_found', `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, GUN peers and native clients (docs/protocol.md) connect to ${roomName}`),
+    room: roomName,
+  }));
+}
+
+/** The one answer for a request whose handling threw: 500 for it alone, never the process. */
+function failed(server: MultisocketServer, res: http.ServerResponse, cors: Record<string, string>, err: unknown): void {
+  server.log.error('request failed', { err: (err as Error)?.stack ?? String(err) });
+  if (!res.headersSent) sendJson(res, 500, errorBody('internal', 'the server failed to handle this request'), cors);
+  else res.destroy();
 }
 
 /** A put or a key association from HTTP, into the room the path names. */
-function write(server: MultisocketServer, target: Target, body: unknown, answer: (status: number, json: string) => void): void {
+function write(server: MultisocketServer, target: Target, body: unknown, answer: (status: number, json: string) => void, creator: string): void {
   if (target.key !== undefined && isSoulLink(body)) {
-    const room = admit(server, target.room, answer);
+    const room = admit(server, target.room, answer, creator);
     if (!room) return;
     room.messagesIn++;
     const err = room.gun.associate(target.key, body['#']);
@@ -110,7 +142,7 @@ function write(server: MultisocketServer, target: Target, body: unknown, answer:
   // Checked before the room is looked up, so a bad write never creates a room.
   const valid = validateGraph(graph);
   if (!valid.ok) return answer(400, JSON.stringify({ err: valid.err }));
-  const room = admit(server, target.room, answer);
+  const room = admit(server, target.room, answer, creator);
   if (!room) return;
   room.messagesIn++;
   const err = room.gun.applyPut(graph, undefined, valid.graph);
@@ -123,8 +155,8 @@ function write(server: MultisocketServer, target: Target, body: unknown, answer:
   answer(200, '{"ok":1}');
 }
 
-function admit(server: MultisocketServer, name: string, answer: (status: number, json: string) => void): Room | undefined {
-  const a = server.rooms.ensure(name);
+function admit(server: MultisocketServer, name: string, answer: (status: number, json: string) => void, creator: string): Room | undefined {
+  const a = server.rooms.ensure(name, creator);
   if (a.ok) return a.room;
   const [status, message] = refusal(a.reason, name, server.config);
   answer(status, JSON.stringify(errorBody(a.reason, message)));

@@ -24,17 +24,11 @@ export function refuseUpgrade(socket: Duplex, status: number, error: string, mes
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     'Connection: close\r\n' +
     'Content-Type: application/json; charset=utf-8\r\n' +
-    (status === 503 ? 'Retry-After: 5\r\n' : '') +
+    (status === 503 || status === 429 ? 'Retry-After: 5\r\n' : '') +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n` +
     body,
   );
   socket.once('finish', () => socket.destroy());
-}
-
-export function corsHeaders(origin: string): Record<string, string> {
-  const h: Record<string, string> = { 'Access-Control-Allow-Origin': origin };
-  if (origin !== '*') h.Vary = 'Origin';
-  return h;
 }
 
 /** The request body as text, or null when it passes `limit` bytes. */
@@ -68,5 +62,6 @@ export function refusal(reason: AdmissionRefusal, room: string, config: Config):
     case 'room_full': return [503, `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`];
     case 'too_many_rooms': return [503, `the server has reached --max-rooms (${config.maxRooms})`];
     case 'room_closed': return [410, `room ${room} was closed by its owner`];
+    case 'room_create_rate_limited': return [429, `this client address has created --new-rooms-per-ip (${config.newRoomsPerIp}) rooms in the last minute`];
   }
 }

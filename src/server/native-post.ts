@@ -6,12 +6,14 @@ import { OK, type Respond } from '../channels/hub.js';
 import { parseClientMessage } from '../channels/messages.js';
 import type { MultisocketServer } from './server.js';
 import { sendJson } from './http-util.js';
+import { refreshMember } from './native.js';
+import { requestToken } from './request-token.js';
 
 export function isNativeBody(body: unknown): body is { token: string } & Record<string, unknown> {
   return typeof body === 'object' && body !== null && !Array.isArray(body) && typeof (body as Record<string, unknown>).token === 'string';
 }
 
-export function handleNativePost(server: MultisocketServer, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
+export function handleNativePost(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
   const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, cors);
   if (server.rooms.isTombstoned(roomName)) return fail(410, 'room_closed', `room ${roomName} was closed by its owner`);
   const room = server.rooms.get(roomName);
@@ -20,8 +22,13 @@ export function handleNativePost(server: MultisocketServer, res: http.ServerResp
   if (!room || !hub || !member) return fail(401, 'bad_token', 'unknown token for this room (its connection may be gone)');
   const conn = member.conn as { budget?: { take(now: number): boolean } };
   if (conn.budget && !conn.budget.take(Date.now())) return fail(429, 'rate_limited', 'over --max-messages-per-second');
-  const parsed = parseClientMessage(body);
+  // `auth` over POST: "token" is the connection's, so the room token is "jwt" or the Bearer header.
+  const jwt = body.type === 'auth' && body.jwt === undefined && req.headers.authorization !== undefined ? requestToken(req) : undefined;
+  const parsed = parseClientMessage(jwt !== undefined ? { ...body, jwt } : body);
   if (!parsed.ok) return fail(400, 'bad_message', parsed.message);
+  if (parsed.msg.type === 'auth' && typeof body.jwt !== 'string' && jwt === undefined) {
+    return fail(400, 'bad_message', 'auth over POST carries the room token as "jwt" (or in Authorization: Bearer); "token" is the connection\'s');
+  }
   let answered = false;
   const respond: Respond = (message, status = 200) => {
     if (answered) return;
@@ -34,5 +41,12 @@ export function handleNativePost(server: MultisocketServer, res: http.ServerResp
     }
     sendJson(res, 200, message, cors);
   };
+  if (parsed.msg.type === 'auth') {
+    refreshMember(server.access, room, member, parsed.msg.token, parsed.msg.ref, respond).catch((err: unknown) => {
+      server.log.error('token refresh failed', { room: roomName, err: (err as Error).stack });
+      if (!res.headersSent) fail(500, 'internal', 'the server failed to check this token');
+    });
+    return;
+  }
   hub.receive(member, parsed.msg, respond);
 }

@@ -5,8 +5,13 @@ import type { WebSocketConnection } from '../transports/websocket.js';
 import type { Connection } from '../transports/connection.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import type { Member } from '../channels/hub.js';
-import { parseClientMessage } from '../channels/messages.js';
+import { errorMessage, type Member, type Respond } from '../channels/hub.js';
+import { parseClientMessage, type Ref } from '../channels/messages.js';
+import type { RoomAccess } from '../access/room-access.js';
+import { isRefusal } from '../access/principal.js';
+import { permNames } from '../access/permissions.js';
+import { OutFrame } from '../transports/out-frame.js';
+import { setPrincipal } from './token-expiry.js';
 
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
@@ -40,8 +45,46 @@ export function leaveHub(rooms: RoomRegistry, room: Room, member: Member): void 
   if (room.channels().leave(member)) rooms.left(room);
 }
 
+/** Sent to a native member just before its connection closes because its token expired. */
+const TOKEN_EXPIRED_FRAME = new OutFrame(JSON.stringify(errorMessage('token_expired', 'the room token expired and was not refreshed (send {"type":"auth","token":…} before it expires)')), 'error');
+
+/** setPrincipal's beforeClose for native members: a function, not a closure per member. */
+export function tellTokenExpired(conn: Connection): void {
+  conn.send(TOKEN_EXPIRED_FRAME, true);
+}
+
+/**
+ * A native `auth` message: verify the new token for this room and apply it to the member (what
+ * it may do, when it expires). Messages the member sent after it and before this answer were
+ * judged by the old token (verification is asynchronous).
+ */
+export async function refreshMember(access: RoomAccess, room: Room, member: Member, token: string, ref: Ref, respond: Respond): Promise<void> {
+  let next;
+  try {
+    next = await access.refresh(room.name, token, member.conn.principal);
+  } catch (err) {
+    room.log.error('token refresh failed', { room: room.name, err: (err as Error).stack });
+    return respond(errorMessage('internal', 'the server failed to check this token', ref), 500);
+  }
+  if (isRefusal(next)) return respond(errorMessage(next.code, next.message, ref), next.status);
+  if (!member.conn.isOpen || room.channels().members.get(member.cid) !== member) return;
+  room.channels().authorize(member, next);
+  setPrincipal(member.conn, next, tellTokenExpired);
+  const answer: Record<string, unknown> = { type: 'auth', perms: permNames(next.perms) };
+  if (next.user !== undefined) answer.user = next.user;
+  if (next.expiresAt !== undefined) answer.exp = Math.floor(next.expiresAt / 1000);
+  if (ref !== undefined) answer.ref = ref;
+  respond(answer, 200);
+}
+
+/** Answers to a WebSocket member go to its connection, written at once. */
+function answerOverSocket(this: Member, message: object): void {
+  const m = message as { type?: string };
+  if (m.type !== undefined) this.conn.send(new OutFrame(JSON.stringify(message), m.type), true);
+}
+
 /** Handle one WebSocket text frame from a native member: one message object or a batch. */
-export function receiveNativeFrame(room: Room, member: Member, conn: WebSocketConnection, text: string): void {
+export function receiveNativeFrame(access: RoomAccess, room: Room, member: Member, conn: WebSocketConnection, text: string): void {
   const hub = room.channels();
   let value: unknown;
   try {
@@ -58,6 +101,10 @@ export function receiveNativeFrame(room: Room, member: Member, conn: WebSocketCo
     }
     const parsed = parseClientMessage(item);
     if (!parsed.ok) { hub.sendError(member, 'bad_message', parsed.message, parsed.ref); continue; }
+    if (parsed.msg.type === 'auth') {
+      void refreshMember(access, room, member, parsed.msg.token, parsed.msg.ref, answerOverSocket.bind(member));
+      continue;
+    }
     try {
       hub.receive(member, parsed.msg);
     } catch (err) {

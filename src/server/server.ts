@@ -16,15 +16,26 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
-import { joinHub, joinOptions, leaveHub, NATIVE_SUBPROTOCOL, receiveNativeFrame, type JoinOptions } from './native.js';
+import { joinHub, joinOptions, leaveHub, NATIVE_SUBPROTOCOL, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
 import { refuseUpgrade, refusal, sendJson } from './http-util.js';
 import { handleRequest } from './routes.js';
 import { LiveConnections } from './live-connections.js';
+import { RoomAccess } from '../access/room-access.js';
+import { isRefusal, OPEN, type AccessRefusal, type Principal } from '../access/principal.js';
+import { OriginPolicy } from './origin-policy.js';
+import { ConnectionLimits, type LimitRefusal } from './connection-limits.js';
+import { clientAddress } from './client-address.js';
+import { redactToken, requestToken } from './request-token.js';
+import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
   readonly rooms: RoomRegistry;
   readonly startedAt = Date.now();
+  /** Who may into which room (tokens); every door asks it. */
+  readonly access: RoomAccess;
+  readonly origins: OriginPolicy;
+  readonly limits: ConnectionLimits;
   private readonly wss: WebSocketServer;
   private readonly scheduler: FlushScheduler;
   private readonly connections: LiveConnections<WebSocketConnection>;
@@ -35,6 +46,9 @@ export class MultisocketServer {
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
     this.sseConnections = new LiveConnections(config.heartbeatMs);
+    this.access = new RoomAccess({ keys: config.auth && { secret: config.auth.secret, publicKey: config.auth.publicKey, issuer: config.auth.issuer, audience: config.auth.audience }, publicRooms: config.publicRooms });
+    this.origins = new OriginPolicy(config.allowedOrigins);
+    this.limits = new ConnectionLimits(config);
     this.rooms = new RoomRegistry({
       roomTtlMs: config.roomTtlMs,
       maxRooms: config.maxRooms,
@@ -48,12 +62,13 @@ export class MultisocketServer {
         maxRequestTimeoutMs: 60_000,
       },
       log,
+      mayCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.mayCreateRoom(creator) : undefined,
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
         handleRequest(this, req, res);
       } catch (err) {
-        log.error('request failed', { url: req.url, err: (err as Error).stack });
+        log.error('request failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
         if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal error' });
         else res.destroy();
       }
@@ -87,33 +102,77 @@ export class MultisocketServer {
     });
   }
 
+  // The WebSocket door: path, origin, limits, token, room, then the handshake. Every refusal is a
+  // plain HTTP answer before any WebSocket exists; nothing here may throw past the socket.
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError);
     if (this.closing) return refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
     if (!path.ok) return refuseUpgrade(socket, path.status, 'bad_path', path.error);
+    if (!this.origins.allows(OriginPolicy.originOf(req))) {
+      return refuseUpgrade(socket, 403, 'origin_forbidden', `origin ${OriginPolicy.originOf(req)} is not in --allowed-origins`);
+    }
     const native = offersNative(req);
-    let admission: Admission;
     if (path.reserved) {
       if (path.room !== '/_/new') return refuseUpgrade(socket, 404, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
       if (!native) return refuseUpgrade(socket, 400, 'bad_request', `/_/new creates an owned room for the ${NATIVE_SUBPROTOCOL} subprotocol`);
-      admission = this.rooms.createOwned();
-    } else {
-      admission = this.rooms.admit(path.room);
     }
-    if (!admission.ok) return this.refuse(socket, path.room, admission.reason);
     // Only what the connection needs is taken from the request: a closure that kept `req` alive
     // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
-    const remote = req.socket.remoteAddress ?? '';
     const options = native ? joinOptions(req) : undefined;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, admission.room, remote, options));
+    const address = clientAddress(req, this.config.trustProxy);
+    const limited = this.limits.open(address);
+    if (limited) return this.refuseLimited(socket, limited, address);
+    if (!this.access.enabled) return this.upgrade(req, socket, head, path.room, options, address, OPEN);
+    void this.upgradeWithToken(req, socket, head, path.room, options, address);
   }
 
-  private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined): void {
+  private async upgradeWithToken(req: http.IncomingMessage, socket: Duplex, head: Buffer, roomName: string, options: JoinOptions | undefined, address: string): Promise<void> {
+    try {
+      const principal = await this.access.admit(roomName, requestToken(req));
+      if (socket.destroyed) return this.limits.close(address);
+      if (isRefusal(principal)) return this.refuseAccess(socket, principal, address, roomName);
+      this.upgrade(req, socket, head, roomName, options, address, principal);
+    } catch (err) {
+      this.limits.close(address);
+      this.log.error('upgrade failed', { room: roomName, err: (err as Error).stack });
+      refuseUpgrade(socket, 500, 'internal', 'the server failed to admit this connection');
+    }
+  }
+
+  /** Admitted so far: join (or create) the room and complete the handshake. */
+  private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, roomName: string, options: JoinOptions | undefined, address: string, principal: Principal): void {
+    const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address);
+    if (!admission.ok) {
+      this.limits.close(address);
+      return this.refuse(socket, roomName, admission.reason);
+    }
+    let accepted = false;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true;
+      this.accept(ws, admission.room, address, options, principal);
+    });
+    // ws completes (or aborts) a handshake synchronously when there is no verifyClient and no
+    // deflate: not accepted by now means it refused the handshake, so the reserved slot is free.
+    if (!accepted) this.limits.close(address);
+  }
+
+  private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
+    this.log.warn('upgrade refused', { address, reason: limited.code });
+    refuseUpgrade(socket, limited.status, limited.code, limited.message);
+  }
+
+  private refuseAccess(socket: Duplex, refusal: AccessRefusal, address: string, room: string): void {
+    this.limits.close(address);
+    this.log.info('upgrade refused', { room, address, reason: refusal.code });
+    refuseUpgrade(socket, refusal.status, refusal.code, refusal.message);
+  }
+
+  private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
     // The room may have closed or expired during the handshake: re-admit by name.
     if (this.rooms.get(room.name) !== room) {
-      const again = this.rooms.admit(room.name);
-      if (!again.ok) { ws.close(1013, again.reason); return; }
+      const again = this.rooms.admit(room.name, remote);
+      if (!again.ok) { this.limits.close(remote); ws.close(1013, again.reason); return; }
       room = again.room;
     }
     const conn = new WebSocketConnection(ws, this.scheduler, {
@@ -121,7 +180,9 @@ export class MultisocketServer {
       maxMessagesPerSecond: this.config.maxMessagesPerSecond,
     }, remote);
     this.connections.add(conn);
-    if (ws.protocol === NATIVE_SUBPROTOCOL) this.attachNative(conn, room, options ?? {});
+    const isNative = ws.protocol === NATIVE_SUBPROTOCOL;
+    if (principal !== OPEN) setPrincipal(conn, principal, isNative ? tellTokenExpired : undefined);
+    if (isNative) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);
   }
 
@@ -148,6 +209,8 @@ export class MultisocketServer {
     });
     conn.ws.on('close', () => {
       this.connections.delete(conn);
+      this.limits.close(conn.remoteAddress);
+      forgetPrincipal(conn);
       room.gun.leave(conn);
       room.peers.delete(conn);
       this.rooms.left(room);
@@ -161,36 +224,61 @@ export class MultisocketServer {
     const member = joinHub(this.rooms, room, conn, options);
     conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
-      receiveNativeFrame(room, member, conn, data.toString('utf8'));
+      receiveNativeFrame(this.access, room, member, conn, data.toString('utf8'));
     });
     conn.ws.on('close', () => {
       this.connections.delete(conn);
+      this.limits.close(conn.remoteAddress);
+      forgetPrincipal(conn);
       leaveHub(this.rooms, room, member);
     });
   }
 
-  /** An SSE stream for a native member (GET with Accept: text/event-stream). */
+  /** The SSE door (GET with Accept: text/event-stream): limits, token, room, then the stream. */
   openEventStream(req: http.IncomingMessage, res: http.ServerResponse, roomName: string, reserved: boolean, headers: Record<string, string>): void {
-    if (this.closing) return sendJson(res, 503, { error: { code: 'shutting_down', message: 'the server is shutting down' } }, headers);
-    let admission: Admission;
-    if (reserved) {
-      if (roomName !== '/_/new') return sendJson(res, 404, { error: { code: 'not_found', message: `no endpoint ${roomName}` } }, headers);
-      admission = this.rooms.createOwned();
-    } else {
-      admission = this.rooms.admit(roomName);
-    }
-    if (!admission.ok) {
-      const [status, message] = refusal(admission.reason, roomName, this.config);
-      return sendJson(res, status, { error: { code: admission.reason, message } }, headers);
-    }
-    const room = admission.room;
-    const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, req.socket.remoteAddress ?? '', headers);
-    this.sseConnections.add(conn);
-    const member = joinHub(this.rooms, room, conn, joinOptions(req));
-    conn.onClose(() => {
-      this.sseConnections.delete(conn);
-      leaveHub(this.rooms, room, member);
-    });
+    const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, headers);
+    if (this.closing) return fail(503, 'shutting_down', 'the server is shutting down');
+    if (reserved && roomName !== '/_/new') return fail(404, 'not_found', `no endpoint ${roomName}`);
+    const options = joinOptions(req);
+    const address = clientAddress(req, this.config.trustProxy);
+    const limited = this.limits.open(address);
+    if (limited) return fail(limited.status, limited.code, limited.message);
+    const start = (principal: Principal) => {
+      const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address);
+      if (!admission.ok) {
+        this.limits.close(address);
+        const [status, message] = refusal(admission.reason, roomName, this.config);
+        return fail(status, admission.reason, message);
+      }
+      const room = admission.room;
+      const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
+      this.sseConnections.add(conn);
+      if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
+      const member = joinHub(this.rooms, room, conn, options);
+      conn.onClose(() => {
+        this.sseConnections.delete(conn);
+        this.limits.close(address);
+        forgetPrincipal(conn);
+        leaveHub(this.rooms, room, member);
+      });
+    };
+    if (!this.access.enabled) return start(OPEN);
+    void (async () => {
+      let admitted = false;
+      try {
+        const principal = await this.access.admit(roomName, requestToken(req));
+        if (res.destroyed || res.headersSent) return;
+        if (isRefusal(principal)) return fail(principal.status, principal.code, principal.message);
+        admitted = true;
+        start(principal);
+      } catch (err) {
+        this.log.error('event stream failed', { room: roomName, err: (err as Error).stack });
+        if (!res.headersSent) fail(500, 'internal', 'the server failed to admit this connection');
+        else res.destroy();
+      } finally {
+        if (!admitted) this.limits.close(address);
+      }
+    })();
   }
 
   private startHeartbeat(): void {
@@ -203,6 +291,7 @@ export class MultisocketServer {
     return (this.closing ??= (async () => {
       this.connections.stop();
       this.sseConnections.stop();
+      this.limits.stop();
       const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections?.();
       for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');

@@ -1,5 +1,6 @@
 // The transport-neutral view of one client connection that rooms and protocols work with.
 import type { OutFrame } from './out-frame.js';
+import type { Principal } from '../access/principal.js';
 
 export interface Connection {
   /** Unique within this server process. */
@@ -16,6 +17,10 @@ export interface Connection {
   readonly isOpen: boolean;
   /** Bytes accepted for this connection and not yet taken by the kernel. */
   readonly bufferedBytes: number;
+  /** Who is behind it and what they may do (OPEN when tokens are off); replaced by a refresh. */
+  principal: Principal;
+  /** Closes the connection when its token expires (server/token-expiry.ts). */
+  tokenTimer?: NodeJS.Timeout;
 }
 
 /** Close codes the server uses (documented in docs/gun-protocol.md). */
@@ -26,6 +31,7 @@ export const CloseCode = {
   TOO_BIG: 1009, // frame larger than --max-message-bytes (sent by ws itself)
   INTERNAL_ERROR: 1011,
   ROOM_CLOSED: 4000, // owned room closed because its owner left
+  TOKEN_EXPIRED: 4001, // the connection's room token expired and was not refreshed
   SLOW_CONSUMER: 4008, // more than --max-queued-bytes waiting to be written
   DEAD_PEER: 4009, // no pong within a heartbeat interval (the socket is terminated, so rarely seen)
 } as const;

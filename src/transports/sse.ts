@@ -2,6 +2,7 @@
 // are coalesced per event-loop turn like WebSocket writes, and bounded the same way.
 import type { ServerResponse } from 'node:http';
 import type { Connection } from './connection.js';
+import { OPEN, type Principal } from '../access/principal.js';
 import type { OutFrame } from './out-frame.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
@@ -55,6 +56,8 @@ export class SseConnection extends BatchedConnection implements Connection {
   }
 
   heartbeatSlot = 0;
+  principal: Principal = OPEN;
+  tokenTimer: NodeJS.Timeout | undefined = undefined;
 
   /** Heartbeat: SSE has no pong, so a comment line only keeps proxies from timing the stream out. */
   beat(): void { this.ping(); }

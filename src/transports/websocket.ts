@@ -3,6 +3,7 @@
 import type { WebSocket } from 'ws';
 import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
+import { OPEN, type Principal } from '../access/principal.js';
 import type { OutFrame } from './out-frame.js';
 import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
@@ -41,6 +42,8 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   /** Cleared at each heartbeat ping; set by pong or any incoming data. */
   alive = true;
   heartbeatSlot = 0;
+  principal: Principal = OPEN;
+  tokenTimer: NodeJS.Timeout | undefined = undefined;
   private closing = false;
   private readonly socket: Socket;
   private readonly budget: RateWindow;
