@@ -184,7 +184,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
   try {
     ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    // parseArgs explains some mistakes over several lines; the CLI promises one.
+    throw new ConfigError((err as Error).message.replace(/\s*\n\s*/g, ' '));
   }
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };

@@ -209,3 +209,39 @@ test('scripts/ensure-chromium.sh: nothing to do when Chromium is there; installs
     assert.match(missing.stderr, /not running as root|apt-get is not available/);
   }
 });
+
+test('Chromium: GUN keeps ?token= in its peer URL (tokens required), and a page from an origin not in --allowed-origins is refused', { timeout: 40_000 }, async (t) => {
+  const { SignJWT } = await import('jose');
+  const secret = 'browser-test-secret-0123456789-abcdefgh';
+  const browser = await launch(t);
+  const site = await startStatic(t);
+  const server = await startServer({ args: ['--allowed-origins', site], env: { MULTISOCKET_JWT_SECRET: secret } });
+  t.after(() => server.stop());
+  const room = `${server.http}/team/browser`;
+  const token = await new SignJWT({ sub: 'page', rooms: ['/team/*'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(secret));
+  const withToken = `${room}?token=${encodeURIComponent(token)}`;
+  const pageUrl = (origin: string, peer: string) => `${origin}/room.html?peer=${encodeURIComponent(peer)}`;
+
+  const [p1, p2] = await Promise.all([openTab(browser, 'T1', pageUrl(site, withToken)), openTab(browser, 'T2', pageUrl(site, withToken))]);
+  await Promise.all([p1, p2].map((tab) => until(tab, 'window.test && test.connected', 10_000, 'GUN connects with its token', server)));
+  await run(p2, `test.watch('note')`);
+  const ack = await run<{ err: string | null }>(p1, `test.write('note', ${j({ text: 'signed in' })})`);
+  assert.equal(ack.err, null, j(ack));
+  await until(p2, `test.seen.note && test.seen.note.text === 'signed in'`, 2000, 'the put reaches the other page', server);
+
+  // The same page on another origin (localhost is not 127.0.0.1 to a browser) is refused before the upgrade.
+  const otherOrigin = site.replace('127.0.0.1', 'localhost');
+  await openTab(browser, 'Other', pageUrl(otherOrigin, withToken));
+  // And a page without a token is refused too.
+  await openTab(browser, 'NoToken', pageUrl(site, room));
+  const refusedFor = async (reason: string) => {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      if (server.logs.some((l) => l.includes('"upgrade refused"') && l.includes(`"${reason}"`))) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.fail(`no upgrade refused for ${reason}; server log:\n${server.logs.slice(-20).join('\n')}`);
+  };
+  await refusedFor('origin_forbidden');
+  await refusedFor('token_required');
+});

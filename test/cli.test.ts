@@ -29,6 +29,14 @@ test('bad flags and unreadable key files exit non-zero with one clear line', () 
     [['--ssl-key', '/no/such/key.pem', '--ssl-cert', '/no/such/cert.pem'], {}, /cannot read TLS key file \/no\/such\/key.pem: ENOENT/],
     [[], { MULTISOCKET_ROOM_TTL: 'forever' }, /MULTISOCKET_ROOM_TTL/],
     [[], { SSL: 'true' }, /SSLKEY/],
+    [['--jwt-secret', 'short'], {}, /--jwt-secret: a JWT secret needs at least 32 bytes/],
+    [['--jwt-public-key', '/no/such/key.pem'], {}, /--jwt-public-key: cannot read a PEM public key from \/no\/such\/key.pem: ENOENT/],
+    [['--public-rooms', '/lobby'], {}, /--public-rooms needs --jwt-secret/],
+    [['--jwt-secret', 'x'.repeat(40), '--public-rooms', 'lobby'], {}, /--public-rooms: a room glob starts with "\/"/],
+    [['--allowed-origins', 'example.com'], {}, /--allowed-origins: expected \* or origins/],
+    [['--trust-proxy', 'maybe'], {}, /--trust-proxy: expected a number of proxies/],
+    [['--max-connections=-1'], {}, /--max-connections: expected a whole number/],
+    [['--max-connections', '-1'], {}, /argument is ambiguous\. Did you forget/],
   ] as Array<[string[], Record<string, string>, RegExp]>) {
     const r = run(args, env);
     assert.notEqual(r.status, 0, args.join(' '));

@@ -109,8 +109,10 @@ export class MultisocketServer {
     if (this.closing) return refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
     if (!path.ok) return refuseUpgrade(socket, path.status, 'bad_path', path.error);
-    if (!this.origins.allows(OriginPolicy.originOf(req))) {
-      return refuseUpgrade(socket, 403, 'origin_forbidden', `origin ${OriginPolicy.originOf(req)} is not in --allowed-origins`);
+    const origin = OriginPolicy.originOf(req);
+    if (!this.origins.allows(origin)) {
+      this.log.info('upgrade refused', { room: path.room, origin, reason: 'origin_forbidden' });
+      return refuseUpgrade(socket, 403, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
     }
     const native = offersNative(req);
     if (path.reserved) {

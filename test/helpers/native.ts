@@ -15,7 +15,7 @@ export { sleep, short, type Msg, type Pred };
 export const SUBPROTOCOL = 'multisocket.v1';
 
 /** Every server → client message type (the SSE event names to listen to). */
-export const SERVER_TYPES = ['connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed'] as const;
+export const SERVER_TYPES = ['connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed', 'auth'] as const;
 
 
 let counter = 0;
