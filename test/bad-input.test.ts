@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { GunPeer, PeerPool, uid, node, fieldsOf, httpGet, sleep, type Msg } from './helpers/gun-wire.js';
+import { rawRequest, upgradeRequest } from './helpers/raw-http.js';
 
 let server: RunningServer;
 let pool: PeerPool;
@@ -311,4 +312,30 @@ test('one message larger than --max-queued-bytes does not close a peer that read
     await b.waitFor((m) => m['#'] === id && m.put !== undefined, 3000, `big put ${i}`);
   }
   assert.ok(b.isOpen, `reader closed: ${JSON.stringify(b.closeInfo)}`);
+});
+
+// Issue 9 §0: `new URL()` on a raw request target threw for these: in the upgrade handler the
+// process exited, on plain GETs the answer was 500.
+test('odd request targets ("//", "////", "//[x]/r", absolute-form) are answered per request, never crash', async () => {
+  const upgrades: Array<[string, string | undefined, number]> = [
+    ['//', 'multisocket.v1', 101], ['////', 'multisocket.v1', 101], ['//[x]/r', 'multisocket.v1', 101],
+    ['//?since=1&topics=a', 'multisocket.v1', 101], ['//', undefined, 101],
+    ['http://a:99999/r', 'multisocket.v1', 400], ['http://a:99999/r', undefined, 400],
+  ];
+  for (const [target, protocol, status] of upgrades) {
+    const a = await rawRequest(server.port, upgradeRequest(target, protocol), 300);
+    assert.equal(a.status, status, `upgrade ${target} ${protocol ?? 'gun'}: ${a.text.slice(0, 200)}`);
+    assert.equal(server.proc.exitCode, null, `server exited after upgrade ${target}:\n${server.logs.slice(-5).join('\n')}`);
+  }
+  const gets: Array<[string, number, RegExp]> = [
+    ['//', 404, /multisocket room/], ['////?jsonp=cb', 200, /"status":404/], ['//[x]/r', 200, /null/],
+    ['//?%23=nobody', 200, /null/], ['http://a:99999/r', 400, /request target must be a path/],
+  ];
+  for (const [target, status, body] of gets) {
+    const a = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, status, `GET ${target}: ${a.text.slice(0, 300)}`);
+    assert.match(a.text, body, `GET ${target}`);
+  }
+  assert.ok(!server.logs.some((l) => /"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n'));
+  await othersStillWork();
 });

@@ -13,6 +13,7 @@ import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
 import { corsHeaders, errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
+import { queryParams } from './query-params.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
@@ -47,7 +48,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
   if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
     return sendJson(res, 405, errorBody('method_not_allowed', `method ${method} not allowed`), { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
   }
-  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const params = queryParams(req.url ?? '/');
   const jsonp = params.get('jsonp');
   if (jsonp !== null && !JSONP_CALLBACK.test(jsonp)) {
     return sendJson(res, 400, errorBody('bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b'), cors);

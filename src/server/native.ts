@@ -7,6 +7,7 @@ import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/registry.js';
 import type { Member } from '../channels/hub.js';
 import { parseClientMessage } from '../channels/messages.js';
+import { queryParams } from './query-params.js';
 
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
@@ -14,7 +15,7 @@ export interface JoinOptions { since?: number; epoch?: string; topics?: string[]
 
 /** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
 export function joinOptions(req: http.IncomingMessage): JoinOptions {
-  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const params = queryParams(req.url ?? '/');
   const out: JoinOptions = {};
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;

@@ -61,7 +61,15 @@ export class MultisocketServer {
     this.http = config.tls
       ? https.createServer({ key: config.tls.key, cert: config.tls.cert }, onRequest)
       : http.createServer(onRequest);
-    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.http.on('upgrade', (req, socket, head) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
+        log.error('upgrade failed', { url: req.url, err: (err as Error).stack });
+        refuseUpgrade(socket, 500, 'internal', 'internal error');
+      }
+    });
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
