@@ -339,3 +339,21 @@ test('odd request targets ("//", "////", "//[x]/r", absolute-form) are answered 
   assert.ok(!server.logs.some((l) => /"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n'));
   await othersStillWork();
 });
+
+// Issue 9 §0: an SSE GET on "//" wrote its 200 headers, then failed, and the destroyed stream
+// stayed counted in /_/stats forever.
+test('SSE streams on odd targets that end at once leave no connection counted', async () => {
+  const count = async () => (await httpGet(server.http + '/_/stats', 1000)).json!.connections as number;
+  const before = await count();
+  for (const target of ['//', '////', '//[x]/r', '//?since=x&topics=,,,', '/' + uid('sse-odd')]) {
+    for (let i = 0; i < 3; i++) {
+      const a = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`, 150);
+      assert.equal(a.status, 200, `SSE ${target}: ${a.text.slice(0, 200)}`);
+      assert.match(a.text, /event: connect/, `SSE ${target}`);
+    }
+  }
+  let now = await count();
+  for (const deadline = Date.now() + 3000; now !== before && Date.now() < deadline; now = await count()) await sleep(50);
+  assert.equal(now, before, 'SSE connections still counted after they ended');
+  await othersStillWork();
+});

@@ -192,9 +192,17 @@ export class MultisocketServer {
       return sendJson(res, status, { error: { code: admission.reason, message } }, headers);
     }
     const room = admission.room;
+    const options = joinOptions(req);
     const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, req.socket.remoteAddress ?? '', headers);
+    let member;
+    try {
+      member = joinHub(this.rooms, room, conn, options);
+    } catch (err) {
+      conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+      throw err;
+    }
+    // Counted only once fully set up, and uncounted however it ends (also if it already has).
     this.sseConnections.add(conn);
-    const member = joinHub(this.rooms, room, conn, joinOptions(req));
     conn.onClose(() => {
       this.sseConnections.delete(conn);
       leaveHub(this.rooms, room, member);
