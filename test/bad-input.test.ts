@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { GunPeer, PeerPool, uid, node, fieldsOf, httpGet, sleep, type Msg } from './helpers/gun-wire.js';
 import { rawRequest, upgradeRequest } from './helpers/raw-http.js';
+import { SseMember, WsMember } from './helpers/native.js';
 
 let server: RunningServer;
 let pool: PeerPool;
@@ -355,5 +356,61 @@ test('SSE streams on odd targets that end at once leave no connection counted', 
   let now = await count();
   for (const deadline = Date.now() + 3000; now !== before && Date.now() < deadline; now = await count()) await sleep(50);
   assert.equal(now, before, 'SSE connections still counted after they ended');
+  await othersStillWork();
+});
+
+// Issue 9 §0: ~6,000 levels overflowed the stack in an async HTTP handler (applyPut's relay,
+// formatting a validation error, the hub's framing of an SSE publish) and the unhandled rejection
+// ended the process; over WebSocket the same input got "internal" without a reason.
+test('nesting deeper than 1000 levels is refused with that reason at every door; 1000 levels pass', async () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const TOO_DEEP = /nesting deeper than 1000 levels/;
+  const r = '/' + uid('deep-doors');
+  const post = async (path: string, body: string) => {
+    const res = await fetch(server.http + path, { method: 'POST', body, signal: AbortSignal.timeout(3000) });
+    return { status: res.status, text: await res.text() };
+  };
+  for (const body of [
+    `{"s":{"_":{"#":"s",">":{"x":${deep(6000)}}}}}`,
+    `{"s":{"_":{"#":${deep(6000)},">":{}}}}`,
+    `{"s":{"_":{"#":"s",">":{"x":1}},"x":${deep(6000)}}}`,
+    deep(100_000),
+  ]) {
+    const a = await post(r, body);
+    assert.equal(a.status, 400, a.text.slice(0, 300));
+    assert.match(a.text, TOO_DEEP);
+  }
+  const jsonp = await httpGet(`${server.http}${r}?jsonp=cb&$=${encodeURIComponent(`{"s":{"_":{"#":"s",">":{"x":${deep(1001)}}}}}`)}`);
+  assert.match(jsonp.text, /"status":400/);
+  assert.match(jsonp.text, TOO_DEEP);
+  // SSE POST and native WebSocket
+  const sse = await SseMember.connect(server.http, r);
+  const ws = await WsMember.connect(server.ws, r);
+  try {
+    const a = await post(r, `{"token":"${sse.token}","type":"publish","data":${deep(6000)}}`);
+    assert.equal(a.status, 400, a.text.slice(0, 300));
+    assert.match(JSON.parse(a.text).error.message, TOO_DEEP);
+    assert.equal(JSON.parse(a.text).error.code, 'bad_message');
+    ws.send(`{"type":"publish","data":${deep(6000)}}`);
+    const e = await ws.waitFor((m) => m.type === 'error', 2000, 'error for a deep publish');
+    assert.equal(e.code, 'bad_message');
+    assert.match(e.message, TOO_DEEP);
+    // exactly at the limit: accepted and delivered (a publish adds one level around data)
+    ws.send(`{"type":"publish","data":${deep(999)}}`);
+    const got = await sse.waitFor((m) => m.type === 'message' && Array.isArray(m.data), 3000, 'the 1000-level publish');
+    let depth = 1;
+    for (let v = got.data; Array.isArray(v[0]); v = v[0]) depth++;
+    assert.equal(depth, 999);
+  } finally {
+    await sse.close();
+    await ws.close();
+  }
+  // GUN wire
+  const g = await pool.connect(r);
+  g.send(`{"#":"${uid('dp')}","put":{"s":{"_":{"#":"s",">":{"x":1}},"x":${deep(6000)}}}}`);
+  const dam = await g.waitFor((m) => m.dam === '!', 2000, 'dam error for a deep frame');
+  assert.match(dam.err, TOO_DEEP);
+  assert.equal(server.proc.exitCode, null);
+  assert.ok(!server.logs.some((l) => /unhandledRejection|"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n').slice(0, 2000));
   await othersStillWork();
 });

@@ -14,6 +14,7 @@ import { validateGraph } from '../gun/validate.js';
 import { corsHeaders, errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 import { queryParams } from './query-params.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
@@ -72,6 +73,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (jsonp !== null && putParam !== null) {
       let body: unknown;
       try { body = JSON.parse(putParam); } catch { return answer(400, JSON.stringify({ err: '"$" is not JSON' })); }
+      if (nestsTooDeep(body, putParam.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
       return write(server, target, body, answer);
     }
     const soul = params.get('#');
@@ -92,10 +94,16 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (text === null) return sendJson(res, 413, errorBody('too_large', `body larger than ${server.config.maxMessageBytes} bytes`), { ...cors, Connection: 'close' });
     let body: unknown;
     try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify(errorBody('bad_json', 'body is not JSON'))); }
+    if (nestsTooDeep(body, text.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
     // A body with a string token is a native-protocol message of an SSE member, not a GUN put.
     if (isNativeBody(body)) return handleNativePost(server, res, roomName, body, cors);
     write(server, target, body, answer);
-  }, () => res.destroy());
+  }, () => res.destroy()).catch((err: unknown) => {
+    // A bug must cost this one request: an unhandled rejection here would end the process.
+    server.log.error('request failed', { url: req.url, err: (err as Error)?.stack ?? String(err) });
+    if (!res.headersSent) sendJson(res, 500, errorBody('internal', 'the server failed to handle this request'), cors);
+    else res.destroy();
+  });
 }
 
 /** A put or a key association from HTTP, into the room the path names. */

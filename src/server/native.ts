@@ -8,6 +8,7 @@ import type { RoomRegistry } from '../rooms/registry.js';
 import type { Member } from '../channels/hub.js';
 import { parseClientMessage } from '../channels/messages.js';
 import { queryParams } from './query-params.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
@@ -50,6 +51,7 @@ export function receiveNativeFrame(room: Room, member: Member, conn: WebSocketCo
   } catch {
     return hub.sendError(member, 'bad_message', 'frame is not JSON');
   }
+  if (nestsTooDeep(value, text.length)) return hub.sendError(member, 'bad_message', TOO_DEEP);
   const batch = Array.isArray(value) ? value : [value];
   const now = Date.now();
   for (const item of batch) {
