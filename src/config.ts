@@ -30,6 +30,8 @@ export interface Config {
   /** Published messages kept per room for replay, and for how long (ms). */
   historySize: number;
   historyTtlMs: number;
+  /** UTF-8 bytes of published messages kept per room for replay. */
+  historyBytes: number;
   /** Requests one native connection may have waiting for replies. */
   maxPendingRequests: number;
   /** Access-Control-Allow-Origin for the HTTP API on room paths. */
@@ -53,6 +55,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid'> = {
   coalesceMs: 2,
   historySize: 1000,
   historyTtlMs: 300_000,
+  historyBytes: 8 * 1024 * 1024,
   maxPendingRequests: 100,
   corsOrigin: '*',
   logLevel: 'info',
@@ -79,6 +82,7 @@ const OPTIONS = {
   'cors-origin': { type: 'string' },
   'history-size': { type: 'string' },
   'history-ttl': { type: 'string' },
+  'history-bytes': { type: 'string' },
   'max-pending-requests': { type: 'string' },
   uid: { type: 'string' },
   gid: { type: 'string' },
@@ -107,6 +111,7 @@ Options (each also read from the environment variable shown):
       --coalesce-ms <ms>           under load, write fan-out at most every <ms>; 0 = every event-loop turn (MULTISOCKET_COALESCE_MS; default 2)
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
+      --history-bytes <n>          and at most this many bytes of them per room (MULTISOCKET_HISTORY_BYTES; default 8388608)
       --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
       --cors-origin <origin>       Access-Control-Allow-Origin of the HTTP API (MULTISOCKET_CORS_ORIGIN; default *)
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
@@ -175,6 +180,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     heartbeatMs: seconds('heartbeat', DEFAULTS.heartbeatMs),
     historySize: int('history-size', DEFAULTS.historySize, 0, 10_000_000),
     historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),
+    historyBytes: int('history-bytes', DEFAULTS.historyBytes, 0, Number.MAX_SAFE_INTEGER),
     maxPendingRequests: int('max-pending-requests', DEFAULTS.maxPendingRequests, 1, 1_000_000),
     corsOrigin: pick('cors-origin')?.value ?? DEFAULTS.corsOrigin,
     uid: pick('uid')?.value,

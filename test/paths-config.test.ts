@@ -71,6 +71,9 @@ test('config: flags beat MULTISOCKET_ env, which beats PORT/HOST', () => {
   assert.equal(run(['--room-ttl', '2']).roomTtlMs, 2000);
   assert.equal(run([], { MULTISOCKET_MAX_PEERS_PER_ROOM: '7' }).maxPeersPerRoom, 7);
   assert.equal(run(['--log-level', 'warn']).logLevel, 'warn');
+  assert.equal(run([]).historyBytes, 8 * 1024 * 1024);
+  assert.equal(run([], { MULTISOCKET_HISTORY_BYTES: '1000' }).historyBytes, 1000);
+  assert.equal(run(['--history-bytes', '0'], { MULTISOCKET_HISTORY_BYTES: '1000' }).historyBytes, 0);
 });
 
 test('config: TLS from flags and from the seed variables; SSL=false means off', () => {
@@ -88,6 +91,7 @@ test('config: bad input is one clear error', () => {
     [['--port', '70000'], {}, /--port/],
     [[], { PORT: '-1' }, /PORT/],
     [['--room-ttl', 'soon'], {}, /--room-ttl/],
+    [['--history-bytes', '8M'], {}, /--history-bytes/],
     [['--log-level', 'loud'], {}, /--log-level/],
     [['--ssl-key', 'test/fixtures/tls/key.pem'], {}, /both/],
     [['--ssl-key', '/nonexistent.pem', '--ssl-cert', '/nonexistent.pem'], {}, /cannot read TLS key file/],

@@ -43,6 +43,7 @@ export class MultisocketServer {
       hub: {
         historySize: config.historySize,
         historyTtlMs: config.historyTtlMs,
+        historyBytes: config.historyBytes,
         maxPendingRequests: config.maxPendingRequests,
         defaultRequestTimeoutMs: 10_000,
         maxRequestTimeoutMs: 60_000,
