@@ -32,6 +32,8 @@ export interface Config {
   /** Published messages kept per room for replay, and for how long (ms). */
   historySize: number;
   historyTtlMs: number;
+  /** UTF-8 bytes of published messages kept per room for replay. */
+  historyBytes: number;
   /** Requests one native connection may have waiting for replies. */
   maxPendingRequests: number;
   /**
@@ -81,6 +83,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth'> = {
   coalesceMs: 2,
   historySize: 1000,
   historyTtlMs: 300_000,
+  historyBytes: 8 * 1024 * 1024,
   maxPendingRequests: 100,
   allowedOrigins: ['*'],
   publicRooms: [],
@@ -127,6 +130,7 @@ const OPTIONS = {
   'trust-proxy': { type: 'string' },
   'history-size': { type: 'string' },
   'history-ttl': { type: 'string' },
+  'history-bytes': { type: 'string' },
   'max-pending-requests': { type: 'string' },
   uid: { type: 'string' },
   gid: { type: 'string' },
@@ -155,6 +159,7 @@ Options (each also read from the environment variable shown):
       --coalesce-ms <ms>           under load, write fan-out at most every <ms>; 0 = every event-loop turn (MULTISOCKET_COALESCE_MS; default 2)
       --history-size <n>           published messages kept per room for replay (MULTISOCKET_HISTORY_SIZE; default 1000)
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
+      --history-bytes <n>          and at most this many bytes of them per room (MULTISOCKET_HISTORY_BYTES; default 8388608)
       --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
       --allowed-origins <list>     origins allowed to use the server from a browser, comma-separated:
                                    * or https://app.example.com, https://*.example.com; others get 403
@@ -236,6 +241,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     heartbeatMs: seconds('heartbeat', DEFAULTS.heartbeatMs),
     historySize: int('history-size', DEFAULTS.historySize, 0, 10_000_000),
     historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),
+    historyBytes: int('history-bytes', DEFAULTS.historyBytes, 0, Number.MAX_SAFE_INTEGER),
     maxPendingRequests: int('max-pending-requests', DEFAULTS.maxPendingRequests, 1, 1_000_000),
     allowedOrigins: origins(pick('allowed-origins') ?? pick('cors-origin')),
     publicRooms: globs(pick('public-rooms')),

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { GunPeer, PeerPool, uid, node, fieldsOf, httpGet, sleep, type Msg } from './helpers/gun-wire.js';
+import { rawRequest, upgradeRequest } from './helpers/raw-http.js';
+import { SseMember, WsMember } from './helpers/native.js';
 
 let server: RunningServer;
 let pool: PeerPool;
@@ -311,4 +313,104 @@ test('one message larger than --max-queued-bytes does not close a peer that read
     await b.waitFor((m) => m['#'] === id && m.put !== undefined, 3000, `big put ${i}`);
   }
   assert.ok(b.isOpen, `reader closed: ${JSON.stringify(b.closeInfo)}`);
+});
+
+// Issue 9 §0: `new URL()` on a raw request target threw for these: in the upgrade handler the
+// process exited, on plain GETs the answer was 500.
+test('odd request targets ("//", "////", "//[x]/r", absolute-form) are answered per request, never crash', async () => {
+  const upgrades: Array<[string, string | undefined, number]> = [
+    ['//', 'multisocket.v1', 101], ['////', 'multisocket.v1', 101], ['//[x]/r', 'multisocket.v1', 101],
+    ['//?since=1&topics=a', 'multisocket.v1', 101], ['//', undefined, 101],
+    ['http://a:99999/r', 'multisocket.v1', 400], ['http://a:99999/r', undefined, 400],
+  ];
+  for (const [target, protocol, status] of upgrades) {
+    const a = await rawRequest(server.port, upgradeRequest(target, protocol), 300);
+    assert.equal(a.status, status, `upgrade ${target} ${protocol ?? 'gun'}: ${a.text.slice(0, 200)}`);
+    assert.equal(server.proc.exitCode, null, `server exited after upgrade ${target}:\n${server.logs.slice(-5).join('\n')}`);
+  }
+  const gets: Array<[string, number, RegExp]> = [
+    ['//', 404, /multisocket room/], ['////?jsonp=cb', 200, /"status":404/], ['//[x]/r', 200, /null/],
+    ['//?%23=nobody', 200, /null/], ['http://a:99999/r', 400, /request target must be a path/],
+  ];
+  for (const [target, status, body] of gets) {
+    const a = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    assert.equal(a.status, status, `GET ${target}: ${a.text.slice(0, 300)}`);
+    assert.match(a.text, body, `GET ${target}`);
+  }
+  assert.ok(!server.logs.some((l) => /"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n'));
+  await othersStillWork();
+});
+
+// Issue 9 §0: an SSE GET on "//" wrote its 200 headers, then failed, and the destroyed stream
+// stayed counted in /_/stats forever.
+test('SSE streams on odd targets that end at once leave no connection counted', async () => {
+  const count = async () => (await httpGet(server.http + '/_/stats', 1000)).json!.connections as number;
+  const before = await count();
+  for (const target of ['//', '////', '//[x]/r', '//?since=x&topics=,,,', '/' + uid('sse-odd')]) {
+    for (let i = 0; i < 3; i++) {
+      const a = await rawRequest(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`, 150);
+      assert.equal(a.status, 200, `SSE ${target}: ${a.text.slice(0, 200)}`);
+      assert.match(a.text, /event: connect/, `SSE ${target}`);
+    }
+  }
+  let now = await count();
+  for (const deadline = Date.now() + 3000; now !== before && Date.now() < deadline; now = await count()) await sleep(50);
+  assert.equal(now, before, 'SSE connections still counted after they ended');
+  await othersStillWork();
+});
+
+// Issue 9 §0: ~6,000 levels overflowed the stack in an async HTTP handler (applyPut's relay,
+// formatting a validation error, the hub's framing of an SSE publish) and the unhandled rejection
+// ended the process; over WebSocket the same input got "internal" without a reason.
+test('nesting deeper than 1000 levels is refused with that reason at every door; 1000 levels pass', async () => {
+  const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const TOO_DEEP = /nesting deeper than 1000 levels/;
+  const r = '/' + uid('deep-doors');
+  const post = async (path: string, body: string) => {
+    const res = await fetch(server.http + path, { method: 'POST', body, signal: AbortSignal.timeout(3000) });
+    return { status: res.status, text: await res.text() };
+  };
+  for (const body of [
+    `{"s":{"_":{"#":"s",">":{"x":${deep(6000)}}}}}`,
+    `{"s":{"_":{"#":${deep(6000)},">":{}}}}`,
+    `{"s":{"_":{"#":"s",">":{"x":1}},"x":${deep(6000)}}}`,
+    deep(100_000),
+  ]) {
+    const a = await post(r, body);
+    assert.equal(a.status, 400, a.text.slice(0, 300));
+    assert.match(a.text, TOO_DEEP);
+  }
+  const jsonp = await httpGet(`${server.http}${r}?jsonp=cb&$=${encodeURIComponent(`{"s":{"_":{"#":"s",">":{"x":${deep(1001)}}}}}`)}`);
+  assert.match(jsonp.text, /"status":400/);
+  assert.match(jsonp.text, TOO_DEEP);
+  // SSE POST and native WebSocket
+  const sse = await SseMember.connect(server.http, r);
+  const ws = await WsMember.connect(server.ws, r);
+  try {
+    const a = await post(r, `{"token":"${sse.token}","type":"publish","data":${deep(6000)}}`);
+    assert.equal(a.status, 400, a.text.slice(0, 300));
+    assert.match(JSON.parse(a.text).error.message, TOO_DEEP);
+    assert.equal(JSON.parse(a.text).error.code, 'bad_message');
+    ws.send(`{"type":"publish","data":${deep(6000)}}`);
+    const e = await ws.waitFor((m) => m.type === 'error', 2000, 'error for a deep publish');
+    assert.equal(e.code, 'bad_message');
+    assert.match(e.message, TOO_DEEP);
+    // exactly at the limit: accepted and delivered (a publish adds one level around data)
+    ws.send(`{"type":"publish","data":${deep(999)}}`);
+    const got = await sse.waitFor((m) => m.type === 'message' && Array.isArray(m.data), 3000, 'the 1000-level publish');
+    let depth = 1;
+    for (let v = got.data; Array.isArray(v[0]); v = v[0]) depth++;
+    assert.equal(depth, 999);
+  } finally {
+    await sse.close();
+    await ws.close();
+  }
+  // GUN wire
+  const g = await pool.connect(r);
+  g.send(`{"#":"${uid('dp')}","put":{"s":{"_":{"#":"s",">":{"x":1}},"x":${deep(6000)}}}}`);
+  const dam = await g.waitFor((m) => m.dam === '!', 2000, 'dam error for a deep frame');
+  assert.match(dam.err, TOO_DEEP);
+  assert.equal(server.proc.exitCode, null);
+  assert.ok(!server.logs.some((l) => /unhandledRejection|"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n').slice(0, 2000));
+  await othersStillWork();
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { MemberPool, SseMember, WsMember, httpStatus, sleep, short, uid, until, type Msg } from './helpers/native.js';
-import { tryUpgrade } from './helpers/gun-wire.js';
+import { poll, tryUpgrade } from './helpers/gun-wire.js';
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
 
@@ -200,6 +200,38 @@ test('--history-size 3: replay that cannot reach back starts with an explicit ga
   const wSame = await pool.ws(r, { query: `since=4&epoch=${epoch}` });
   await wSame.waitFor(isPub('m6'));
   assert.equal(wSame.count((x) => x.type === 'gap'), 0, wSame.describe());
+});
+
+// Issue 9 §0: the history was bounded by count and age only (twenty 9 MiB publishes kept 311 MB
+// resident after the member left, while /_/stats showed the room with bytes: 0).
+test('--history-bytes: the history keeps at most that many bytes, shown in /_/stats; what it drops is a gap', async (t) => {
+  const { srv, pool } = await ownServer(t, ['--history-bytes', '2000']);
+  const r = room('hbytes');
+  const pub = await pool.ws(r);
+  for (let i = 1; i <= 10; i++) pub.send({ type: 'publish', data: `m${i}-` + 'x'.repeat(400) });
+  await wsAct(pub, { type: 'presence' });
+  const before = (await stats(srv)).rooms[r].historyBytes as number;
+  assert.ok(before > 1500 && before <= 2000, `room historyBytes ${before} after ten ~480-byte messages`);
+  pub.send({ type: 'publish', data: 'big-' + 'y'.repeat(5000) }); // larger than the whole limit
+  pub.send({ type: 'publish', data: 'last' });
+  await wsAct(pub, { type: 'presence' });
+  const s = await stats(srv);
+  const kept = s.rooms[r].historyBytes as number;
+  assert.ok(kept > 0 && kept < 200, `room historyBytes ${kept} (only "last" is kept)`);
+  assert.equal(s.totals.historyBytes, kept, short(s.totals));
+  const w = await pool.ws(r, { query: 'since=0' });
+  await w.waitFor(isPub('last'));
+  const replay = w.messages.slice(1).map((x) => x.type === 'gap' ? `gap ${x.from}-${x.to}` : x.seq);
+  // 11 was larger than the whole limit: not kept, and nothing before it either (a replay never
+  // skips a seq without a gap)
+  assert.deepEqual(replay, ['gap 1-11', 12], short(w.messages));
+  assert.equal(w.count((x) => typeof x.data === 'string' && x.data.startsWith('big-')), 0);
+  // the bound holds with nobody in the room
+  await pub.close();
+  await w.close();
+  // The client sees its close before the server has handled it: wait for the room to be empty.
+  const after = await poll(async () => { const x = await stats(srv); return x.rooms[r].members === 0 ? x : undefined; }, 3000, 20, 'the room to be empty');
+  assert.equal(after.rooms[r].historyBytes, kept);
 });
 
 test('--history-ttl: expired history is a gap too', async (t) => {

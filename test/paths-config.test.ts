@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { roomFromUrl } from '../src/rooms/room-path.ts';
 import { parseConfig, ConfigError, DEFAULTS } from '../src/config.ts';
+import { queryParams } from '../src/server/query-params.ts';
 
 test('room paths: normalization rules', () => {
   const room = (u: string) => { const r = roomFromUrl(u); assert.ok(r.ok, u); return r.room; };
@@ -28,8 +29,23 @@ test('room paths: refused spellings', () => {
     assert.equal(r.ok, false, u);
     if (!r.ok) assert.equal(r.status, 400);
   }
+  for (const u of ['http://a:99999/r', '*', 'x/y']) {
+    const r = roomFromUrl(u);
+    assert.ok(!r.ok && r.status === 400 && /must be a path/.test(r.error), u);
+  }
   const long = roomFromUrl('/' + 'x'.repeat(600));
   assert.ok(!long.ok && long.status === 414);
+});
+
+test('query parameters of raw request targets, including ones new URL() cannot parse', () => {
+  const q = (u: string) => Object.fromEntries(queryParams(u));
+  assert.deepEqual(q('//?since=3&topics=a,b'), { since: '3', topics: 'a,b' });
+  assert.deepEqual(q('//[x]/r?jsonp=cb'), { jsonp: 'cb' });
+  assert.deepEqual(q('/r?%23=s%20x&*=p'), { '#': 's x', '*': 'p' });
+  assert.deepEqual(q('/r?a=1#b=2'), { a: '1' });
+  assert.deepEqual(q('/r#x?a=1'), {});
+  assert.deepEqual(q('////'), {});
+  assert.deepEqual(q('/r?'), {});
 });
 
 const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -55,6 +71,9 @@ test('config: flags beat MULTISOCKET_ env, which beats PORT/HOST', () => {
   assert.equal(run(['--room-ttl', '2']).roomTtlMs, 2000);
   assert.equal(run([], { MULTISOCKET_MAX_PEERS_PER_ROOM: '7' }).maxPeersPerRoom, 7);
   assert.equal(run(['--log-level', 'warn']).logLevel, 'warn');
+  assert.equal(run([]).historyBytes, 8 * 1024 * 1024);
+  assert.equal(run([], { MULTISOCKET_HISTORY_BYTES: '1000' }).historyBytes, 1000);
+  assert.equal(run(['--history-bytes', '0'], { MULTISOCKET_HISTORY_BYTES: '1000' }).historyBytes, 0);
 });
 
 test('config: TLS from flags and from the seed variables; SSL=false means off', () => {
@@ -72,6 +91,7 @@ test('config: bad input is one clear error', () => {
     [['--port', '70000'], {}, /--port/],
     [[], { PORT: '-1' }, /PORT/],
     [['--room-ttl', 'soon'], {}, /--room-ttl/],
+    [['--history-bytes', '8M'], {}, /--history-bytes/],
     [['--log-level', 'loud'], {}, /--log-level/],
     [['--ssl-key', 'test/fixtures/tls/key.pem'], {}, /both/],
     [['--ssl-key', '/nonexistent.pem', '--ssl-cert', '/nonexistent.pem'], {}, /cannot read TLS key file/],

@@ -15,6 +15,7 @@ import { Subscriptions } from './topics.js';
 export interface HubOptions {
   historySize: number;
   historyTtlMs: number;
+  historyBytes: number;
   maxPendingRequests: number;
   defaultRequestTimeoutMs: number;
   maxRequestTimeoutMs: number;
@@ -99,7 +100,7 @@ export class ChannelHub {
    * @param onOwnerLeft called when the owner of an owned room leaves: the room must close
    */
   constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly onOwnerLeft: () => void) {
-    this.history = new History(opts.historySize, opts.historyTtlMs);
+    this.history = new History(opts.historySize, opts.historyTtlMs, opts.historyBytes);
   }
 
   get size(): number { return this.members.size; }

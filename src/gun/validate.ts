@@ -43,7 +43,7 @@ export function validateGraph(put: unknown): ValidationResult {
     if (!isPlainObject(node)) return { ok: false, err: `node "${soul}" must be an object, got ${describe(node)}` };
     const meta = node._;
     if (!isPlainObject(meta)) return { ok: false, err: `node "${soul}" has no "_" metadata` };
-    if (meta['#'] !== soul) return { ok: false, err: `soul mismatch: graph key "${soul}" but _.# is ${JSON.stringify(meta['#'] ?? null)}` };
+    if (meta['#'] !== soul) return { ok: false, err: `soul mismatch: graph key "${soul}" but _.# is ${typeof meta['#'] === 'string' ? JSON.stringify(meta['#'].slice(0, 200)) : describe(meta['#'] ?? null)}` };
     const states = meta['>'];
     if (!isPlainObject(states)) return { ok: false, err: `node "${soul}" has no ">" states` };
     const update: NodeUpdate = { soul, fields: [] };

@@ -1,6 +1,7 @@
 // GUN frame parsing: a text frame holds one JSON message object or a JSON array of them (a
 // batch). Parsed exactly once; the raw text is kept so a single message can be relayed verbatim.
 import type { GunMessage } from './types.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 export type ParsedFrame =
   | { ok: true; messages: GunMessage[]; single: boolean }
@@ -13,6 +14,7 @@ export function parseFrame(text: string): ParsedFrame {
   } catch {
     return { ok: false, err: 'DAM JSON parse error.' };
   }
+  if (nestsTooDeep(data, text.length)) return { ok: false, err: TOO_DEEP };
   if (Array.isArray(data)) {
     const messages: GunMessage[] = [];
     for (const m of data) {

@@ -3,7 +3,8 @@
 // - empty segments are dropped, so "//a//b/" and "/a/b" are the same room "/a/b";
 // - "/" is a room of its own; "." and ".." segments, control characters and an encoded "/"
 //   inside a segment are refused (400), so two spellings can never split one room;
-// - the first segment "_" is reserved for the server's own endpoints.
+// - the first segment "_" is reserved for the server's own endpoints;
+// - a request target that is not a path ("http://host/r", "*") is refused (400).
 
 export const MAX_ROOM_NAME_BYTES = 512;
 
@@ -15,6 +16,7 @@ export type RoomPath =
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function roomFromUrl(url: string): RoomPath {
+  if (url !== '' && url[0] !== '/') return { ok: false, status: 400, error: 'the request target must be a path starting with "/"' };
   const end = url.search(/[?#]/);
   const pathname = end === -1 ? url : url.slice(0, end);
   if (Buffer.byteLength(pathname) > MAX_ROOM_NAME_BYTES * 3) return { ok: false, status: 414, error: 'path too long' };

@@ -28,6 +28,8 @@ export interface RoomStats {
   messagesIn: number;
   messagesOut: number;
   lastSeq: number;
+  /** UTF-8 bytes of the native messages kept for replay */
+  historyBytes: number;
   owned: boolean;
   createdAt: string;
   emptySince: string | null;
@@ -87,6 +89,7 @@ export class Room implements RelayHost {
       messagesIn: this.messagesIn + (this.hub?.messagesIn ?? 0),
       messagesOut: this.messagesOut + (this.hub?.messagesOut ?? 0),
       lastSeq: this.hub?.history.lastSeq ?? 0,
+      historyBytes: this.hub?.history.keptBytes() ?? 0,
       owned: this.owned,
       createdAt: new Date(this.createdAt).toISOString(),
       emptySince: this.emptySince === null ? null : new Date(this.emptySince).toISOString(),

@@ -17,6 +17,8 @@ import { requestToken } from './request-token.js';
 import { clientAddress } from './client-address.js';
 import { isRefusal, OPEN } from '../access/principal.js';
 import { Perm, permNames } from '../access/permissions.js';
+import { queryParams } from './query-params.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
@@ -50,7 +52,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
   if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
     return sendJson(res, 405, errorBody('method_not_allowed', `method ${method} not allowed`), { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
   }
-  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const params = queryParams(req.url ?? '/');
   const jsonp = params.get('jsonp');
   if (jsonp !== null && !JSONP_CALLBACK.test(jsonp)) {
     return sendJson(res, 400, errorBody('bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b'), cors);
@@ -90,6 +92,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (jsonp !== null && putParam !== null) {
       let body: unknown;
       try { body = JSON.parse(putParam); } catch { return answer(400, JSON.stringify({ err: '"$" is not JSON' })); }
+      if (nestsTooDeep(body, putParam.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
       return allowed(Perm.GUN_WRITE, () => write(server, target, body, answer, creator));
     }
     return allowed(Perm.GUN_READ, () => read(server, params, target, roomName, answer, limitBytes));
@@ -100,6 +103,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (text === null) return sendJson(res, 413, errorBody('too_large', `body larger than ${server.config.maxMessageBytes} bytes`), { ...cors, Connection: 'close' });
     let body: unknown;
     try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify(errorBody('bad_json', 'body is not JSON'))); }
+    if (nestsTooDeep(body, text.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
     // A body with a string token is a native-protocol message of an SSE member, not a GUN put;
     // the connection's token stands for the room token its stream was opened with.
     if (isNativeBody(body)) return handleNativePost(server, req, res, roomName, body, cors);

@@ -12,6 +12,8 @@ import { isRefusal } from '../access/principal.js';
 import { permNames } from '../access/permissions.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { setPrincipal } from './token-expiry.js';
+import { queryParams } from './query-params.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
 
@@ -19,7 +21,7 @@ export interface JoinOptions { since?: number; epoch?: string; topics?: string[]
 
 /** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
 export function joinOptions(req: http.IncomingMessage): JoinOptions {
-  const params = new URL(req.url ?? '/', 'http://x').searchParams;
+  const params = queryParams(req.url ?? '/');
   const out: JoinOptions = {};
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;
@@ -92,6 +94,7 @@ export function receiveNativeFrame(access: RoomAccess, room: Room, member: Membe
   } catch {
     return hub.sendError(member, 'bad_message', 'frame is not JSON');
   }
+  if (nestsTooDeep(value, text.length)) return hub.sendError(member, 'bad_message', TOO_DEEP);
   const batch = Array.isArray(value) ? value : [value];
   const now = Date.now();
   for (const item of batch) {

@@ -51,7 +51,7 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
 
 function stats(server: MultisocketServer) {
   const rooms: Record<string, ReturnType<import('../rooms/room.js').Room['stats']>> = {};
-  const totals = { rooms: 0, peers: 0, members: 0, nodes: 0, bytes: 0, messagesIn: 0, messagesOut: 0 };
+  const totals = { rooms: 0, peers: 0, members: 0, nodes: 0, bytes: 0, historyBytes: 0, messagesIn: 0, messagesOut: 0 };
   for (const [name, room] of server.rooms) {
     const s = room.stats();
     rooms[name] = s;
@@ -60,6 +60,7 @@ function stats(server: MultisocketServer) {
     totals.members += s.members;
     totals.nodes += s.nodes;
     totals.bytes += s.bytes;
+    totals.historyBytes += s.historyBytes;
     totals.messagesIn += s.messagesIn;
     totals.messagesOut += s.messagesOut;
   }

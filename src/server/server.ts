@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { RoomRegistry, type Admission, type AdmissionRefusal } from '../rooms/registry.js';
+import { RoomRegistry, type AdmissionRefusal } from '../rooms/registry.js';
 import { roomFromUrl } from '../rooms/room-path.js';
 import type { Room } from '../rooms/room.js';
 import { CloseCode } from '../transports/connection.js';
@@ -57,6 +57,7 @@ export class MultisocketServer {
       hub: {
         historySize: config.historySize,
         historyTtlMs: config.historyTtlMs,
+        historyBytes: config.historyBytes,
         maxPendingRequests: config.maxPendingRequests,
         defaultRequestTimeoutMs: 10_000,
         maxRequestTimeoutMs: 60_000,
@@ -76,7 +77,15 @@ export class MultisocketServer {
     this.http = config.tls
       ? https.createServer({ key: config.tls.key, cert: config.tls.cert }, onRequest)
       : http.createServer(onRequest);
-    this.http.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+    this.http.on('upgrade', (req, socket, head) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
+        log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
+        refuseUpgrade(socket, 500, 'internal', 'internal error');
+      }
+    });
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
@@ -254,9 +263,18 @@ export class MultisocketServer {
       }
       const room = admission.room;
       const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
-      this.sseConnections.add(conn);
       if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
-      const member = joinHub(this.rooms, room, conn, options);
+      let member;
+      try {
+        member = joinHub(this.rooms, room, conn, options);
+      } catch (err) {
+        forgetPrincipal(conn);
+        this.limits.close(address);
+        conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+        throw err;
+      }
+      // Counted only once fully set up, and uncounted however it ends (also if it already has).
+      this.sseConnections.add(conn);
       conn.onClose(() => {
         this.sseConnections.delete(conn);
         this.limits.close(address);

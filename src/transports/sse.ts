@@ -49,7 +49,11 @@ export class SseConnection extends BatchedConnection implements Connection {
   protected get writable(): boolean { return !this.closed; }
   protected writeOut(data: Buffer): void { this.res.write(data); }
 
-  onClose(fn: () => void): void { this.closeHandlers.push(fn); }
+  /** Run `fn` once the stream is gone; at once when it already is. */
+  onClose(fn: () => void): void {
+    if (this.closed) fn();
+    else this.closeHandlers.push(fn);
+  }
 
   send(frame: OutFrame, direct = false): void {
     if (!this.closed) this.enqueue(frame.sse, direct);

@@ -1,0 +1,375 @@
+// The fuzzing run: starts the real server (node dist/cli.js on 127.0.0.1, port 0, small limits),
+// places canary members in rooms no input ever names, then sends generated inputs to every door
+// in batches from a pool of workers. After each batch: the process is alive, /_/health answers
+// in time, the canaries heard nothing, the server logged no error. At the end, with every fuzz
+// client closed: connections and rooms are back to the canaries', RSS is bounded.
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { startServer, type RunningServer } from '../test/helpers/server.ts';
+import { Rng } from './rng.ts';
+import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
+import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
+import { generateNativeFrame } from './doors/native.ts';
+import { generateSsePost, type SsePostInput } from './doors/sse.ts';
+import { generateHttp, type HttpInput } from './doors/http.ts';
+import { generateRaw, type RawInput } from './doors/raw-http.ts';
+import { generateWsRaw, type WsRawInput } from './doors/ws-frames.ts';
+
+export const DOORS = ['gun', 'native', 'sse', 'http', 'raw', 'ws'] as const;
+export type Door = (typeof DOORS)[number];
+export type Input = WsFrameInput | SsePostInput | HttpInput | RawInput | WsRawInput;
+
+const WEIGHTS: ReadonlyArray<readonly [number, Door]> = [[30, 'gun'], [24, 'native'], [10, 'sse'], [22, 'http'], [8, 'raw'], [6, 'ws']];
+
+/** Small limits, so that the paths behind them are reached quickly. */
+export const SERVER_ARGS = [
+  '--log-level', 'error', '--room-ttl', '1', '--heartbeat', '5', '--max-message-bytes', '262144',
+  '--max-room-bytes', '2097152', '--history-size', '50', '--history-bytes', '65536', '--max-pending-requests', '5',
+  '--max-peers-per-room', '64', '--max-queued-bytes', '1048576', '--max-messages-per-second', '2000',
+];
+
+export interface FuzzOptions {
+  seed: number;
+  count: number;
+  /** stop starting batches after this long */
+  minutes?: number;
+  doors?: Door[];
+  /** run just this one input (reproduction) */
+  only?: number;
+  concurrency?: number;
+  batchSize?: number;
+  maxRssBytes?: number;
+  log?: (line: string) => void;
+}
+
+export interface Finding {
+  kind: 'crash' | 'hang' | 'leak' | 'cross-room' | 'fault' | 'error-log' | 'rss';
+  message: string;
+  /** indices of the inputs that may have caused it */
+  inputs: number[];
+}
+
+export interface FuzzResult {
+  seed: number;
+  inputs: number;
+  perDoor: Record<string, number>;
+  seconds: number;
+  findings: Finding[];
+  rssBytes: number;
+}
+
+/** The input at `index` of a run with `seed`. */
+export function inputAt(seed: number, index: number, rooms: readonly string[], doors: readonly Door[] = DOORS): Input {
+  const rng = Rng.forInput(seed, index);
+  const weights = WEIGHTS.filter(([, d]) => doors.includes(d));
+  const door = rng.weighted(weights);
+  switch (door) {
+    case 'gun': return generateGunFrame(rng, rooms.length);
+    case 'native': return generateNativeFrame(rng, rooms.length);
+    case 'sse': return generateSsePost(rng, rooms.length);
+    case 'http': return generateHttp(rng, rooms);
+    case 'raw': return generateRaw(rng, rooms);
+    case 'ws': return generateWsRaw(rng, rooms.length);
+  }
+}
+
+/** The input as one line of JSON, long strings and buffers shortened. */
+export function describeInput(input: Input, max = 600): string {
+  const short = (s: string) => (s.length > 300 ? `${s.slice(0, 200)}…(${s.length} chars)…${s.slice(-40)}` : s);
+  const text = JSON.stringify(input, (_k, v) => {
+    if (typeof v === 'string') return short(v);
+    if (v && typeof v === 'object' && v.type === 'Buffer' && Array.isArray(v.data)) return `<${v.data.length} bytes> ` + short(Buffer.from(v.data).toString('latin1'));
+    return v;
+  });
+  return text.length > max ? text.slice(0, max) + '…' : text;
+}
+
+export function fuzzRooms(seed: number): string[] {
+  return Array.from({ length: 6 }, (_, k) => `/fz${seed.toString(36)}-${k}`);
+}
+
+/** One worker's connections into the fuzz rooms, made when first needed. */
+class Worker {
+  gun: FuzzSocket | undefined;
+  native: FuzzSocket | undefined;
+  sse: SseReader | undefined;
+  sseInfo: { token: string; cid: string; room: string } | undefined;
+  current = -1;
+  private sinceBarrier = new Map<FuzzSocket, number[]>();
+
+  constructor(readonly id: number, private readonly run: Run) {}
+
+  async execute(index: number, input: Input): Promise<void> {
+    this.current = index;
+    switch (input.door) {
+      case 'gun': case 'native': return this.frame(index, input);
+      case 'sse': return this.ssePost(index, input);
+      case 'http': return this.http(index, input);
+      case 'raw': return this.raw(index, input);
+      case 'ws': return this.wsRaw(index, input);
+    }
+  }
+
+  private async socket(native: boolean, room: string): Promise<FuzzSocket | undefined> {
+    const have = native ? this.native : this.gun;
+    if (have && !have.closed) return have;
+    const tag = `w${this.id}-${randomBytes(3).toString('hex')}`;
+    const s = new FuzzSocket(this.run.server.ws + room, native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    this.sinceBarrier.set(s, []);
+    if (native) this.native = s; else this.gun = s;
+    this.run.sockets.add(s);
+    s.ws.once('close', () => { this.run.sockets.delete(s); this.sinceBarrier.delete(s); });
+    return (await s.opened) ? s : undefined;
+  }
+
+  private async frame(index: number, input: WsFrameInput): Promise<void> {
+    const s = await this.socket(input.door === 'native', this.run.rooms[input.room]);
+    if (!s) return;
+    let data = input.data;
+    if (typeof data === 'string' && input.door === 'native') data = await this.fill(data);
+    s.send(data, input.binary);
+    const recent = this.sinceBarrier.get(s);
+    if (!recent) return;
+    recent.push(index);
+    if (recent.length >= 16) {
+      await s.barrier(10_000);
+      recent.length = 0;
+    }
+  }
+
+  /** "$TOKEN" and "$CID" become the worker's SSE member's (or its own native member's) values. */
+  private async fill(text: string): Promise<string> {
+    if (!text.includes('"$TOKEN"') && !text.includes('"$CID"')) return text;
+    const info = await this.sseMember(0);
+    return text.replaceAll('"$TOKEN"', JSON.stringify(info?.token ?? 'no-token')).replaceAll('"$CID"', JSON.stringify(info?.cid ?? 'c0'));
+  }
+
+  private async sseMember(room: number): Promise<{ token: string; cid: string; room: string } | undefined> {
+    if (this.sse && !this.sse.closed && this.sseInfo) return this.sseInfo;
+    this.sse?.close();
+    const reader = new SseReader(this.run.server.http + this.run.rooms[room], (e) => {
+      if (e.event === 'error' && /"code":"internal"/.test(e.data)) this.run.fault(`SSE error "internal": ${e.data.slice(0, 300)}`, [this.current]);
+    });
+    this.sse = reader;
+    this.run.streams.add(reader);
+    const hello = await reader.connected;
+    if (!hello || typeof hello.token !== 'string') { this.sseInfo = undefined; return undefined; }
+    this.sseInfo = { token: hello.token, cid: String(hello.cid), room: String(hello.room) };
+    return this.sseInfo;
+  }
+
+  private async ssePost(index: number, input: SsePostInput): Promise<void> {
+    const info = await this.sseMember(input.room);
+    if (!info) return;
+    let path = info.room;
+    if (input.elsewhere) path = this.run.rooms.find((r) => r !== info.room) ?? '/fz-elsewhere';
+    const body = typeof input.body === 'string'
+      ? input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid))
+      : input.body;
+    const headers: Record<string, string> = input.contentType ? { 'content-type': input.contentType } : {};
+    // A request (or a push) may wait for a reply nobody sends, up to its timeout: that is the
+    // protocol, not a hang, so the worker moves on after a second (and the agent drops the socket).
+    const a = await httpExchange(this.run.server.port, this.run.agent, 'POST', path, headers, body, 1000);
+    this.judgeHttp(index, a.status, a.text, false);
+    if (input.elsewhere && a.status === 200 && typeof body === 'string' && body.includes(info.token) && !a.text.startsWith('{"ok":1}')) {
+      this.run.finding('cross-room', `a token of ${info.room} was accepted in ${path}: ${a.text.slice(0, 200)}`, [index]);
+    }
+  }
+
+  private async http(index: number, input: HttpInput): Promise<void> {
+    const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, input.path, input.headers, input.body, 10_000, input.stream);
+    if (a.status === -1) { this.run.clientRefused++; return; }
+    this.judgeHttp(index, a.status, a.text, a.timedOut);
+  }
+
+  private judgeHttp(index: number, status: number, text: string, timedOut: boolean): void {
+    if (timedOut) this.run.slow.push(index);
+    else if (status >= 500 && status !== 503) this.run.fault(`HTTP ${status}: ${text.slice(0, 300)}`, [index]);
+  }
+
+  private async raw(index: number, input: RawInput): Promise<void> {
+    const a = await rawExchange(this.run.server.port, input.chunks, input.pauseMs, input.waitMs);
+    if (/^HTTP\/1\.[01] 5(?!03)\d\d/m.test(a.text)) this.run.fault(`raw answer: ${a.text.slice(0, 300)}`, [index]);
+  }
+
+  private async wsRaw(index: number, input: WsRawInput): Promise<void> {
+    const path = this.run.rooms[input.room];
+    const handshake = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+      (input.native ? 'Sec-WebSocket-Protocol: multisocket.v1\r\n' : '') + '\r\n';
+    let upgraded = false;
+    const a = await rawExchange(this.run.server.port, input.frames, 0, input.waitMs, async (socket, received) => {
+      socket.write(handshake);
+      for (let i = 0; i < 100 && !received().includes('\r\n\r\n') && !socket.destroyed; i++) await new Promise((r) => setTimeout(r, 10));
+      upgraded = received().startsWith('HTTP/1.1 101');
+      if (!upgraded) socket.destroy();
+    });
+    if (/^HTTP\/1\.[01] 5(?!03)\d\d/.test(a.text)) this.run.fault(`upgrade answer: ${a.text.slice(0, 300)}`, [index]);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.gun?.close(), this.native?.close()]);
+    this.sse?.close();
+  }
+}
+
+class Run {
+  readonly findings: Finding[] = [];
+  readonly sockets = new Set<FuzzSocket>();
+  readonly streams = new Set<SseReader>();
+  readonly slow: number[] = [];
+  clientRefused = 0;
+  readonly agent: http.Agent;
+
+  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  }
+
+  finding(kind: Finding['kind'], message: string, inputs: number[]): void {
+    if (this.findings.length < 50) this.findings.push({ kind, message, inputs: [...inputs] });
+  }
+
+  fault(what: string, inputs: number[]): void {
+    this.finding('fault', what, inputs);
+  }
+}
+
+interface Canaries {
+  gun: FuzzSocket;
+  native: FuzzSocket;
+  sse: SseReader;
+  heard: string[];
+  rooms: string[];
+}
+
+async function placeCanaries(server: RunningServer): Promise<Canaries> {
+  const tag = randomBytes(8).toString('hex');
+  const rooms = [`/canary-${tag}-gun`, `/canary-${tag}-ws`, `/canary-${tag}-sse`];
+  const heard: string[] = [];
+  const gun = new FuzzSocket(server.ws + rooms[0], false, (w) => heard.push('gun canary: ' + w), `canary-${tag}-g`);
+  const native = new FuzzSocket(server.ws + rooms[1], true, (w) => heard.push('native canary: ' + w), `canary-${tag}-n`);
+  if (!(await gun.opened) || !(await native.opened)) throw new Error('canaries could not connect');
+  // Everything after the greeting / connect message is something they should not have heard.
+  let gunGreeted = false;
+  gun.ws.on('message', (d: Buffer) => { if (gunGreeted) heard.push('gun canary heard: ' + d.toString('utf8').slice(0, 300)); gunGreeted = true; });
+  let nativeConnected = false;
+  native.ws.on('message', (d: Buffer) => { if (nativeConnected) heard.push('native canary heard: ' + d.toString('utf8').slice(0, 300)); nativeConnected = true; });
+  const sse = new SseReader(server.http + rooms[2], (e) => heard.push(`SSE canary heard: ${e.event} ${e.data.slice(0, 300)}`));
+  if (!(await sse.connected)) throw new Error('SSE canary could not connect');
+  return { gun, native, sse, heard, rooms };
+}
+
+async function getJson(server: RunningServer, path: string, timeoutMs: number): Promise<Record<string, any> | undefined> {
+  const a = await httpExchange(server.port, false, 'GET', path, {}, undefined, timeoutMs);
+  if (a.status !== 200) return undefined;
+  try { return JSON.parse(a.text); } catch { return undefined; }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
+  const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
+  const doors = opts.doors ?? [...DOORS];
+  const concurrency = opts.concurrency ?? 24;
+  const batchSize = opts.batchSize ?? 1000;
+  const started = Date.now();
+  const deadline = opts.minutes !== undefined ? started + opts.minutes * 60_000 : Infinity;
+  const rooms = fuzzRooms(opts.seed);
+  const server = await startServer({ args: SERVER_ARGS });
+  let crashed = false;
+  server.proc.once('exit', () => { crashed = true; });
+  const canaries = await placeCanaries(server);
+  const run = new Run(server, rooms, opts.seed, concurrency);
+  const workers = Array.from({ length: concurrency }, (_, i) => new Worker(i, run));
+  const perDoor: Record<string, number> = {};
+  const timeByDoor: Record<string, number> = {};
+  let done = 0;
+  let logSeen = server.logs.length;
+  const checkLogs = (inputs: number[]) => {
+    for (; logSeen < server.logs.length; logSeen++) {
+      const line = server.logs[logSeen];
+      if (/"level":"error"|unhandledRejection|uncaught|Error:|^\s+at /.test(line)) run.finding('error-log', `server logged: ${line.slice(0, 500)}`, inputs);
+    }
+  };
+
+  const first = opts.only ?? 0;
+  const total = opts.only !== undefined ? 1 : opts.count;
+  try {
+    for (let start = first; start < first + total && !crashed && Date.now() < deadline; start += batchSize) {
+      const end = Math.min(start + batchSize, first + total);
+      let next = start;
+      await Promise.all(workers.map(async (w) => {
+        while (!crashed && next < end) {
+          const index = next++;
+          const input = inputAt(opts.seed, index, rooms, doors);
+          perDoor[input.door] = (perDoor[input.door] ?? 0) + 1;
+          if (opts.only !== undefined) log(`input ${index}: ${describeInput(input, 100_000)}`);
+          try {
+            const t = Date.now();
+            await w.execute(index, input);
+            if (process.env.FUZZ_DEBUG) {
+              timeByDoor[input.door] = (timeByDoor[input.door] ?? 0) + Date.now() - t;
+              if (Date.now() - t > 1000) log(`slow ${Date.now() - t} ms: #${index} ${describeInput(input, 200)}`);
+            }
+          } catch (err) {
+            log(`fuzzer error on input ${index}: ${(err as Error).stack}`);
+          }
+          done++;
+        }
+      }));
+      const batch = Array.from({ length: end - start }, (_, i) => start + i);
+      // oracles of the batch
+      if (crashed || server.proc.exitCode !== null) {
+        await sleep(100); // the rest of stderr
+        const inFlight = workers.map((w) => w.current).filter((i) => i >= 0);
+        run.finding('crash', `the server exited (code ${server.proc.exitCode}, signal ${server.proc.signalCode}); inputs in flight: ${inFlight.join(', ')}\n` +
+          inFlight.map((i) => `  #${i}: ${describeInput(inputAt(opts.seed, i, rooms, doors))}`).join('\n') +
+          `\nserver output:\n${server.logs.slice(-30).join('\n')}`, inFlight);
+        break;
+      }
+      const t0 = Date.now();
+      const health = await getJson(server, '/_/health', 3000);
+      if (!health || health.status !== 'ok') run.finding('hang', `/_/health did not answer within 3 s after inputs ${start}..${end - 1} (slow requests: ${run.slow.slice(-10).join(', ')})`, batch.slice(-50));
+      else if (Date.now() - t0 > 1000) log(`note: /_/health took ${Date.now() - t0} ms after batch ${start}..${end - 1}`);
+      checkLogs(batch.slice(-50));
+      for (const h of canaries.heard.splice(0)) run.finding('cross-room', h, batch);
+      const elapsed = (Date.now() - started) / 1000;
+      if (process.env.FUZZ_DEBUG) log(`busy ms by door: ${JSON.stringify(timeByDoor)}`);
+      log(`seed ${opts.seed}: ${done} inputs, ${Math.round(done / elapsed)}/s, ${run.sockets.size} sockets, ${run.findings.length} findings`);
+      if (run.findings.some((f) => f.kind !== 'fault')) break;
+    }
+
+    // End: every fuzz client closes; the server must be back to the canaries alone.
+    await Promise.all(workers.map((w) => w.close()));
+    for (const s of run.streams) s.close();
+    run.agent.destroy();
+    if (!crashed) {
+      let stats = await getJson(server, '/_/stats', 3000);
+      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(100);
+      if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
+      else if (stats.connections !== 3) run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries)`, []);
+      // rooms: every fuzz room expires (--room-ttl 1)
+      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(200);
+      if (stats && stats.totals.rooms !== 3) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (3 canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
+      const rss = stats?.memory?.rss ?? 0;
+      if (rss > (opts.maxRssBytes ?? 600 * 1024 * 1024)) run.finding('rss', `server RSS ${Math.round(rss / 1048576)} MB at the end`, []);
+      // the canaries are still there and were never told anything
+      for (const h of canaries.heard.splice(0)) run.finding('cross-room', h, []);
+      const probes = await Promise.all([canaries.gun.barrier(3000), canaries.native.barrier(3000)]);
+      if (!probes.every(Boolean) || canaries.sse.closed) run.finding('cross-room', `a canary lost its connection (gun ${probes[0]}, native ${probes[1]}, sse open ${!canaries.sse.closed})`, []);
+      checkLogs([]);
+      if (server.proc.exitCode !== null) run.finding('crash', `the server exited at the end:\n${server.logs.slice(-30).join('\n')}`, []);
+      return finish(stats?.memory?.rss ?? 0);
+    }
+    return finish(0);
+  } finally {
+    await Promise.all([canaries.gun.close(), canaries.native.close()]);
+    canaries.sse.close();
+    await server.stop();
+  }
+
+  function finish(rssBytes: number): FuzzResult {
+    if (run.clientRefused) log(`(${run.clientRefused} inputs the HTTP client would not send)`);
+    return { seed: opts.seed, inputs: done, perDoor, seconds: (Date.now() - started) / 1000, findings: run.findings, rssBytes };
+  }
+}
