@@ -3,7 +3,7 @@
 // and checkSeaWrite against a graph store (HAM decides what gets checked).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { seaSpaceOf, pubOfSoul } from '../src/gun/sea/soul-space.ts';
 import { parseSignedField, signedText, verifySignature } from '../src/gun/sea/signature.ts';
@@ -13,6 +13,7 @@ import { contentHashMatches } from '../src/gun/sea/content-hash.ts';
 import { checkSeaWrite, EMPTY_GRAPH } from '../src/gun/sea/check.ts';
 import { MemoryGraphStore } from '../src/gun/graph-store.ts';
 import type { GraphUpdate, GunValue } from '../src/gun/types.ts';
+import { rawPair, seaSign, signedField } from './helpers/sea-keys.ts';
 
 // Real SEA (WebCrypto in Node 20). It prints a welcome banner on load and a warning on every
 // certify: keep them off the TAP stream.
@@ -35,22 +36,6 @@ const SEA: Sea = quietly(() => {
 });
 
 const NOW = Date.now();
-
-/** A key pair made with node:crypto, its pub in SEA's "x.y" form. */
-function ncPair(): { pub: string; priv: KeyObject } {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const jwk = publicKey.export({ format: 'jwk' });
-  return { pub: `${jwk.x}.${jwk.y}`, priv: privateKey };
-}
-
-/** What SEA.sign makes: ECDSA P-256 over SHA-256 of the SHA-256 of `text`, base64 raw r||s. */
-function ncSign(priv: KeyObject, text: string): string {
-  return sign('sha256', createHash('sha256').update(text).digest(), { key: priv, dsaEncoding: 'ieee-p1363' }).toString('base64');
-}
-
-function ncField(priv: KeyObject, soul: string, key: string, value: unknown, state: number, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ ':': value, '~': ncSign(priv, signedText(soul, key, value, state)), ...extra });
-}
 
 /** A field as a SEA client writes it: SEA.sign of GUN's packed put, stored as {":":value,"~":sig}. */
 async function seaField(pair: SeaPair, soul: string, key: string, value: unknown, state: number, extra: Record<string, unknown> = {}): Promise<string> {
@@ -109,11 +94,11 @@ test('textMatch is gun.js String.match', () => {
 });
 
 test('signatures: node:crypto and real SEA agree; value, key and state are all covered', async () => {
-  const nc = ncPair();
+  const nc = rawPair();
   const key = publicKeyOf(nc.pub)!;
   const text = signedText('~' + nc.pub, 'profile', 'hello', NOW);
   assert.equal(text, JSON.stringify({ '#': '~' + nc.pub, '.': 'profile', ':': 'hello', '>': NOW }));
-  const sig = ncSign(nc.priv, text);
+  const sig = seaSign(nc.priv, text);
   assert.ok(verifySignature(key, text, sig));
   assert.ok(!verifySignature(key, signedText('~' + nc.pub, 'profile', 'hacked', NOW), sig));
   assert.ok(!verifySignature(key, signedText('~' + nc.pub, 'name', 'hello', NOW), sig));
@@ -136,7 +121,7 @@ test('signatures: node:crypto and real SEA agree; value, key and state are all c
 
 test('public keys: imports are cached, bad ones too, and the cache is bounded', () => {
   clearKeyCache();
-  const nc = ncPair();
+  const nc = rawPair();
   const k = publicKeyOf(nc.pub);
   assert.ok(k);
   assert.equal(publicKeyOf(nc.pub), k, 'second lookup is the cached object');
@@ -178,20 +163,20 @@ test('user space: real SEA writes pass; forgeries are refused with the reason', 
   assert.match(refused(put(soul, { pub: 'someone.else' })), /must be the account's public key/);
   assert.match(refused(put(soul + '/x', { pub: alice.pub })), /not signed/, 'only ~pub.pub may be unsigned');
   // Signed by someone else entirely
-  const mallory = ncPair();
-  assert.match(refused(put(soul, { profile: ncField(mallory.priv, soul, 'profile', 'x', state) }, state)), /signature did not match/);
+  const mallory = rawPair();
+  assert.match(refused(put(soul, { profile: signedField(mallory.priv, soul, 'profile', 'x', state) }, state)), /signature did not match/);
   // A "*" writer without a certificate: sea.js lets it in, we do not.
-  const starred = ncField(mallory.priv, soul, 'profile', 'x', state, { '*': mallory.pub });
+  const starred = signedField(mallory.priv, soul, 'profile', 'x', state, { '*': mallory.pub });
   assert.equal(refused(put(soul, { profile: starred }, state)), `SEA: ${soul}.profile is written by ${mallory.pub} without a certificate from the owner`);
-  assert.match(refused(put(soul, { profile: ncField(mallory.priv, soul, 'profile', 'x', state, { '*': 5 }) }, state)), /"\*" must be the writer's public key/);
-  assert.match(refused(put('~evil.pub', { a: ncField(mallory.priv, '~evil.pub', 'a', 1, state) }, state)), /"evil.pub" in ~evil.pub.a is not a public key/);
+  assert.match(refused(put(soul, { profile: signedField(mallory.priv, soul, 'profile', 'x', state, { '*': 5 }) }, state)), /"\*" must be the writer's public key/);
+  assert.match(refused(put('~evil.pub', { a: signedField(mallory.priv, '~evil.pub', 'a', 1, state) }, state)), /"evil.pub" in ~evil.pub.a is not a public key/);
   // ordinary souls are untouched
   passes(put('jack', { name: 'anything' }));
   assert.equal(checkSeaWrite(put('jack', { name: 'x' }), EMPTY_GRAPH, NOW).ok, true);
 });
 
 test('aliases: ~@ holds links to ~@<alias>; ~@<alias> holds links "~<pub>" to themselves', () => {
-  const nc = ncPair();
+  const nc = rawPair();
   passes(put('~@', { alice: { '#': '~@alice' } }));
   assert.match(refused(put('~@', { alice: { '#': '~@bob' } })), /^SEA: ~@\.alice must be a link to "~@alice" \(alias not same\)$/);
   assert.match(refused(put('~@', { alice: null })), /alias not same/);
