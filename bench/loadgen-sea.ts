@@ -5,8 +5,8 @@
 // Same stdin/stdout protocol as loadgen.ts: {"cmd":"step",rate,warmup,measure,drain,label} →
 // one {"type":"step",…} line; {"cmd":"quit"}; EOF quits.
 import { parseArgs } from 'node:util';
-import readline from 'node:readline';
 import { RawWs } from './rawws.js';
+import { out, rid, serveSteps } from './loadgen-steps.js';
 import { seaSignedValue, seaSigner } from './sea-sign.js';
 import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type StepResult } from './stats.js';
 
@@ -30,9 +30,6 @@ const signer = seaSigner();
 // Signed: the user's own space. Unsigned: an ordinary soul of the same length ("u" for "~").
 const SOUL = (SIGNED ? '~' : 'u') + signer.pub;
 
-const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
-const ALPHA = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz';
-const rid = () => { let s = ''; for (let i = 0; i < 9; i++) s += ALPHA[(Math.random() * ALPHA.length) | 0]; return s; };
 
 /** Per-step state; keys k<first+i>, measured window = indexes warmN..total-1. */
 class Step {
@@ -201,16 +198,7 @@ async function main(): Promise<void> {
   pub = await RawWs.connect({ host: HOST, port: PORT, path: PATH, onMessage: onPub, onClose: () => out({ type: 'error', message: 'publisher socket closed' }) });
   await new Promise((r) => setTimeout(r, 300));
   out({ type: 'ready', subs: SUBS, signed: SIGNED, soul: SOUL });
-  let chain = Promise.resolve();
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    chain = chain.then(async () => {
-      const c = JSON.parse(line) as { cmd: string; label?: string; rate: number; warmup: number; measure: number; drain: number };
-      if (c.cmd === 'quit') return quit(0);
-      if (c.cmd === 'step') out(await runStep(c.label ?? String(c.rate), c.rate, c.warmup, c.measure, c.drain));
-    }).catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });
-  });
-  rl.on('close', () => { chain = chain.then(() => quit(0)); });
+  serveSteps(runStep, quit);
 }
 
 main().catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });
