@@ -176,6 +176,12 @@ test('SEA on get replies and relays: a forged reply is neither merged nor routed
   assert.equal((await asker.waitFor((m) => m['@'] === mixed)).ok, 1);
   const relayed = await spy.waitFor((m) => m['#'] === mixed, 2000, 'the relayed put');
   assert.deepEqual(relayed.put, { jill: node('jill', { name: 'Jill' }, state) });
+  // A forged HTTP write into a room that does not exist is refused before the room is made.
+  const res = await fetch(`${server.http}/sea-nowhere`, { method: 'POST', body: JSON.stringify({ [soul]: node(soul, { bio: 'FORGED' }, state) }), signal: AbortSignal.timeout(3000) });
+  assert.equal(res.status, 403);
+  const stats = await (await fetch(`${server.http}/_/stats`, { signal: AbortSignal.timeout(3000) })).json() as { rooms: Record<string, unknown> };
+  assert.ok(!('/sea-nowhere' in stats.rooms), `a refused write created its room: ${Object.keys(stats.rooms).join(', ')}`);
+
   // The common path relays the text unchanged.
   const plain = uid('plain');
   const text = `{"#":"${plain}","put":{"jack":{"_":{"#":"jack",">":{"a":1}},"a":1}},"extra":true}`;
