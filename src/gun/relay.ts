@@ -336,10 +336,11 @@ export class GunRelay {
   }
 }
 
-/** The JSON text of `msg` with `put` replaced by the graph text `putJson`. */
+/** The JSON text of `msg` with `put` replaced by the graph text `putJson` (and no `##`: it hashed the old put). */
 function withPut(msg: GunMessage, putJson: string): string {
   const rest: GunMessage = { ...msg };
   delete rest.put;
+  delete rest['##'];
   const head = q(rest);
   return head === '{}' ? '{"put":' + putJson + '}' : head.slice(0, -1) + ',"put":' + putJson + '}';
 }
