@@ -143,7 +143,7 @@ export async function waitListening(p: Proc, port: number, timeoutMs: number): P
 
 // ---- targets ----
 
-export const TARGETS = ['ours', 'gun', 'ws-naive', 'ws-coalesced', 'ws-echo', 'socketio'] as const;
+export const TARGETS = ['ours', 'gun', 'gun-sea', 'ws-naive', 'ws-coalesced', 'ws-echo', 'socketio'] as const;
 export type TargetName = (typeof TARGETS)[number];
 export interface TargetSpec { argv: string[]; cwd: string; describe: string; cleanup?: () => void }
 
@@ -157,12 +157,14 @@ export function targetSpec(name: TargetName, opts: { serverArgs?: string[]; prob
     return { argv: [...node, cli, '--host', '127.0.0.1', '--port', P, '--log-level', 'warn', ...extra], cwd: ROOT,
       describe: `multisocket ${pkgVersion('.')} (node dist/cli.js${extra.length ? ' ' + extra.join(' ') : ''})` };
   }
-  if (name === 'gun') {
+  if (name === 'gun' || name === 'gun-sea') {
     // GUN writes files (radata, stats) into its cwd, so it gets a throwaway one.
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'multisocket-bench-gun-'));
     tmpDirs.add(tmp);
-    return { argv: [...node, path.join(ROOT, 'bench/targets/gun-relay.cjs'), P], cwd: tmp,
-      cleanup: () => { fs.rmSync(tmp, { recursive: true, force: true }); tmpDirs.delete(tmp); }, describe: `gun ${pkgVersion('gun')} relay, memory only, /gun` };
+    const sea = name === 'gun-sea';
+    return { argv: [...node, path.join(ROOT, 'bench/targets/gun-relay.cjs'), P, ...(sea ? ['--sea'] : [])], cwd: tmp,
+      cleanup: () => { fs.rmSync(tmp, { recursive: true, force: true }); tmpDirs.delete(tmp); },
+      describe: `gun ${pkgVersion('gun')} relay${sea ? ' with SEA (gun/sea required and checked)' : ''}, memory only, /gun` };
   }
   if (name === 'socketio') {
     return { argv: [...node, path.join(ROOT, 'bench/targets/socketio.cjs'), '--port', P], cwd: ROOT,

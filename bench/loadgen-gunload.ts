@@ -6,6 +6,7 @@
 // Prints one JSON line {"type":"gunload",...} (or {"type":"error"}) and exits.
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
+import { out, rid } from './loadgen-steps.js';
 import { procCpuSeconds, procRssMB } from './stats.js';
 
 const { values: argv } = parseArgs({
@@ -25,11 +26,7 @@ const W = Number(argv.writers), K = Number(argv.keys), R = Number(argv.readers);
 const ALL = W * K;
 const SOUL = 'load';
 const SERVER_PID = argv['server-pid'] ? Number(argv['server-pid']) : null;
-const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const ALPHA = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz';
-const rid = () => { let s = ''; for (let i = 0; i < 9; i++) s += ALPHA[(Math.random() * ALPHA.length) | 0]; return s; };
 
 type Msg = Record<string, unknown>;
 let badFrames = 0, damErrors = 0, acks = 0, ackErrors = 0;

@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import readline from 'node:readline';
 import { RawWs } from './rawws.js';
+import { out, rid, serveSteps } from './loadgen-steps.js';
 import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type LatencySummary, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
@@ -35,15 +36,6 @@ const SOUL = argv.soul!;
 const FULL_PARSE = argv['full-parse']!;
 const C_BIN = argv['c-bin'] ?? null;
 
-const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
-
-// GUN clients make random 9-char ids; GUN's relay drops some sequential ones, so we do the same.
-const ALPHA = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXZabcdefghijklmnopqrstuvwxyz';
-function rid(): string {
-  let s = '';
-  for (let i = 0; i < 9; i++) s += ALPHA[(Math.random() * ALPHA.length) | 0];
-  return s;
-}
 
 type Msg = Record<string, unknown>;
 interface Sub { ws: RawWs; sampled: boolean; got: Uint8Array }
@@ -395,17 +387,7 @@ async function main(): Promise<void> {
   if (!PORT || !(SUBS > 0)) throw new Error('usage: loadgen.ts --port P [--path /bench] [--subs 100] [--sample 10] [--server-pid PID] [--c-bin gun-recv]');
   await connectAll();
   out({ type: 'ready', subs: SUBS, sample: C_BIN ? SUBS : SAMPLE, receivers: C_BIN ? 'c' : 'node' });
-  // Commands run strictly one after another.
-  let chain = Promise.resolve();
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', (line) => {
-    chain = chain.then(async () => {
-      const c = JSON.parse(line) as { cmd: string; label?: string; rate: number; warmup: number; measure: number; drain: number };
-      if (c.cmd === 'quit') return quit(0);
-      if (c.cmd === 'step') out(await runStep(c.label ?? String(c.rate), c.rate, c.warmup, c.measure, c.drain));
-    }).catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });
-  });
-  rl.on('close', () => { chain = chain.then(() => quit(0)); });
+  serveSteps(runStep, quit);
 }
 
 main().catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });

@@ -1,6 +1,6 @@
 // Smoke test for the benchmark harness (bench/): it starts the real server and a load generator,
-// runs one tiny step and prints its tables, for one GUN-wire and one native scenario. No speed
-// thresholds: CI machines vary; speed is judged by `npm run bench`.
+// runs one tiny step and prints its tables, for two GUN-wire scenarios (one of signed puts) and
+// one native one. No speed thresholds: CI machines vary; speed is judged by `npm run bench`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -45,4 +45,17 @@ test('bench harness runs a native WebSocket smoke step and prints the summary wi
   assert.ok(Number(row[2].replace(/,/g, '')) > 0, `no deliveries measured\n${why}`);
   assert.match(stdout, /^## \(4\) native WebSocket fan-out/m, why);
   assert.match(stdout, /^## Targets \(issue 5\)/m, why);
+});
+
+test('bench harness runs a signed-put (SEA) smoke step: our server accepts and acks every signed put', { timeout: 12_000 }, async () => {
+  assert.ok(fs.existsSync(CLI), 'dist/cli.js missing: run `npm run build` (npm test does it first)');
+  const { code, stdout, why } = await runBench(['gun-sea', '--smoke'], 11_000);
+  assert.equal(code, 0, why);
+  assert.match(stdout, /== ours \(signed\): /, why);
+  // step, puts/s, deliveries/s, delivered, p50, p99, max, ack p50, ack p99, acked
+  const row = /^200( \*)?\s+200\s+([\d,]+)\s+([\d.]+)%\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+([\d.]+)%/m.exec(stdout);
+  assert.ok(row, why);
+  assert.equal(Number(row[3]), 100, `not every signed put was delivered\n${why}`);
+  assert.equal(Number(row[4]), 100, `not every signed put was acked ok\n${why}`);
+  assert.doesNotMatch(stdout, /put errors/, why);
 });

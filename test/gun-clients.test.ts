@@ -1,13 +1,12 @@
 // End-to-end tests with real GUN clients (gun 0.2020.1241) against the built server (dist/cli.js).
-// Each GUN peer runs in its own child process (test/fixtures/gun-client.cjs) because GUN never
-// exits on its own and patches globals; the test drives it with JSON lines on stdin and asserts
-// on the JSON events it prints. Every wait has a hard timeout, and every child and server is
+// Each GUN peer runs in its own child process (test/fixtures/gun-client.cjs, driven through
+// test/helpers/gun-clients.ts) because GUN never exits on its own and patches globals; the test
+// drives it with JSON lines on stdin and asserts on the JSON events it prints. Every wait has a hard timeout, and every child and server is
 // killed in t.after, so a failure never hangs the run.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type RunningServer } from './helpers/server.js';
-import { Session, isAck, isOnce, NO_ACK_MS, WAIT_MS, type ClientEvent, type GunClient } from './helpers/gun-client.ts';
-
+import type { RunningServer } from './helpers/server.js';
+import { NO_ACK_MS, Session, isAck, isOnce, type ClientEvent, type GunClient } from './helpers/gun-clients.js';
 
 test('Jack/Jill: peers sync inside a room and nothing crosses rooms', async (t) => {
   const s = new Session(t);

@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import { startServer, type RunningServer } from './helpers/server.ts';
 import { GunPeer, node, tryUpgrade, uid } from './helpers/gun-wire.ts';
 import { type Msg, MemberPool, WsMember } from './helpers/native.ts';
-import { Session, isAck, isOnce } from './helpers/gun-client.ts';
+import { Session, isAck, isOnce } from './helpers/gun-clients.ts';
 import { connect } from '../src/client/index.ts';
 
 const SECRET = 'tokens-test-secret-0123456789-abcdefghij';

@@ -1,6 +1,6 @@
 // A room's graph. The interface is the seam for other stores; the in-memory one is the default.
 // Every write goes through HAM here, so all doors into a room (WebSocket, HTTP, ...) agree.
-import { ham } from './ham.js';
+import { ham, type HamDecision } from './ham.js';
 import { canonicalKeyOrder } from './hash.js';
 import { matchesKey, type KeyQuery } from './lex.js';
 import type { GraphUpdate, GunValue } from './types.js';
@@ -8,6 +8,9 @@ import { KeyIndex } from './key-index.js';
 
 export interface FieldEntry { key: string; value: GunValue; state: number }
 export interface DeferredWrite { soul: string; key: string; value: GunValue; state: number }
+
+/** HAM's verdict on one field write; 'same': that value is stored with that state already. */
+export type WriteDecision = HamDecision | 'same';
 
 export type MergeOutcome =
   | { ok: true; changed: number; deferred: DeferredWrite[] }
@@ -19,6 +22,8 @@ export interface GraphStore {
   readonly approxBytes: number;
   /** HAM-merge a validated update. All-or-nothing when the size cap would be passed. */
   merge(update: GraphUpdate, now: number): MergeOutcome;
+  /** What `merge` would do with one field now, without doing it. */
+  decide(soul: string, key: string, value: GunValue, state: number, now: number): WriteDecision;
   /** The node's fields matching `query` in canonical key order, or undefined if the node is unknown. */
   read(soul: string, query?: KeyQuery): FieldEntry[] | undefined;
   /** Souls that start with `prefix` ('' = all), in insertion order. */
@@ -96,6 +101,17 @@ export class MemoryGraphStore implements GraphStore {
       this.bytes += a.delta;
     }
     return { ok: true, changed: accepted.length + newNodes, deferred };
+  }
+
+  decide(soul: string, key: string, value: GunValue, state: number, now: number): WriteDecision {
+    const node = this.nodes.get(soul);
+    const slot = node?.slots.get(key);
+    if (slot === undefined) return state > now ? 'defer' : 'accept';
+    const currentState = node!.states[slot];
+    const current = node!.values[slot];
+    const decision = ham(state, value, currentState, current, now);
+    if (decision === 'ignore' && state === currentState && (value === current || JSON.stringify(value) === JSON.stringify(current))) return 'same';
+    return decision;
   }
 
   read(soul: string, query?: KeyQuery): FieldEntry[] | undefined {

@@ -50,8 +50,11 @@ export function handleEnvelope(relay: GunRelay, peer: Connection, msg: GunMessag
       const err = relay.associate(key, msg.body['#']);
       return err ? respond(400, q({ err })) : respond(200, '{"ok":1}');
     }
-    const err = relay.applyPut(asGraph(msg.body), peer);
-    return err ? respond(400, q({ err })) : respond(200, '{"ok":1}');
+    const refusal = relay.applyPut(asGraph(msg.body), peer);
+    if (!refusal) return respond(200, '{"ok":1}');
+    // A write that breaks SEA's rules: 403, with the body shape of HTTP errors (server/http-util.ts errorBody).
+    if (refusal.code === 'sea_rejected') return respond(403, q({ err: refusal.err, error: { code: refusal.code, message: refusal.err } }));
+    return respond(400, q({ err: refusal.err }));
   }
   if (!(peer.principal.perms & Perm.GUN_READ)) return respond(403, q({ err: 'forbidden: the room token does not allow read' }));
   const soul = typeof query['#'] === 'string' ? query['#'] : key ? relay.resolveKey(key) : '';

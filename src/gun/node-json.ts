@@ -2,6 +2,7 @@
 // text is both what goes on the wire and what the `##` hash is computed over (no second pass).
 import type { FieldEntry } from './graph-store.js';
 import { stringHash } from './hash.js';
+import type { GraphUpdate } from './types.js';
 
 export interface PutChunk { json: string; hash: number }
 
@@ -10,6 +11,13 @@ const q = JSON.stringify;
 /** `{"<soul>":{...fields and "_" in canonical order...}}` for one slice of fields. */
 export function nodePutJson(soul: string, fields: FieldEntry[]): string {
   return '{' + q(soul) + ':' + nodeJson(soul, fields) + '}';
+}
+
+/** A put graph `{soul: node, ...}` as JSON text, nodes in update order. */
+export function graphJson(update: GraphUpdate): string {
+  let out = '';
+  for (let i = 0; i < update.length; i++) out += (i ? ',' : '') + q(update[i].soul) + ':' + nodeJson(update[i].soul, update[i].fields);
+  return '{' + out + '}';
 }
 
 /** One node as GUN writes it: `{"_":{"#":soul,">":{...}},field:value,...}`, keys in canonical order. */

@@ -12,7 +12,8 @@ import { DeferredWrites } from './deferred-writes.js';
 import type { DeferredWrite, GraphStore } from './graph-store.js';
 import type { IdGenerator } from './ids.js';
 import { parseKeyQuery, type KeyQuery } from './lex.js';
-import { chunkNode, limitByBytes, nodeJson } from './node-json.js';
+import { chunkNode, graphJson, limitByBytes, nodeJson } from './node-json.js';
+import { checkSeaWrite } from './sea/check.js';
 import type { GraphUpdate, GunMessage } from './types.js';
 import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
@@ -49,6 +50,12 @@ const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: ''
 // message (at 50,000 puts/s those were 100,000 live objects for the GC to copy and mark).
 const PUT_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'put' });
 const OTHER_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'other' });
+
+/** Why a put from another door was refused: `sea_rejected` when it broke SEA's rules. */
+export interface PutRefusal {
+  code: 'invalid' | 'sea_rejected' | 'refused';
+  err: string;
+}
 
 /** Most key→soul associations one room keeps (legacy `POST /<room>/<key>` with `{"#":soul}`). */
 export const MAX_KEYS_PER_ROOM = 100_000;
@@ -109,23 +116,28 @@ export class GunRelay {
   // ---- the room's graph as other doors (HTTP, the legacy envelope) see it ----
 
   /**
-   * A put that did not arrive as a modern wire message: validate, HAM-merge and relay it to the
-   * room's peers (except `origin`) exactly like a wire put. Returns an error text or ''.
+   * A put that did not arrive as a modern wire message: validate, check SEA's rules, HAM-merge and
+   * relay it to the room's peers (except `origin`) exactly like a wire put. Returns why it was
+   * refused, or undefined.
    */
-  applyPut(put: unknown, origin?: Connection, validated?: GraphUpdate): string {
+  applyPut(put: unknown, origin?: Connection, validated?: GraphUpdate): PutRefusal | undefined {
     let graph = validated;
     if (!graph) {
       const valid = validateGraph(put);
-      if (!valid.ok) return valid.err;
+      if (!valid.ok) return { code: 'invalid', err: valid.err };
       graph = valid.graph;
     }
-    const err = this.merge(graph);
-    if (err) return err;
+    const now = Date.now();
+    const sea = checkSeaWrite(graph, this.store, now);
+    if (!sea.ok) return { code: 'sea_rejected', err: sea.err };
+    const err = this.merge(sea.graph ?? graph, now);
+    if (err) return { code: 'refused', err };
+    if (sea.graph?.length === 0) return undefined;
     const id = this.opts.newId();
     this.seen.set(id, PUT_SEEN);
-    const graphJson = q(put);
-    this.relayPut('{"#":' + q(id) + ',"put":' + graphJson + '}', () => graphJson, origin);
-    return '';
+    const json = sea.graph ? graphJson(sea.graph) : q(put);
+    this.relayPut('{"#":' + q(id) + ',"put":' + json + '}', () => json, origin);
+    return undefined;
   }
 
   /** The soul a legacy key names: its association if any, else the key itself. */
@@ -227,16 +239,31 @@ export class GunRelay {
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
-    const err = this.merge(valid.graph);
+    const now = Date.now();
+    const sea = checkSeaWrite(valid.graph, this.store, now);
+    if (!sea.ok) {
+      this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: sea.err });
+      return this.sendAck(peer, id, sea.err);
+    }
+    const err = this.merge(sea.graph ?? valid.graph, now);
     if (err) return this.sendAck(peer, id, err);
     this.sendAck(peer, id);
     // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
+    // Only SEA fields HAM ignored (not checked, so not passed on) make a new text.
+    if (sea.graph) return this.relayRebuilt(msg, sea.graph, peer);
     this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
   }
 
+  /** `msg` with its put replaced by `graph` (the checked part of it), to every peer but `except`. */
+  private relayRebuilt(msg: GunMessage, graph: GraphUpdate, except: Connection): void {
+    if (graph.length === 0) return;
+    const json = graphJson(graph);
+    this.relayPut(withPut(msg, json), () => json, except);
+  }
+
   /** Merge into the graph. Returns an error text, or '' on success. */
-  private merge(graph: GraphUpdate): string {
-    const outcome = this.store.merge(graph, Date.now());
+  private merge(graph: GraphUpdate, now = Date.now()): string {
+    const outcome = this.store.merge(graph, now);
     if (!outcome.ok) return outcome.err;
     if (outcome.deferred.length && !this.deferred.add(outcome.deferred)) {
       return `too many future-state writes waiting in this room (limit ${this.deferred.max})`;
@@ -299,7 +326,18 @@ export class GunRelay {
       if (!(peer.principal.perms & Perm.GUN_WRITE)) return;
       const valid = validateGraph(msg.put);
       if (!valid.ok) return;
-      this.merge(valid.graph); // the server learns what the answering peer knew
+      const now = Date.now();
+      // A reply that breaks SEA's rules is neither merged nor routed.
+      const sea = checkSeaWrite(valid.graph, this.store, now);
+      if (!sea.ok) {
+        this.host.log.debug('reply refused by SEA', { room: this.host.name, peer: peer.id, err: sea.err });
+        return;
+      }
+      this.merge(sea.graph ?? valid.graph, now); // the server learns what the answering peer knew
+      if (sea.graph) {
+        if (sea.graph.length > 0) this.host.send(trail.peer, new OutFrame(withPut(msg, graphJson(sea.graph))));
+        return;
+      }
     }
     this.host.send(trail.peer, new OutFrame(raw ?? q(msg)));
   }
@@ -313,4 +351,13 @@ export class GunRelay {
   private sendDamError(peer: Connection, err: string): void {
     this.host.send(peer, new OutFrame('{"#":' + q(this.opts.newId()) + ',"dam":"!","err":' + q(err) + '}'));
   }
+}
+
+/** The JSON text of `msg` with `put` replaced by the graph text `putJson` (and no `##`: it hashed the old put). */
+function withPut(msg: GunMessage, putJson: string): string {
+  const rest: GunMessage = { ...msg };
+  delete rest.put;
+  delete rest['##'];
+  const head = q(rest);
+  return head === '{}' ? '{"put":' + putJson + '}' : head.slice(0, -1) + ',"put":' + putJson + '}';
 }

@@ -11,6 +11,7 @@ import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
+import { checkSeaWrite, EMPTY_GRAPH } from '../gun/sea/check.js';
 import { errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 import { requestToken } from './request-token.js';
@@ -146,11 +147,20 @@ function write(server: MultisocketServer, target: Target, body: unknown, answer:
   // Checked before the room is looked up, so a bad write never creates a room.
   const valid = validateGraph(graph);
   if (!valid.ok) return answer(400, JSON.stringify({ err: valid.err }));
+  if (!server.rooms.get(target.room)) {
+    // No room yet: SEA's rules against an empty graph, so a forged write does not create one either.
+    const sea = checkSeaWrite(valid.graph, EMPTY_GRAPH, Date.now());
+    if (!sea.ok) return answer(403, JSON.stringify(errorBody('sea_rejected', sea.err)));
+  }
   const room = admit(server, target.room, answer, creator);
   if (!room) return;
   room.messagesIn++;
-  const err = room.gun.applyPut(graph, undefined, valid.graph);
-  if (err) return answer(400, JSON.stringify({ err }));
+  const refused = room.gun.applyPut(graph, undefined, valid.graph);
+  if (refused) {
+    return refused.code === 'sea_rejected'
+      ? answer(403, JSON.stringify(errorBody(refused.code, refused.err)))
+      : answer(400, JSON.stringify({ err: refused.err }));
+  }
   // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
   if (target.key !== undefined && graph !== body) {
     const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);

@@ -1,14 +1,14 @@
 // Real GUN peers (gun 0.2020.1241) in child processes (test/fixtures/gun-client.cjs), driven with
-// JSON lines on stdin; their JSON events on stdout are what tests wait on. GUN never exits on its
-// own and patches globals, hence one process per peer. A Session owns every peer and server a test
-// starts and tears them all down in t.after, so a failure never hangs the run.
+// JSON lines on stdin; their JSON events are what tests assert on. GUN never exits on its own and
+// patches globals, hence a process each. Every wait has a hard timeout, and a Session kills every
+// child and server it started in t.after, so a failure never hangs the run.
 import type { TestContext } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT, lines, startServer, type RunningServer, type StartOptions } from './server.ts';
+import { ROOT, lines, startServer, type RunningServer, type StartOptions } from './server.js';
 
 export const CLIENT = path.join(ROOT, 'test/fixtures/gun-client.cjs');
 export const WAIT_MS = 9_000; // hard limit for any single expected event
