@@ -6,7 +6,9 @@ export type ClientErrorCode =
   /** The connection dropped after a request was sent; its answer can no longer arrive. */
   | 'disconnected'
   /** `close()` was called, or the room was closed, while the call was pending. */
-  | 'closed';
+  | 'closed'
+  /** `getToken()` threw or gave no token (the SDK retries with backoff). */
+  | 'token_unavailable';
 
 export class MultisocketError extends Error {
   override name = 'MultisocketError';

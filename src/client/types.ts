@@ -30,7 +30,12 @@ export type ErrorCode =
   | 'unknown_request'
   | 'no_puller'
   | 'bad_token'
-  | 'too_large';
+  | 'too_large'
+  /** The room token does not allow this message (docs/protocol.md §8). */
+  | 'forbidden'
+  /** An `auth` whose token does not verify; or, just before a close, the token ran out. */
+  | 'token_invalid'
+  | 'token_expired';
 
 // ---------------------------------------------------------------------------------------------
 // Client → server (§3)
