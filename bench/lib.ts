@@ -154,7 +154,9 @@ export function targetSpec(name: TargetName, opts: { serverArgs?: string[]; prob
     const cli = path.join(ROOT, 'dist/cli.js');
     if (!fs.existsSync(cli)) throw new Error('dist/cli.js not found: run `npm run build` first');
     const extra = opts.serverArgs ?? [];
-    return { argv: [...node, cli, '--host', '127.0.0.1', '--port', P, '--log-level', 'warn', ...extra], cwd: ROOT,
+    // Every load generator connects from 127.0.0.1: the per-address room budget (600 new rooms a
+    // minute by default) would stop many-rooms and idle-memory at their setup, not measure them.
+    return { argv: [...node, cli, '--host', '127.0.0.1', '--port', P, '--log-level', 'warn', '--new-rooms-per-ip', '0', ...extra], cwd: ROOT,
       describe: `multisocket ${pkgVersion('.')} (node dist/cli.js${extra.length ? ' ' + extra.join(' ') : ''})` };
   }
   if (name === 'gun' || name === 'gun-sea') {
