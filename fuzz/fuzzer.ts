@@ -347,7 +347,10 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       let stats = await getJson(server, '/_/stats', 3000);
       for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(100);
       if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
-      else if (stats.connections !== 3) run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries)`, []);
+      else if (stats.connections !== 3) {
+        const held = Object.entries(stats.rooms as Record<string, { peers: number; members: number }>).filter(([, r]) => r.peers + r.members > 0).map(([n, r]) => `${n} (${r.peers} GUN, ${r.members} native)`);
+        run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries); rooms with anyone in them: ${held.join(', ')}`, []);
+      }
       // rooms: every fuzz room expires (--room-ttl 1)
       for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(200);
       if (stats && stats.totals.rooms !== 3) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (3 canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
