@@ -116,6 +116,7 @@ class Worker {
     const tag = `w${this.id}-${randomBytes(3).toString('hex')}`;
     const s = new FuzzSocket(this.run.server.ws + room, native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
     this.sinceBarrier.set(s, []);
+    s.answerer = new Rng((this.run.seed ^ Math.imul(this.id + 1, 0x9e3779b9)) >>> 0);
     if (native) this.native = s; else this.gun = s;
     this.run.sockets.add(s);
     s.ws.once('close', () => { this.run.sockets.delete(s); this.sinceBarrier.delete(s); });
@@ -127,7 +128,11 @@ class Worker {
     if (!s) return;
     let data = input.data;
     if (typeof data === 'string' && input.door === 'native') data = await this.fill(data);
-    s.send(data, input.binary);
+    if (input.repeat && typeof data === 'string') {
+      for (let i = 0; i < input.repeat; i++) s.send(data.replaceAll('$N', String(i)), false);
+    } else {
+      s.send(data, input.binary);
+    }
     const recent = this.sinceBarrier.get(s);
     if (!recent) return;
     recent.push(index);

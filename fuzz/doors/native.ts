@@ -65,5 +65,9 @@ export function generateNativeFrame(rng: Rng, rooms: number): WsFrameInput {
     [1, () => `{"type":"publish","data":${nested(rng.pick([998, 999, 1000, 1001, 6000]), '1', rng)}}`],
     [1, () => rng.pick(['', 'null', '[]', '[[]]', '1', '"publish"', '{"type":"publish","data":1e309}', 'x'.repeat(rng.int(1, 5000))])],
   ])();
+  if (rng.chance(0.005)) {
+    const frame = rng.pick(['{"type":"publish","data":$N}', '{"type":"publish","topic":"t","data":"$N"}', '{"type":"presence"}', '{"type":"request","id":$N,"to":"$CID","timeout":50}', '{"type":"push","data":$N}', '[{"type":"publish","data":$N},{"type":"publish","data":$N}]']);
+    return { door: 'native', room, data: frame, binary: false, repeat: rng.int(500, 4000) };
+  }
   return { door: 'native', room, data, binary: rng.chance(0.02) };
 }
