@@ -18,6 +18,8 @@ export class FuzzSocket {
   private barriers = 0;
   /** when set, the socket answers some of what other peers ask it (forwarded gets, requests) */
   answerer: Rng | undefined;
+  /** a native socket's connect message */
+  onConnect: ((hello: Record<string, unknown>) => void) | undefined;
 
   constructor(url: string, readonly native: boolean, private readonly suspicious: Suspicion, readonly tag: string) {
     this.ws = new WebSocket(url, native ? 'multisocket.v1' : [], { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
@@ -38,6 +40,7 @@ export class FuzzSocket {
     const msg = m as Record<string, unknown>;
     if (this.native) {
       if (msg.type === 'error' && msg.code === 'internal') this.suspicious(`native error "internal": ${text.slice(0, 300)}`);
+      if (msg.type === 'connect') this.onConnect?.(msg);
       const key = msg.type === 'presence' ? 'presence' : msg.type === 'error' && typeof msg.ref === 'string' ? msg.ref : undefined;
       if (key !== undefined) this.wake(key);
       const rng = this.answerer;

@@ -97,7 +97,9 @@ class Worker {
   current = -1;
   private sinceBarrier = new Map<FuzzSocket, number[]>();
 
-  constructor(readonly id: number, private readonly run: Run) {}
+  constructor(readonly id: number, private readonly run: Run) {
+    this.rng = new Rng((run.seed + Math.imul(id + 7, 0x85ebca6b)) >>> 0);
+  }
 
   async execute(index: number, input: Input): Promise<void> {
     this.current = index;
@@ -110,11 +112,24 @@ class Worker {
     }
   }
 
+  /** Where a new connection goes: the input's fuzz room, sometimes an owned room (or a new one,
+   *  as its owner), sometimes with replay options. */
+  private target(room: string, native: boolean): string {
+    const rng = this.rng;
+    if (native && rng.chance(0.1)) return '/_/new';
+    if (this.run.owned.length && rng.chance(0.25)) room = rng.pick(this.run.owned);
+    if (rng.chance(0.25)) room += `?since=${rng.pick([0, 1, 5, 40, 1e6, -1])}` + (rng.chance(0.5) ? '&topics=t,news.*,*' : '') + (rng.chance(0.3) ? '&epoch=' + rng.word() : '');
+    return room;
+  }
+
+  private readonly rng: Rng;
+
   private async socket(native: boolean, room: string): Promise<FuzzSocket | undefined> {
     const have = native ? this.native : this.gun;
     if (have && !have.closed) return have;
     const tag = `w${this.id}-${randomBytes(3).toString('hex')}`;
-    const s = new FuzzSocket(this.run.server.ws + room, native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    const s = new FuzzSocket(this.run.server.ws + this.target(room, native), native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    s.onConnect = (hello) => { if (typeof hello.room === 'string' && hello.room.startsWith('/r-')) this.run.addOwned(hello.room); };
     this.sinceBarrier.set(s, []);
     s.answerer = new Rng((this.run.seed ^ Math.imul(this.id + 1, 0x9e3779b9)) >>> 0);
     if (native) this.native = s; else this.gun = s;
@@ -152,7 +167,7 @@ class Worker {
   private async sseMember(room: number): Promise<{ token: string; cid: string; room: string } | undefined> {
     if (this.sse && !this.sse.closed && this.sseInfo) return this.sseInfo;
     this.sse?.close();
-    const reader = new SseReader(this.run.server.http + this.run.rooms[room], (e) => {
+    const reader = new SseReader(this.run.server.http + this.target(this.run.rooms[room], false), (e) => {
       if (e.event === 'error' && /"code":"internal"/.test(e.data)) this.run.fault(`SSE error "internal": ${e.data.slice(0, 300)}`, [this.current]);
     });
     this.sse = reader;
@@ -224,6 +239,8 @@ class Run {
   readonly streams = new Set<SseReader>();
   readonly slow: number[] = [];
   clientRefused = 0;
+  /** owned rooms made by fuzz sockets (/_/new), which other fuzz connections join */
+  readonly owned: string[] = [];
   readonly agent: http.Agent;
 
   constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number) {
@@ -232,6 +249,11 @@ class Run {
 
   finding(kind: Finding['kind'], message: string, inputs: number[]): void {
     if (this.findings.length < 50) this.findings.push({ kind, message, inputs: [...inputs] });
+  }
+
+  addOwned(room: string): void {
+    this.owned.push(room);
+    if (this.owned.length > 8) this.owned.shift();
   }
 
   fault(what: string, inputs: number[]): void {
