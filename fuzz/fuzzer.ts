@@ -9,7 +9,8 @@ import { startServer, type RunningServer } from '../test/helpers/server.ts';
 import { Rng } from './rng.ts';
 import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
 import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
-import { generateNativeFrame } from './doors/native.ts';
+import { generateNativeFrame, tokenGarbage } from './doors/native.ts';
+import { asText, pctEncode } from './mutate.ts';
 import { generateSsePost, type SsePostInput } from './doors/sse.ts';
 import { generateHttp, type HttpInput } from './doors/http.ts';
 import { generateRaw, type RawInput } from './doors/raw-http.ts';
@@ -118,8 +119,10 @@ class Worker {
     const rng = this.rng;
     if (native && rng.chance(0.1)) return '/_/new';
     if (this.run.owned.length && rng.chance(0.25)) room = rng.pick(this.run.owned);
-    if (rng.chance(0.25)) room += `?since=${rng.pick([0, 1, 5, 40, 1e6, -1])}` + (rng.chance(0.5) ? '&topics=t,news.*,*' : '') + (rng.chance(0.3) ? '&epoch=' + rng.word() : '');
-    return room;
+    const query: string[] = [];
+    if (rng.chance(0.25)) query.push(`since=${rng.pick([0, 1, 5, 40, 1e6, -1])}`, ...(rng.chance(0.5) ? ['topics=t,news.*,*'] : []), ...(rng.chance(0.3) ? ['epoch=' + rng.word()] : []));
+    if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
+    return query.length ? room + '?' + query.join('&') : room;
   }
 
   private readonly rng: Rng;
