@@ -190,10 +190,20 @@ class Worker {
       ? input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid))
       : input.body;
     const headers: Record<string, string> = input.contentType ? { 'content-type': input.contentType } : {};
-    // A request (or a push) may wait for a reply nobody sends, up to its timeout: that is the
-    // protocol, not a hang, so the worker moves on after a second (and the agent drops the socket).
-    const a = await httpExchange(this.run.server.port, this.run.agent, 'POST', path, headers, body, 1000);
-    this.judgeHttp(index, a.status, a.text, false);
+    // A request waits for its reply (up to its timeout, at most 60 s): the worker moves on after a
+    // second and the answer is judged when it comes. Every one must come: the run ends by
+    // checking that none is left open once every fuzz client has closed. Its own connection, so
+    // a waiting POST holds no socket of the shared agent.
+    const exchange = httpExchange(this.run.server.port, false, 'POST', path, headers, body, 70_000);
+    const waiting = { index, path };
+    this.run.outstanding.add(waiting);
+    const late = exchange.then((a) => {
+      this.run.outstanding.delete(waiting);
+      this.judgeHttp(index, a.status, a.text, a.timedOut);
+      return a;
+    });
+    const a = await Promise.race([late, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+    if (!a) return;
     if (input.elsewhere && a.status === 200 && typeof body === 'string' && body.includes(info.token) && !a.text.startsWith('{"ok":1}')) {
       this.run.finding('cross-room', `a token of ${info.room} was accepted in ${path}: ${a.text.slice(0, 200)}`, [index]);
     }
@@ -242,6 +252,8 @@ class Run {
   readonly streams = new Set<SseReader>();
   readonly slow: number[] = [];
   clientRefused = 0;
+  /** SSE POSTs not answered yet */
+  readonly outstanding = new Set<{ index: number; path: string }>();
   /** owned rooms made by fuzz sockets (/_/new), which other fuzz connections join */
   readonly owned: string[] = [];
   readonly agent: http.Agent;
@@ -374,6 +386,12 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     for (const s of run.streams) s.close();
     run.agent.destroy();
     if (!crashed) {
+      for (const until = Date.now() + 5000; run.outstanding.size > 0 && Date.now() < until;) await sleep(50);
+      if (run.outstanding.size > 0) {
+        const open = [...run.outstanding];
+        run.finding('hang', `${open.length} SSE POSTs still unanswered 5 s after every fuzz client closed (a request must be answered: reply, timeout or gone): ` +
+          open.slice(0, 5).map((o) => `#${o.index} ${describeInput(inputAt(opts.seed, o.index, rooms, doors), 300)}`).join('; '), open.map((o) => o.index));
+      }
       let stats = await getJson(server, '/_/stats', 3000);
       for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(100);
       if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
