@@ -169,6 +169,19 @@ test('an SSE request POST is answered `gone` when the requester\'s own stream cl
   assert.equal((await target.waitFor((x) => x.type === 'error' && x.ref === 'late')).code, 'unknown_request');
 });
 
+test('an SSE request POST waiting in an owned room is answered `room_closed` when the owner leaves', async (t) => {
+  const { pool } = await ownServer(t, []);
+  const owner = await pool.ws('/_/new');
+  const target = await pool.ws(owner.room);
+  const asker = await pool.sse(owner.room);
+  const answer = asker.send({ type: 'request', id: 'q', to: target.cid, data: 1, timeout: 4000 });
+  await target.waitFor((x) => x.type === 'request');
+  await owner.close();
+  const res = await answer;
+  assert.equal(res.body.type, 'reply', short(res.body));
+  assert.equal(res.body.error?.code, 'room_closed', short(res.body));
+});
+
 // ---------------------------------------------------------------------------------------------
 // History limits: gap
 

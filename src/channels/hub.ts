@@ -179,7 +179,10 @@ export class ChannelHub {
   closeAll(reason: string): void {
     const closed = this.frame({ type: 'closed', reason });
     for (const m of this.members.values()) this.deliver(m, closed);
-    this.clearPending();
+    // Answered, not dropped: an SSE member's request is an HTTP POST still waiting for it.
+    if (this.pending) {
+      for (const p of [...this.pending.values()]) this.finish(p, { error: { code: 'room_closed', message: `the room closed (${reason}) before the reply` } });
+    }
   }
 
   dispose(): void {
