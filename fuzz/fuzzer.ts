@@ -97,6 +97,8 @@ class Worker {
   sseInfo: { token: string; cid: string; room: string } | undefined;
   current = -1;
   private sinceBarrier = new Map<FuzzSocket, number[]>();
+  /** where this worker's connections go (not part of any input: inputs stay a function of seed and index) */
+  private readonly rng: Rng;
 
   constructor(readonly id: number, private readonly run: Run) {
     this.rng = new Rng((run.seed + Math.imul(id + 7, 0x85ebca6b)) >>> 0);
@@ -124,8 +126,6 @@ class Worker {
     if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
     return query.length ? room + '?' + query.join('&') : room;
   }
-
-  private readonly rng: Rng;
 
   private async socket(native: boolean, room: string): Promise<FuzzSocket | undefined> {
     const have = native ? this.native : this.gun;
