@@ -40,6 +40,8 @@ export interface FuzzOptions {
   concurrency?: number;
   batchSize?: number;
   maxRssBytes?: number;
+  /** more server flags, after SERVER_ARGS (e.g. --jwt-secret … --public-rooms '/fz*,/canary-*') */
+  serverArgs?: string[];
   log?: (line: string) => void;
 }
 
@@ -316,7 +318,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
   const deadline = opts.minutes !== undefined ? started + opts.minutes * 60_000 : Infinity;
   const rooms = fuzzRooms(opts.seed);
-  const server = await startServer({ args: SERVER_ARGS });
+  const server = await startServer({ args: [...SERVER_ARGS, ...(opts.serverArgs ?? [])] });
   let crashed = false;
   server.proc.once('exit', () => { crashed = true; });
   const canaries = await placeCanaries(server);
