@@ -18,7 +18,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('npm run fuzz -- [--seed N] [--count N] [--minutes M] [--door ' + DOORS.join(',') + '] [--only INDEX] [--concurrency N] [--server-args "<more server flags>"]\n');
+  process.stdout.write('npm run fuzz -- [--seed N] [--count N] [--minutes M] [--door ' + DOORS.join(',') + '] [--only INDEX] [--concurrency N] [--server-args="<more server flags>"]\n');
   process.exit(0);
 }
 const num = (name: string, v: string | undefined): number | undefined => {
