@@ -11,6 +11,7 @@ import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
 import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
 import { generateNativeFrame, tokenGarbage } from './doors/native.ts';
 import { asText, pctEncode } from './mutate.ts';
+import { TokenMint } from './tokens.ts';
 import { generateSsePost, type SsePostInput } from './doors/sse.ts';
 import { generateHttp, type HttpInput } from './doors/http.ts';
 import { generateRaw, type RawInput } from './doors/raw-http.ts';
@@ -133,7 +134,7 @@ class Worker {
     const have = native ? this.native : this.gun;
     if (have && !have.closed) return have;
     const tag = `w${this.id}-${randomBytes(3).toString('hex')}`;
-    const s = new FuzzSocket(this.run.server.ws + this.target(room, native), native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    const s = new FuzzSocket(this.run.server.ws + this.run.tokens.fill(this.target(room, native)), native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
     s.onConnect = (hello) => { if (typeof hello.room === 'string' && hello.room.startsWith('/r-')) this.run.addOwned(hello.room); };
     this.sinceBarrier.set(s, []);
     s.answerer = new Rng((this.run.seed ^ Math.imul(this.id + 1, 0x9e3779b9)) >>> 0);
@@ -148,6 +149,7 @@ class Worker {
     if (!s) return;
     let data = input.data;
     if (typeof data === 'string' && input.door === 'native') data = await this.fill(data);
+    data = typeof data === 'string' ? this.run.tokens.fill(data) : this.run.tokens.fillBytes(data);
     if (input.repeat && typeof data === 'string') {
       for (let i = 0; i < input.repeat; i++) s.send(data.replaceAll('$N', String(i)), false);
     } else {
@@ -172,7 +174,7 @@ class Worker {
   private async sseMember(room: number): Promise<{ token: string; cid: string; room: string } | undefined> {
     if (this.sse && !this.sse.closed && this.sseInfo) return this.sseInfo;
     this.sse?.close();
-    const reader = new SseReader(this.run.server.http + this.target(this.run.rooms[room], false), (e) => {
+    const reader = new SseReader(this.run.server.http + this.run.tokens.fill(this.target(this.run.rooms[room], false)), (e) => {
       if (e.event === 'error' && /"code":"internal"/.test(e.data)) this.run.fault(`SSE error "internal": ${e.data.slice(0, 300)}`, [this.current]);
     });
     this.sse = reader;
@@ -189,7 +191,7 @@ class Worker {
     let path = info.room;
     if (input.elsewhere) path = this.run.rooms.find((r) => r !== info.room) ?? '/fz-elsewhere';
     const body = typeof input.body === 'string'
-      ? input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid))
+      ? this.run.tokens.fill(input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid)))
       : input.body;
     const headers: Record<string, string> = input.contentType ? { 'content-type': input.contentType } : {};
     // A request waits for its reply (up to its timeout, at most 60 s): the worker moves on after a
@@ -212,7 +214,10 @@ class Worker {
   }
 
   private async http(index: number, input: HttpInput): Promise<void> {
-    const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, input.path, input.headers, input.body, 10_000, input.stream);
+    const t = this.run.tokens;
+    const headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, t.fill(v)]));
+    const body = input.body === undefined ? undefined : typeof input.body === 'string' ? t.fill(input.body) : t.fillBytes(input.body);
+    const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, t.fill(input.path), headers, body, 10_000, input.stream);
     if (a.status === -1) { this.run.clientRefused++; return; }
     this.judgeHttp(index, a.status, a.text, a.timedOut);
   }
@@ -223,7 +228,7 @@ class Worker {
   }
 
   private async raw(index: number, input: RawInput): Promise<void> {
-    const a = await rawExchange(this.run.server.port, input.chunks, input.pauseMs, input.waitMs);
+    const a = await rawExchange(this.run.server.port, input.chunks.map((c) => this.run.tokens.fillBytes(c)), input.pauseMs, input.waitMs);
     if (/^HTTP\/1\.[01] 5(?!03)\d\d/m.test(a.text)) this.run.fault(`raw answer: ${a.text.slice(0, 300)}`, [index]);
   }
 
@@ -259,7 +264,7 @@ class Run {
   readonly owned: string[] = [];
   readonly agent: http.Agent;
 
-  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number) {
+  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number, readonly tokens: TokenMint) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   }
 
@@ -302,8 +307,8 @@ async function placeCanaries(server: RunningServer): Promise<Canaries> {
   return { gun, native, sse, heard, rooms };
 }
 
-async function getJson(server: RunningServer, path: string, timeoutMs: number): Promise<Record<string, any> | undefined> {
-  const a = await httpExchange(server.port, false, 'GET', path, {}, undefined, timeoutMs);
+async function getJson(server: RunningServer, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Record<string, any> | undefined> {
+  const a = await httpExchange(server.port, false, 'GET', path, headers, undefined, timeoutMs);
   if (a.status !== 200) return undefined;
   try { return JSON.parse(a.text); } catch { return undefined; }
 }
@@ -322,7 +327,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   let crashed = false;
   server.proc.once('exit', () => { crashed = true; });
   const canaries = await placeCanaries(server);
-  const run = new Run(server, rooms, opts.seed, concurrency);
+  const tokens = TokenMint.fromServerArgs(opts.serverArgs ?? []);
+  const run = new Run(server, rooms, opts.seed, concurrency, tokens);
   const workers = Array.from({ length: concurrency }, (_, i) => new Worker(i, run));
   const perDoor: Record<string, number> = {};
   const timeByDoor: Record<string, number> = {};
@@ -387,21 +393,23 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     for (const s of run.streams) s.close();
     run.agent.destroy();
     if (!crashed) {
+      // with room tokens on, /_/stats needs an admin token
+      const admin: Record<string, string> = tokens.enabled ? { authorization: 'Bearer ' + tokens.token('admin') } : {};
       for (const until = Date.now() + 5000; run.outstanding.size > 0 && Date.now() < until;) await sleep(50);
       if (run.outstanding.size > 0) {
         const open = [...run.outstanding];
         run.finding('hang', `${open.length} SSE POSTs still unanswered 5 s after every fuzz client closed (a request must be answered: reply, timeout or gone): ` +
           open.slice(0, 5).map((o) => `#${o.index} ${describeInput(inputAt(opts.seed, o.index, rooms, doors), 300)}`).join('; '), open.map((o) => o.index));
       }
-      let stats = await getJson(server, '/_/stats', 3000);
-      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(100);
+      let stats = await getJson(server, '/_/stats', 3000, admin);
+      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(100);
       if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
       else if (stats.connections !== 3) {
         const held = Object.entries(stats.rooms as Record<string, { peers: number; members: number }>).filter(([, r]) => r.peers + r.members > 0).map(([n, r]) => `${n} (${r.peers} GUN, ${r.members} native)`);
         run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries); rooms with anyone in them: ${held.join(', ')}`, []);
       }
       // rooms: every fuzz room expires (--room-ttl 1)
-      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(200);
+      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(200);
       if (stats && stats.totals.rooms !== 3) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (3 canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
       const rss = stats?.memory?.rss ?? 0;
       if (rss > (opts.maxRssBytes ?? 600 * 1024 * 1024)) run.finding('rss', `server RSS ${Math.round(rss / 1048576)} MB at the end`, []);

@@ -6,12 +6,14 @@
 import type { Rng } from '../rng.ts';
 import { anyJson, mutateText, nested, oddString, PROTO_KEYS, setOwn } from '../mutate.ts';
 import type { WsFrameInput } from './gun.ts';
+import { JWT_KINDS } from '../tokens.ts';
 
 export const TYPES = ['publish', 'send', 'subscribe', 'unsubscribe', 'request', 'reply', 'serve', 'unserve', 'push', 'pull', 'unpull', 'presence'] as const;
 
 export function tokenGarbage(rng: Rng): unknown {
   return rng.weighted<unknown>([
     [4, '$TOKEN'],
+    [4, '$JWT_' + rng.pick(JWT_KINDS)],
     [3, rng.word(32, 32)],
     [2, oddString(rng, 200)],
     [1, 'x'.repeat(rng.int(1000, 20000))],
