@@ -126,7 +126,8 @@ class Worker {
     if (this.run.owned.length && rng.chance(0.25)) room = rng.pick(this.run.owned);
     const query: string[] = [];
     if (rng.chance(0.25)) query.push(`since=${rng.pick([0, 1, 5, 40, 1e6, -1])}`, ...(rng.chance(0.5) ? ['topics=t,news.*,*'] : []), ...(rng.chance(0.3) ? ['epoch=' + rng.word()] : []));
-    if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
+    if (this.run.tokens.enabled && rng.chance(0.85)) query.push('token=$JWT_' + rng.weighted([[8, 'ok'], [1, 'read'], [1, 'write'], [1, 'admin'], [1, 'sub']]));
+    else if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
     return query.length ? room + '?' + query.join('&') : room;
   }
 
@@ -216,6 +217,8 @@ class Worker {
   private async http(index: number, input: HttpInput): Promise<void> {
     const t = this.run.tokens;
     const headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, t.fill(v)]));
+    // with room tokens on, most requests carry a good one, so the doors behind the check are reached too
+    if (t.enabled && !headers.authorization && this.rng.chance(0.8)) headers.authorization = 'Bearer ' + t.token(this.rng.chance(0.9) ? 'ok' : 'read');
     const body = input.body === undefined ? undefined : typeof input.body === 'string' ? t.fill(input.body) : t.fillBytes(input.body);
     const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, t.fill(input.path), headers, body, 10_000, input.stream);
     if (a.status === -1) { this.run.clientRefused++; return; }
