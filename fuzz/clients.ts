@@ -4,6 +4,8 @@
 import http from 'node:http';
 import net from 'node:net';
 import WebSocket from 'ws';
+import { Rng } from './rng.ts';
+import { answerGet } from './doors/gun.ts';
 
 export type Suspicion = (what: string) => void;
 
@@ -14,6 +16,10 @@ export class FuzzSocket {
   closed = false;
   private waiters = new Map<string, () => void>();
   private barriers = 0;
+  /** when set, the socket answers some of what other peers ask it (forwarded gets, requests) */
+  answerer: Rng | undefined;
+  /** a native socket's connect message */
+  onConnect: ((hello: Record<string, unknown>) => void) | undefined;
 
   constructor(url: string, readonly native: boolean, private readonly suspicious: Suspicion, readonly tag: string) {
     this.ws = new WebSocket(url, native ? 'multisocket.v1' : [], { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
@@ -34,11 +40,21 @@ export class FuzzSocket {
     const msg = m as Record<string, unknown>;
     if (this.native) {
       if (msg.type === 'error' && msg.code === 'internal') this.suspicious(`native error "internal": ${text.slice(0, 300)}`);
+      if (msg.type === 'connect') this.onConnect?.(msg);
       const key = msg.type === 'presence' ? 'presence' : msg.type === 'error' && typeof msg.ref === 'string' ? msg.ref : undefined;
       if (key !== undefined) this.wake(key);
+      const rng = this.answerer;
+      if (rng && msg.type === 'request' && rng.chance(0.6)) {
+        const reply = rng.chance(0.8) ? { type: 'reply', id: msg.id, data: rng.int(0, 1e6) } : { type: 'reply', id: msg.id, error: rng.chance(0.5) ? { code: rng.word(), message: rng.word() } : rng.word() };
+        this.send(JSON.stringify(reply), false);
+        if (rng.chance(0.1)) this.send(JSON.stringify(reply), false); // a second reply: unknown_request
+      }
     } else {
       if (msg.dam === '!' && msg.err === 'message could not be processed') this.suspicious(`GUN "message could not be processed": ${text.slice(0, 300)}`);
       if (typeof msg['@'] === 'string') this.wake(msg['@']);
+      else if (this.answerer && msg.get !== undefined && typeof msg['#'] === 'string' && this.answerer.chance(0.4)) {
+        this.send(answerGet(this.answerer, msg['#'], msg.get), false);
+      }
     }
   }
 

@@ -9,7 +9,9 @@ import { startServer, type RunningServer } from '../test/helpers/server.ts';
 import { Rng } from './rng.ts';
 import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
 import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
-import { generateNativeFrame } from './doors/native.ts';
+import { generateNativeFrame, tokenGarbage } from './doors/native.ts';
+import { asText, pctEncode } from './mutate.ts';
+import { TokenMint } from './tokens.ts';
 import { generateSsePost, type SsePostInput } from './doors/sse.ts';
 import { generateHttp, type HttpInput } from './doors/http.ts';
 import { generateRaw, type RawInput } from './doors/raw-http.ts';
@@ -39,6 +41,8 @@ export interface FuzzOptions {
   concurrency?: number;
   batchSize?: number;
   maxRssBytes?: number;
+  /** more server flags, after SERVER_ARGS (e.g. --jwt-secret … --public-rooms '/fz*,/canary-*') */
+  serverArgs?: string[];
   log?: (line: string) => void;
 }
 
@@ -96,8 +100,12 @@ class Worker {
   sseInfo: { token: string; cid: string; room: string } | undefined;
   current = -1;
   private sinceBarrier = new Map<FuzzSocket, number[]>();
+  /** where this worker's connections go (not part of any input: inputs stay a function of seed and index) */
+  private readonly rng: Rng;
 
-  constructor(readonly id: number, private readonly run: Run) {}
+  constructor(readonly id: number, private readonly run: Run) {
+    this.rng = new Rng((run.seed + Math.imul(id + 7, 0x85ebca6b)) >>> 0);
+  }
 
   async execute(index: number, input: Input): Promise<void> {
     this.current = index;
@@ -110,12 +118,27 @@ class Worker {
     }
   }
 
+  /** Where a new connection goes: the input's fuzz room, sometimes an owned room (or a new one,
+   *  as its owner), sometimes with replay options. */
+  private target(room: string, native: boolean): string {
+    const rng = this.rng;
+    if (native && rng.chance(0.1)) return '/_/new';
+    if (this.run.owned.length && rng.chance(0.25)) room = rng.pick(this.run.owned);
+    const query: string[] = [];
+    if (rng.chance(0.25)) query.push(`since=${rng.pick([0, 1, 5, 40, 1e6, -1])}`, ...(rng.chance(0.5) ? ['topics=t,news.*,*'] : []), ...(rng.chance(0.3) ? ['epoch=' + rng.word()] : []));
+    if (this.run.tokens.enabled && rng.chance(0.85)) query.push('token=$JWT_' + rng.weighted([[8, 'ok'], [1, 'read'], [1, 'write'], [1, 'admin'], [1, 'sub']]));
+    else if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
+    return query.length ? room + '?' + query.join('&') : room;
+  }
+
   private async socket(native: boolean, room: string): Promise<FuzzSocket | undefined> {
     const have = native ? this.native : this.gun;
     if (have && !have.closed) return have;
     const tag = `w${this.id}-${randomBytes(3).toString('hex')}`;
-    const s = new FuzzSocket(this.run.server.ws + room, native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    const s = new FuzzSocket(this.run.server.ws + this.run.tokens.fill(this.target(room, native)), native, (what) => this.run.fault(what, this.sinceBarrier.get(s) ?? [this.current]), tag);
+    s.onConnect = (hello) => { if (typeof hello.room === 'string' && hello.room.startsWith('/r-')) this.run.addOwned(hello.room); };
     this.sinceBarrier.set(s, []);
+    s.answerer = new Rng((this.run.seed ^ Math.imul(this.id + 1, 0x9e3779b9)) >>> 0);
     if (native) this.native = s; else this.gun = s;
     this.run.sockets.add(s);
     s.ws.once('close', () => { this.run.sockets.delete(s); this.sinceBarrier.delete(s); });
@@ -127,7 +150,12 @@ class Worker {
     if (!s) return;
     let data = input.data;
     if (typeof data === 'string' && input.door === 'native') data = await this.fill(data);
-    s.send(data, input.binary);
+    data = typeof data === 'string' ? this.run.tokens.fill(data) : this.run.tokens.fillBytes(data);
+    if (input.repeat && typeof data === 'string') {
+      for (let i = 0; i < input.repeat; i++) s.send(data.replaceAll('$N', String(i)), false);
+    } else {
+      s.send(data, input.binary);
+    }
     const recent = this.sinceBarrier.get(s);
     if (!recent) return;
     recent.push(index);
@@ -147,7 +175,7 @@ class Worker {
   private async sseMember(room: number): Promise<{ token: string; cid: string; room: string } | undefined> {
     if (this.sse && !this.sse.closed && this.sseInfo) return this.sseInfo;
     this.sse?.close();
-    const reader = new SseReader(this.run.server.http + this.run.rooms[room], (e) => {
+    const reader = new SseReader(this.run.server.http + this.run.tokens.fill(this.target(this.run.rooms[room], false)), (e) => {
       if (e.event === 'error' && /"code":"internal"/.test(e.data)) this.run.fault(`SSE error "internal": ${e.data.slice(0, 300)}`, [this.current]);
     });
     this.sse = reader;
@@ -164,31 +192,46 @@ class Worker {
     let path = info.room;
     if (input.elsewhere) path = this.run.rooms.find((r) => r !== info.room) ?? '/fz-elsewhere';
     const body = typeof input.body === 'string'
-      ? input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid))
+      ? this.run.tokens.fill(input.body.replaceAll('"$TOKEN"', JSON.stringify(info.token)).replaceAll('"$CID"', JSON.stringify(info.cid)))
       : input.body;
     const headers: Record<string, string> = input.contentType ? { 'content-type': input.contentType } : {};
-    // A request (or a push) may wait for a reply nobody sends, up to its timeout: that is the
-    // protocol, not a hang, so the worker moves on after a second (and the agent drops the socket).
-    const a = await httpExchange(this.run.server.port, this.run.agent, 'POST', path, headers, body, 1000);
-    this.judgeHttp(index, a.status, a.text, false);
+    // A request waits for its reply (up to its timeout, at most 60 s): the worker moves on after a
+    // second and the answer is judged when it comes. Every one must come: the run ends by
+    // checking that none is left open once every fuzz client has closed. Its own connection, so
+    // a waiting POST holds no socket of the shared agent.
+    const exchange = httpExchange(this.run.server.port, false, 'POST', path, headers, body, 70_000);
+    const waiting = { index, path };
+    this.run.outstanding.add(waiting);
+    const late = exchange.then((a) => {
+      this.run.outstanding.delete(waiting);
+      this.judgeHttp(index, a.status, a.text, a.timedOut);
+      return a;
+    });
+    const a = await Promise.race([late, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000))]);
+    if (!a) return;
     if (input.elsewhere && a.status === 200 && typeof body === 'string' && body.includes(info.token) && !a.text.startsWith('{"ok":1}')) {
       this.run.finding('cross-room', `a token of ${info.room} was accepted in ${path}: ${a.text.slice(0, 200)}`, [index]);
     }
   }
 
   private async http(index: number, input: HttpInput): Promise<void> {
-    const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, input.path, input.headers, input.body, 10_000, input.stream);
+    const t = this.run.tokens;
+    const headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, t.fill(v)]));
+    // with room tokens on, most requests carry a good one, so the doors behind the check are reached too
+    if (t.enabled && !headers.authorization && this.rng.chance(0.8)) headers.authorization = 'Bearer ' + t.token(this.rng.chance(0.9) ? 'ok' : 'read');
+    const body = input.body === undefined ? undefined : typeof input.body === 'string' ? t.fill(input.body) : t.fillBytes(input.body);
+    const a = await httpExchange(this.run.server.port, input.stream ? false : this.run.agent, input.method, t.fill(input.path), headers, body, 10_000, input.stream);
     if (a.status === -1) { this.run.clientRefused++; return; }
     this.judgeHttp(index, a.status, a.text, a.timedOut);
   }
 
   private judgeHttp(index: number, status: number, text: string, timedOut: boolean): void {
-    if (timedOut) this.run.slow.push(index);
+    if (timedOut) this.run.finding('hang', `no answer within the time limit (10 s; 70 s for an SSE request) to #${index}`, [index]);
     else if (status >= 500 && status !== 503) this.run.fault(`HTTP ${status}: ${text.slice(0, 300)}`, [index]);
   }
 
   private async raw(index: number, input: RawInput): Promise<void> {
-    const a = await rawExchange(this.run.server.port, input.chunks, input.pauseMs, input.waitMs);
+    const a = await rawExchange(this.run.server.port, input.chunks.map((c) => this.run.tokens.fillBytes(c)), input.pauseMs, input.waitMs);
     if (/^HTTP\/1\.[01] 5(?!03)\d\d/m.test(a.text)) this.run.fault(`raw answer: ${a.text.slice(0, 300)}`, [index]);
   }
 
@@ -217,16 +260,24 @@ class Run {
   readonly findings: Finding[] = [];
   readonly sockets = new Set<FuzzSocket>();
   readonly streams = new Set<SseReader>();
-  readonly slow: number[] = [];
   clientRefused = 0;
+  /** SSE POSTs not answered yet */
+  readonly outstanding = new Set<{ index: number; path: string }>();
+  /** owned rooms made by fuzz sockets (/_/new), which other fuzz connections join */
+  readonly owned: string[] = [];
   readonly agent: http.Agent;
 
-  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number) {
+  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number, readonly tokens: TokenMint) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   }
 
   finding(kind: Finding['kind'], message: string, inputs: number[]): void {
     if (this.findings.length < 50) this.findings.push({ kind, message, inputs: [...inputs] });
+  }
+
+  addOwned(room: string): void {
+    this.owned.push(room);
+    if (this.owned.length > 8) this.owned.shift();
   }
 
   fault(what: string, inputs: number[]): void {
@@ -259,8 +310,8 @@ async function placeCanaries(server: RunningServer): Promise<Canaries> {
   return { gun, native, sse, heard, rooms };
 }
 
-async function getJson(server: RunningServer, path: string, timeoutMs: number): Promise<Record<string, any> | undefined> {
-  const a = await httpExchange(server.port, false, 'GET', path, {}, undefined, timeoutMs);
+async function getJson(server: RunningServer, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Record<string, any> | undefined> {
+  const a = await httpExchange(server.port, false, 'GET', path, headers, undefined, timeoutMs);
   if (a.status !== 200) return undefined;
   try { return JSON.parse(a.text); } catch { return undefined; }
 }
@@ -275,11 +326,12 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
   const deadline = opts.minutes !== undefined ? started + opts.minutes * 60_000 : Infinity;
   const rooms = fuzzRooms(opts.seed);
-  const server = await startServer({ args: SERVER_ARGS });
+  const server = await startServer({ args: [...SERVER_ARGS, ...(opts.serverArgs ?? [])] });
   let crashed = false;
   server.proc.once('exit', () => { crashed = true; });
   const canaries = await placeCanaries(server);
-  const run = new Run(server, rooms, opts.seed, concurrency);
+  const tokens = TokenMint.fromServerArgs(opts.serverArgs ?? []);
+  const run = new Run(server, rooms, opts.seed, concurrency, tokens);
   const workers = Array.from({ length: concurrency }, (_, i) => new Worker(i, run));
   const perDoor: Record<string, number> = {};
   const timeByDoor: Record<string, number> = {};
@@ -329,7 +381,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
       }
       const t0 = Date.now();
       const health = await getJson(server, '/_/health', 3000);
-      if (!health || health.status !== 'ok') run.finding('hang', `/_/health did not answer within 3 s after inputs ${start}..${end - 1} (slow requests: ${run.slow.slice(-10).join(', ')})`, batch.slice(-50));
+      if (!health || health.status !== 'ok') run.finding('hang', `/_/health did not answer within 3 s after inputs ${start}..${end - 1}`, batch.slice(-50));
       else if (Date.now() - t0 > 1000) log(`note: /_/health took ${Date.now() - t0} ms after batch ${start}..${end - 1}`);
       checkLogs(batch.slice(-50));
       for (const h of canaries.heard.splice(0)) run.finding('cross-room', h, batch);
@@ -344,12 +396,23 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     for (const s of run.streams) s.close();
     run.agent.destroy();
     if (!crashed) {
-      let stats = await getJson(server, '/_/stats', 3000);
-      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(100);
+      // with room tokens on, /_/stats needs an admin token
+      const admin: Record<string, string> = tokens.enabled ? { authorization: 'Bearer ' + tokens.token('admin') } : {};
+      for (const until = Date.now() + 5000; run.outstanding.size > 0 && Date.now() < until;) await sleep(50);
+      if (run.outstanding.size > 0) {
+        const open = [...run.outstanding];
+        run.finding('hang', `${open.length} SSE POSTs still unanswered 5 s after every fuzz client closed (a request must be answered: reply, timeout or gone): ` +
+          open.slice(0, 5).map((o) => `#${o.index} ${describeInput(inputAt(opts.seed, o.index, rooms, doors), 300)}`).join('; '), open.map((o) => o.index));
+      }
+      let stats = await getJson(server, '/_/stats', 3000, admin);
+      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(100);
       if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
-      else if (stats.connections !== 3) run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries)`, []);
+      else if (stats.connections !== 3) {
+        const held = Object.entries(stats.rooms as Record<string, { peers: number; members: number }>).filter(([, r]) => r.peers + r.members > 0).map(([n, r]) => `${n} (${r.peers} GUN, ${r.members} native)`);
+        run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries); rooms with anyone in them: ${held.join(', ')}`, []);
+      }
       // rooms: every fuzz room expires (--room-ttl 1)
-      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000)) await sleep(200);
+      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(200);
       if (stats && stats.totals.rooms !== 3) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (3 canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
       const rss = stats?.memory?.rss ?? 0;
       if (rss > (opts.maxRssBytes ?? 600 * 1024 * 1024)) run.finding('rss', `server RSS ${Math.round(rss / 1048576)} MB at the end`, []);

@@ -71,7 +71,10 @@ function mutateOnce(rng: Rng, text: string): string | Buffer {
       const depth = rng.pick([999, 1000, 1001, 3000, 6000, 20000]);
       return text.replace(/:(\s*)("[^"]*"|-?\d+|true|false|null)/, () => ':' + nested(depth, '1', rng));
     }
-    case 5: return text.replace(/"[^"]*"/, () => JSON.stringify('x'.repeat(rng.int(1000, 70000)))); // long string
+    case 5: { // long strings, some right at --max-message-bytes (262144 in the fuzz server)
+      const n = rng.chance(0.2) ? 262144 - text.length + rng.int(-20, 20) : rng.int(1000, 70000);
+      return text.replace(/"[^"]*"/, () => JSON.stringify('x'.repeat(Math.max(0, n))));
+    }
     case 6: return text.slice(0, at) + rng.pick(UNICODE) + text.slice(at); // raw unicode / control chars
     case 7: return text.replace(/"[^"]*"/, () => JSON.stringify(oddString(rng)));
     case 8: { // prototype keys at the first object

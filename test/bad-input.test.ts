@@ -414,3 +414,18 @@ test('nesting deeper than 1000 levels is refused with that reason at every door;
   assert.ok(!server.logs.some((l) => /unhandledRejection|"level":"error"/.test(l)), server.logs.filter((l) => /"level":"error"/.test(l)).join('\n').slice(0, 2000));
   await othersStillWork();
 });
+
+// Found by `npm run fuzz` (seed 101, raw door): an SSE GET pipelined behind another request has
+// no socket of its own yet and got no 'close' when the connection ended: counted forever.
+test('pipelined SSE GETs on one connection are all uncounted when it closes', async () => {
+  const count = async () => (await httpGet(server.http + '/_/stats', 1000)).json!.connections as number;
+  const before = await count();
+  const sse = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n`;
+  const r = '/' + uid('pipelined');
+  const a = await rawRequest(server.port, sse(r) + sse(r + '/b') + `POST ${r} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}` + sse(r), 300);
+  assert.match(a.text, /event: connect/);
+  let now = await count();
+  for (const deadline = Date.now() + 3000; now !== before && Date.now() < deadline; now = await count()) await sleep(50);
+  assert.equal(now, before, 'pipelined SSE streams still counted after their connection closed');
+  await othersStillWork();
+});

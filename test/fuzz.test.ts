@@ -14,7 +14,7 @@ for (const [label, seed, count] of [['fixed seed', 20261204, 3000], ['random see
   test(`fuzz slice, ${label} ${seed}: ${count} inputs across every door; no crash, hang, leak or cross-room delivery`, async () => {
     const lines: string[] = [];
     const r = await runFuzz({ seed, count, log: (l) => lines.push(l) });
-    console.log(`# fuzz seed ${seed}: ${r.inputs} inputs in ${r.seconds.toFixed(1)} s; ${Object.entries(r.perDoor).map(([d, n]) => `${d} ${n}`).join(', ')}`);
+    console.log(`fuzz seed ${seed}: ${r.inputs} inputs in ${r.seconds.toFixed(1)} s; ${Object.entries(r.perDoor).map(([d, n]) => `${d} ${n}`).join(', ')}`);
     assert.equal(r.inputs, count, lines.join('\n'));
     assert.equal(r.findings.length, 0, explain(r));
   });

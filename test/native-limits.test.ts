@@ -151,6 +151,37 @@ test('--max-peers-per-room 2: a third member gets HTTP 503 (WebSocket upgrade an
   assert.equal(st.members, 2, short(st));
 });
 
+// Found by `npm run fuzz` (its end-of-run check that every HTTP exchange is answered): an SSE
+// member's request POST was never answered when the member's stream closed before the reply.
+test('an SSE request POST is answered `gone` when the requester\'s own stream closes first', async (t) => {
+  const { pool } = await ownServer(t, []);
+  const r = room('gone');
+  const target = await pool.ws(r);
+  const asker = await pool.sse(r);
+  const answer = asker.send({ type: 'request', id: 'q', to: target.cid, data: 1, timeout: 4000 });
+  await target.waitFor((x) => x.type === 'request');
+  await asker.close();
+  const res = await answer;
+  assert.equal(res.body.type, 'reply', short(res.body));
+  assert.equal(res.body.error?.code, 'gone', short(res.body));
+  // the late reply finds nothing pending
+  target.send({ type: 'reply', id: (await target.waitFor((x) => x.type === 'request')).id, data: 2, ref: 'late' });
+  assert.equal((await target.waitFor((x) => x.type === 'error' && x.ref === 'late')).code, 'unknown_request');
+});
+
+test('an SSE request POST waiting in an owned room is answered `room_closed` when the owner leaves', async (t) => {
+  const { pool } = await ownServer(t, []);
+  const owner = await pool.ws('/_/new');
+  const target = await pool.ws(owner.room);
+  const asker = await pool.sse(owner.room);
+  const answer = asker.send({ type: 'request', id: 'q', to: target.cid, data: 1, timeout: 4000 });
+  await target.waitFor((x) => x.type === 'request');
+  await owner.close();
+  const res = await answer;
+  assert.equal(res.body.type, 'reply', short(res.body));
+  assert.equal(res.body.error?.code, 'room_closed', short(res.body));
+});
+
 // ---------------------------------------------------------------------------------------------
 // History limits: gap
 

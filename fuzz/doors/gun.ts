@@ -11,6 +11,8 @@ export interface WsFrameInput {
   data: string | Buffer;
   /** sent as a binary frame (otherwise text, even when `data` is not UTF-8) */
   binary: boolean;
+  /** a flood: the frame this many times at once, "$N" in it replaced by 0, 1, 2, … */
+  repeat?: number;
 }
 
 const PUB = 'dUmMyPuBkEy_0123456789abcdefABCDEF-_xyzXYZ.aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpP';
@@ -118,6 +120,23 @@ function envelope(rng: Rng): Record<string, unknown> {
   return env;
 }
 
+/** What a fuzz peer answers to a get the server forwarded to it: data, garbage, or an error. */
+export function answerGet(rng: Rng, askId: string, get: unknown): string {
+  const soulAsked = typeof get === 'object' && get !== null && typeof (get as Record<string, unknown>)['#'] === 'string' ? (get as Record<string, string>)['#'] : soul(rng);
+  const answer: Record<string, unknown> = { '#': rng.word(6, 12), '@': askId };
+  rng.weighted<() => void>([
+    [6, () => { const g: Record<string, unknown> = {}; setOwn(g, soulAsked, node(rng, soulAsked)); answer.put = g; }],
+    [2, () => { answer.put = put(rng).put; }],
+    [1, () => { answer.err = oddString(rng); }],
+    [1, () => { answer.put = anyJson(rng, 3); }],
+    [1, () => { answer['##'] = rng.int(-1e9, 1e9); answer.put = {}; }],
+  ])();
+  if (rng.chance(0.1)) answer['%'] = rng.word();
+  const text = JSON.stringify(answer);
+  const m = rng.chance(0.2) ? mutateText(rng, text) : text;
+  return typeof m === 'string' ? m : m.toString('utf8');
+}
+
 export function generateGunFrame(rng: Rng, rooms: number): WsFrameInput {
   const room = rng.int(0, rooms - 1);
   const shape = rng.weighted<() => string | Buffer>([
@@ -127,5 +146,9 @@ export function generateGunFrame(rng: Rng, rooms: number): WsFrameInput {
     [1, () => `{"#":"${rng.word()}","put":{"s":{"_":{"#":"s",">":{"x":1}},"x":${nested(rng.pick([999, 1001, 6000]), '1', rng)}}}}`],
     [1, () => rng.pick(['[]', '[[]]', '{}', 'null', '', ' ', '"x"', '1e309', '[{}]', '[null]'])],
   ])();
+  if (rng.chance(0.005)) {
+    const s = soul(rng);
+    return { door: 'gun', room, data: `{"#":"fl$N-${rng.word()}","put":{${JSON.stringify(s)}:{"_":{"#":${JSON.stringify(s)},">":{"k$N":${Date.now()}}},"k$N":$N}}}`, binary: false, repeat: rng.int(500, 4000) };
+  }
   return { door: 'gun', room, data: shape, binary: rng.chance(0.02) };
 }

@@ -6,12 +6,14 @@
 import type { Rng } from '../rng.ts';
 import { anyJson, mutateText, nested, oddString, PROTO_KEYS, setOwn } from '../mutate.ts';
 import type { WsFrameInput } from './gun.ts';
+import { JWT_KINDS } from '../tokens.ts';
 
 export const TYPES = ['publish', 'send', 'subscribe', 'unsubscribe', 'request', 'reply', 'serve', 'unserve', 'push', 'pull', 'unpull', 'presence'] as const;
 
 export function tokenGarbage(rng: Rng): unknown {
   return rng.weighted<unknown>([
     [4, '$TOKEN'],
+    [4, '$JWT_' + rng.pick(JWT_KINDS)],
     [3, rng.word(32, 32)],
     [2, oddString(rng, 200)],
     [1, 'x'.repeat(rng.int(1000, 20000))],
@@ -65,5 +67,9 @@ export function generateNativeFrame(rng: Rng, rooms: number): WsFrameInput {
     [1, () => `{"type":"publish","data":${nested(rng.pick([998, 999, 1000, 1001, 6000]), '1', rng)}}`],
     [1, () => rng.pick(['', 'null', '[]', '[[]]', '1', '"publish"', '{"type":"publish","data":1e309}', 'x'.repeat(rng.int(1, 5000))])],
   ])();
+  if (rng.chance(0.005)) {
+    const frame = rng.pick(['{"type":"publish","data":$N}', '{"type":"publish","topic":"t","data":"$N"}', '{"type":"presence"}', '{"type":"request","id":$N,"to":"$CID","timeout":50}', '{"type":"push","data":$N}', '[{"type":"publish","data":$N},{"type":"publish","data":$N}]']);
+    return { door: 'native', room, data: frame, binary: false, repeat: rng.int(500, 4000) };
+  }
   return { door: 'native', room, data, binary: rng.chance(0.02) };
 }

@@ -196,11 +196,12 @@ export class ChannelHub {
     if (this.members.get(member.cid) !== member) return false;
     this.members.delete(member.cid);
     this.byToken?.delete(member.token);
-    // Requests this member was answering fail with `gone`; its own requests are dropped.
+    // Requests this member was answering fail with `gone`, and so do its own: an SSE member's
+    // request is an HTTP POST still waiting for its answer (dropping it left the POST open forever).
     if (this.pending) {
       for (const p of [...this.pending.values()]) {
         if (p.target === member) this.finish(p, { error: { code: 'gone', message: `${member.cid} left before replying` } });
-        else if (p.requester === member) { clearTimeout(p.timer); this.pending.delete(p.rid); }
+        else if (p.requester === member) this.finish(p, { error: { code: 'gone', message: 'the requesting connection closed before the reply' } });
       }
     }
     if (this.owner === member.cid) {
@@ -224,7 +225,10 @@ export class ChannelHub {
   closeAll(reason: string): void {
     const closed = this.frame({ type: 'closed', reason });
     for (const m of this.members.values()) this.deliver(m, closed);
-    this.clearPending();
+    // Answered, not dropped: an SSE member's request is an HTTP POST still waiting for it.
+    if (this.pending) {
+      for (const p of [...this.pending.values()]) this.finish(p, { error: { code: 'room_closed', message: `the room closed (${reason}) before the reply` } });
+    }
   }
 
   dispose(): void {

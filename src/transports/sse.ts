@@ -40,6 +40,9 @@ export class SseConnection extends BatchedConnection implements Connection {
     res.write('retry: 2000\n\n');
     const onGone = () => this.gone();
     res.on('close', onGone);
+    // A response queued behind another on a pipelined connection has no socket yet, and gets no
+    // 'close' of its own when that connection ends: the request's socket tells (it stayed counted).
+    if (!res.socket) res.req.socket.once('close', onGone);
     res.socket?.setNoDelay(true);
     res.socket?.setTimeout(0);
   }
