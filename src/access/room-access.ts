@@ -37,14 +37,14 @@ export class RoomAccess {
 
   /**
    * A new token for a connection already in `room` (native `auth`): it must open the same room
-   * and, when the old one named a user, name the same user (others saw that name in `join`).
+   * and name the same user as the old one, or none if that named none (others saw it in `join`).
    */
   async refresh(room: string, token: string, current: Principal): Promise<Principal | AccessRefusal> {
     if (!this.verifier) return current;
     const next = this.forRoom(room, await this.verifier.verify(token));
     if (isRefusal(next)) return next;
-    if (current.user !== undefined && next.user !== current.user) {
-      return { status: 403, code: 'forbidden', message: `a refreshed token must name the same user ("${current.user}")` };
+    if (next.user !== current.user) {
+      return { status: 403, code: 'forbidden', message: current.user === undefined ? 'a refreshed token must name no user, as the first did' : `a refreshed token must name the same user ("${current.user}")` };
     }
     return next;
   }

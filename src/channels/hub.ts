@@ -67,9 +67,6 @@ const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
   pull: Perm.PULL,
   presence: Perm.PRESENCE,
 };
-const NEEDED_NAME: Partial<Record<ClientMessage['type'], string>> = {
-  publish: 'publish', send: 'send', subscribe: 'subscribe', request: 'request', serve: 'serve', push: 'push', pull: 'pull', presence: 'presence',
-};
 
 let cidCounter = 0;
 const cidPrefix = randomBytes(3).toString('hex');
@@ -251,7 +248,7 @@ export class ChannelHub {
     this.messagesIn++;
     const needed = NEEDED[msg.type];
     if (needed !== undefined && !(member.perms & needed)) {
-      return respond(errorMessage('forbidden', `the token does not allow "${NEEDED_NAME[msg.type]}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref), 403);
+      return respond(errorMessage('forbidden', `the token does not allow "${msg.type}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref), 403);
     }
     switch (msg.type) {
       case 'publish': this.publish(member, msg.data, msg.topic, msg.echo); return respond(OK);
