@@ -13,7 +13,9 @@ import { isRefusal, type AccessRefusal, type Principal } from '../src/access/pri
 import { clientAddress, limitKey } from '../src/server/client-address.ts';
 import { OriginPolicy } from '../src/server/origin-policy.ts';
 import { ConnectionLimits } from '../src/server/connection-limits.ts';
-import { queryParam, redactToken, requestToken } from '../src/server/request-token.ts';
+import { redactToken, requestToken } from '../src/server/request-token.ts';
+import { queryParams } from '../src/server/query-params.ts';
+const queryParam = (url: string, name: string) => queryParams(url).get(name);
 
 const SECRET = new TextEncoder().encode('a-test-secret-that-is-long-enough-32+');
 const sign = (claims: Record<string, unknown>, exp: string | number | undefined = '1h', key: Uint8Array = SECRET) => {

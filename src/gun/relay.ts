@@ -127,17 +127,28 @@ export class GunRelay {
       if (!valid.ok) return { code: 'invalid', err: valid.err };
       graph = valid.graph;
     }
+    const taken = this.take(graph);
+    if (!Array.isArray(taken)) return taken;
+    if (taken.length === 0) return undefined;
+    const id = this.opts.newId();
+    this.seen.set(id, PUT_SEEN);
+    const json = taken === graph ? q(put) : graphJson(taken);
+    this.relayPut('{"#":' + q(id) + ',"put":' + json + '}', () => json, origin);
+    return undefined;
+  }
+
+  /**
+   * What every door's put goes through: SEA's rules, then HAM. Returns why it was refused, or what
+   * was taken: `graph` itself, or (when SEA left out fields HAM ignores) the checked part of it,
+   * which is then what may be passed on. No allocation when nothing is left out.
+   */
+  private take(graph: GraphUpdate): PutRefusal | GraphUpdate {
     const now = Date.now();
     const sea = checkSeaWrite(graph, this.store, now);
     if (!sea.ok) return { code: 'sea_rejected', err: sea.err };
-    const err = this.merge(sea.graph ?? graph, now);
-    if (err) return { code: 'refused', err };
-    if (sea.graph?.length === 0) return undefined;
-    const id = this.opts.newId();
-    this.seen.set(id, PUT_SEEN);
-    const json = sea.graph ? graphJson(sea.graph) : q(put);
-    this.relayPut('{"#":' + q(id) + ',"put":' + json + '}', () => json, origin);
-    return undefined;
+    const taken = sea.graph ?? graph;
+    const err = this.merge(taken, now);
+    return err ? { code: 'refused', err } : taken;
   }
 
   /** The soul a legacy key names: its association if any, else the key itself. */
@@ -239,26 +250,18 @@ export class GunRelay {
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
-    const now = Date.now();
-    const sea = checkSeaWrite(valid.graph, this.store, now);
-    if (!sea.ok) {
-      this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: sea.err });
-      return this.sendAck(peer, id, sea.err);
+    const taken = this.take(valid.graph);
+    if (!Array.isArray(taken)) {
+      if (taken.code === 'sea_rejected') this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
+      return this.sendAck(peer, id, taken.err);
     }
-    const err = this.merge(sea.graph ?? valid.graph, now);
-    if (err) return this.sendAck(peer, id, err);
     this.sendAck(peer, id);
     // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     // Only SEA fields HAM ignored (not checked, so not passed on) make a new text.
-    if (sea.graph) return this.relayRebuilt(msg, sea.graph, peer);
-    this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
-  }
-
-  /** `msg` with its put replaced by `graph` (the checked part of it), to every peer but `except`. */
-  private relayRebuilt(msg: GunMessage, graph: GraphUpdate, except: Connection): void {
-    if (graph.length === 0) return;
-    const json = graphJson(graph);
-    this.relayPut(withPut(msg, json), () => json, except);
+    if (taken === valid.graph) return this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
+    if (taken.length === 0) return;
+    const json = graphJson(taken);
+    this.relayPut(withPut(msg, json), () => json, peer);
   }
 
   /** Merge into the graph. Returns an error text, or '' on success. */
@@ -326,16 +329,13 @@ export class GunRelay {
       if (!(peer.principal.perms & Perm.GUN_WRITE)) return;
       const valid = validateGraph(msg.put);
       if (!valid.ok) return;
-      const now = Date.now();
-      // A reply that breaks SEA's rules is neither merged nor routed.
-      const sea = checkSeaWrite(valid.graph, this.store, now);
-      if (!sea.ok) {
-        this.host.log.debug('reply refused by SEA', { room: this.host.name, peer: peer.id, err: sea.err });
-        return;
-      }
-      this.merge(sea.graph ?? valid.graph, now); // the server learns what the answering peer knew
-      if (sea.graph) {
-        if (sea.graph.length > 0) this.host.send(trail.peer, new OutFrame(withPut(msg, graphJson(sea.graph))));
+      // The server learns what the answering peer knew. A reply that breaks SEA's rules is
+      // neither merged nor routed; one the room cannot hold (e.g. its byte cap) is still routed.
+      const taken = this.take(valid.graph);
+      if (!Array.isArray(taken)) {
+        if (taken.code === 'sea_rejected') return this.host.log.debug('reply refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
+      } else if (taken !== valid.graph) {
+        if (taken.length > 0) this.host.send(trail.peer, new OutFrame(withPut(msg, graphJson(taken))));
         return;
       }
     }

@@ -16,7 +16,7 @@ import { errorBody, readBody, refusal, sendJson } from './http-util.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 import { requestToken } from './request-token.js';
 import { clientAddress } from './client-address.js';
-import { isRefusal, OPEN } from '../access/principal.js';
+import { isRefusal } from '../access/principal.js';
 import { Perm, permNames } from '../access/permissions.js';
 import { queryParams } from './query-params.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
