@@ -1,36 +1,38 @@
-// multisocket/client: the SDK for the native protocol (docs/protocol.md), for browsers and Node 20.
+// multisocket/client: the SDK for the native protocol (docs/protocol.md, docs/client.md), for
+// browsers and Node 20.
 //
 //   import { connect } from 'multisocket/client';
-//   const room = connect('ws://localhost:8765/chat');            // or {transport: 'sse'}
+//   const room = connect('ws://localhost:8765/chat');            // or {transport: 'sse'}; '/chat' in a page
 //   room.on('message', (m) => console.log(m.from, m.data));
-//   room.publish('hello');                                        // buffered until connected
+//   await room.publish('hello');                                  // buffered until connected
 //   room.serve(async ({ a, b }) => a + b);
-//   const sum = await room.request({ a: 1, b: 2 });
-import { Room, type ConnectOptions } from './room.js';
+//   const sum = await room.request<number>({ a: 1, b: 2 });
+import { Room } from './room.js';
+import type { ConnectOptions } from './options.js';
 
-/** Join the room at `url` (`ws(s)://` or `http(s)://` host + room path). Returns at once; writes are buffered until connected. */
+/**
+ * Join the room at `url` (`ws(s)://` or `http(s)://` host + room path; in a browser a path like
+ * `/chat` is taken relative to the page). Returns at once; writes are buffered until connected.
+ */
 export function connect(url: string | URL, options: ConnectOptions = {}): Room {
   return new Room(url, options);
 }
 
 export { Room };
 export type {
-  ClosedEvent,
-  ConnectEvent,
   ConnectOptions,
-  GapEvent,
+  PresenceOptions,
   PublishOptions,
-  PullHandler,
-  PushContext,
-  ReconnectingEvent,
   RequestContext,
   RequestHandler,
   RequestOptions,
-  RoomEvents,
-  RoomState,
+  SendOptions,
   TopicHandler,
   TransportName,
-} from './room.js';
+} from './options.js';
+export type { ClosedEvent, ConnectEvent, GapEvent, ReconnectingEvent, RoomEvents, RoomState } from './events.js';
+export type { PullContext, PullHandler, PullOptions, PullContext as PushContext } from './puller.js';
+export type { JobResult, PublishResult } from './writes.js';
 export { MultisocketError, type ClientErrorCode } from './errors.js';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { topicMatches, isValidTopic } from './topics.js';

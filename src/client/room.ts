@@ -1,160 +1,52 @@
 // The room handle: one member of one room, over whichever transport, across reconnects. It keeps
 // what the application asked for (topics, serve, pull) and re-establishes it on every new
-// connection, buffers writes while there is none, resumes the published stream from the last
-// `seq` it saw, and turns request/reply and presence into Promises.
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+// connection, buffers writes while there is none, resumes the same member (`?resume=`) and the
+// published stream from the last `seq` it saw, and turns writes, request/reply, presence and
+// pushed jobs into Promises that settle exactly once, with a code from the protocol's table.
+import { backoffDelay } from './backoff.js';
+import { askDoor } from './door.js';
 import { OwnPublishes } from './echoes.js';
 import { Emitter } from './emitter.js';
-import { MultisocketError } from './errors.js';
+import { handlerErrorInfo, MultisocketError, quiet } from './errors.js';
+import type { ConnectEvent, RoomEvents, RoomState } from './events.js';
+import type { ConnectOptions, PresenceOptions, PublishOptions, RequestHandler, RequestOptions, SendOptions, TransportName } from './options.js';
+import { Puller, type PullHandler, type PullOptions } from './puller.js';
+import { ResumeStore } from './resume-store.js';
+import { attemptUrl, resolveRoomUrl, roomKey } from './room-url.js';
+import { postEnvelopeBytes, utf8Length } from './size.js';
+import { refreshAt } from './token.js';
 import { isValidTopic, topicMatches } from './topics.js';
 import type { CloseInfo, Transport, TransportFactory } from './transport.js';
 import { openSse } from './transport-sse.js';
 import { openWebSocket } from './transport-ws.js';
-import { refreshAt } from './token.js';
-import type {
-  AuthMessage,
-  Cid,
-  ClientMessage,
-  ConnectMessage,
-  DataMessage,
-  ErrorInfo,
-  ErrorMessage,
-  GapMessage,
-  JoinMessage,
-  LeaveMessage,
-  ReplyCommand,
-  ReplyMessage,
-  RequestId,
-  RequestMessage,
-  ServerMessage,
-} from './types.js';
+import type { Cid, ClientMessage, DataMessage, ErrorCode, ErrorMessage, ParsedConnect, ParsedServerMessage, ReplyCommand, ReplyMessage, RequestMessage, ServerLimits } from './types.js';
+import { PendingWrites, writeRef, type JobResult, type PublishResult, type WriteKind } from './writes.js';
 
-export type TransportName = 'websocket' | 'sse';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
 
-export interface ConnectOptions {
-  /** Default `websocket`. */
-  transport?: TransportName;
-  /** Topics to subscribe to from the start (before any replay), without a handler of their own. */
-  topics?: string[];
-  /** Reconnect after the connection drops (default true). Never after `close()` or `closed`. */
-  reconnect?: boolean;
-  /** Default timeout of `request()` and `presence()`, ms (the server's default is 10,000). */
-  requestTimeout?: number;
-  /** Reconnect delays (default 250 ms doubling to 10 s, ±50% jitter). */
-  backoff?: BackoffOptions;
-  /** Resume from this `seq` on the first connection too (e.g. one saved from an earlier session). */
-  since?: number;
-  /**
-   * A room token (JWT) for a server that requires one (docs/security.md); sent as `?token=` when
-   * connecting. A fixed token cannot be renewed: when it expires the room closes (`token_expired`).
-   */
-  token?: string;
-  /**
-   * Gets a room token: before the first connection, before every reconnect whose token is
-   * missing, refused or about to expire, and again before the current one expires (the new one is
-   * then sent on the open connection as an `auth` message, which the server checks). Wins over `token`.
-   */
-  getToken?: () => string | Promise<string>;
-}
-
-export interface PublishOptions {
-  topic?: string;
-  /** Deliver to this member too (default false). */
-  echo?: boolean;
-}
-
-export interface RequestOptions {
-  /** A member's cid; without it one member that called `serve` is picked (round-robin). */
-  to?: Cid;
-  /** ms; the server answers `timeout` after it (default: `requestTimeout`, else the server's 10 s). */
-  timeout?: number;
-}
-
-export interface RequestContext {
-  from: Cid;
-  id: RequestId;
-}
-/**
- * Answers a request. Its return value (or what its Promise resolves to) is the reply's `data`; a
- * throw or rejection becomes the error reply `{code: 'handler_error', message}` (or the `code` of a
- * thrown MultisocketError).
- */
-export type RequestHandler = (data: unknown, ctx: RequestContext) => unknown;
-
-export interface PushContext {
-  from: Cid;
-}
-export type PullHandler = (data: unknown, ctx: PushContext) => void;
-export type TopicHandler = (data: unknown, msg: DataMessage) => void;
-
-export type RoomState = 'connecting' | 'open' | 'reconnecting' | 'closed';
-
-export interface ConnectEvent {
-  room: string;
-  cid: Cid;
-  owner: Cid;
-  members: Cid[];
-  /** The room's last published seq when this connection opened. */
-  seq: number;
-  /** False for the first connection, true after a reconnect. */
-  resumed: boolean;
-  /** This member's user (its room token's `sub`), when it has one. */
-  user?: string;
-  /** cid → user of the members whose tokens name one. */
-  users?: Record<Cid, string>;
-}
-export interface ReconnectingEvent {
-  /** 1 for the first attempt after a drop. */
-  attempt: number;
-  /** ms until it. */
-  delay: number;
-  /** Why the last connection ended, where known. */
-  code?: number;
-  status?: number;
-  reason?: string;
-}
-export interface ClosedEvent {
-  /** The server's (`owner_left`…), or `client` (close()), `gone` (HTTP 404/410), `disconnected` (reconnect: false), `failed`. */
-  reason: string;
-}
-
-/**
- * Messages `from`..`to` are lost to this member. With `reset`, the room's numbering restarted
- * (a new server process, or the room was freed and made again: a new `epoch`) while it was away:
- * everything after its old `lastSeq` is unknown (`to` is then Number.MAX_SAFE_INTEGER). The
- * server then replays what it still keeps of the new numbering.
- */
-export interface GapEvent extends GapMessage {
-  reset?: true;
-}
-
-export interface RoomEvents {
-  connect: ConnectEvent;
-  join: JoinMessage;
-  leave: LeaveMessage;
-  message: DataMessage;
-  gap: GapEvent;
-  closed: ClosedEvent;
-  reconnecting: ReconnectingEvent;
-  /** A new token was accepted on the open connection. */
-  auth: AuthMessage;
-  /** A server `error` not tied to a pending request (e.g. `no_puller`, `rate_limited`), or a transport failure. */
-  error: MultisocketError;
-}
-
-/** Added to a request's timeout on the client, so the server's `timeout` reply normally wins. */
-const REQUEST_GRACE_MS = 1000;
-const SERVER_DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-
-interface Pending<T> {
+/** A call waiting for the server's answer (request or presence), with its own deadline. */
+interface PendingCall<T> {
   resolve(value: T): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
+  deadline: number;
   /** Handed to a connection (as opposed to waiting in the outbox). */
   sent: boolean;
 }
 
-const RESENT_TYPES: ReadonlySet<ClientMessage['type']> = new Set(['publish', 'send', 'push', 'request', 'presence']);
+/** A message waiting for a connection: its JSON is made when it goes (a request's `timeout` is the time left then). */
+interface Queued {
+  msg: ClientMessage;
+  /** A reply belongs to the member that got the request: dropped if the next connection is a new member. */
+  member?: number;
+}
+
+/** Messages the server certainly did not get that go out again on the next connection. */
+const RESENT_TYPES: ReadonlySet<ClientMessage['type']> = new Set(['publish', 'send', 'push', 'request', 'presence', 'reply', 'ack', 'nack']);
+
+/** Refusals at the door (before a connection exists) that retrying will not change. */
+const FINAL_STATUS: Readonly<Record<number, string>> = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden', 404: 'gone', 410: 'gone', 413: 'too_large' };
 
 const FACTORIES: Record<TransportName, TransportFactory> = { websocket: openWebSocket, sse: openSse };
 
@@ -162,62 +54,94 @@ function rethrowLater(err: unknown): void {
   setTimeout(() => { throw err; }, 0);
 }
 
-function handlerError(err: unknown): ErrorInfo {
-  if (err instanceof MultisocketError) return { code: err.code, message: err.message };
-  return { code: 'handler_error', message: err instanceof Error ? err.message : String(err) };
-}
+const closedError = (what: string, why: string, ref?: string | number) => new MultisocketError('closed', `the room handle closed (${why}) before ${what}`, ref);
 
 export class Room extends Emitter<RoomEvents> {
-  /** This member's id on the current connection (a reconnect gets a new one). */
+  /** This member's id (kept across a resumed reconnect; a new member after a drop gets a new one). */
   cid: Cid | undefined;
   owner: Cid | undefined;
   /** The room's path, e.g. `/chat` (known once connected). */
   room: string | undefined;
   /** The last publish `seq` seen (or the room's seq at the first connect); resumed from on reconnect. */
   lastSeq = 0;
-  /** The room incarnation `lastSeq` belongs to (from `connect`). */
-  private epoch: string | undefined;
   state: RoomState = 'connecting';
 
+  /** The room incarnation `lastSeq` belongs to (from `connect`). */
+  private epoch: string | undefined;
   private memberList: Cid[] = [];
+  private readonly userByCid = new Map<Cid, string>();
+  private readonly infoByCid = new Map<Cid, unknown>();
+  private serverLimits: Partial<ServerLimits> | undefined;
   private readonly url: URL;
   private readonly opts: ConnectOptions;
+  private readonly transportName: TransportName;
+  /** JSON of the `info` option, sent as `?info=` on every connection. */
+  private readonly infoJson: string | undefined;
   private transport: Transport | undefined;
   private everConnected = false;
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Writes made while there is no open connection, in order. */
-  private outbox: ClientMessage[] = [];
-  private readonly subscriptions = new Map<string, Set<TopicHandler>>();
-  /** Topics the server holds for the current connection. */
+  /** The `token` of the last `connect`: resumes this member on the next connection (`?resume=`). */
+  private resumeToken: string | undefined;
+  /** Which member this handle is: +1 for every connection that was not a resume. */
+  private memberGeneration = 0;
+  private readonly store: ResumeStore | undefined;
+  /** Messages waiting for a connection, in order. */
+  private outbox: Queued[] = [];
+  private readonly writes = new PendingWrites();
+  private readonly subscriptions = new Map<string, Set<(data: unknown, msg: DataMessage) => void>>();
+  /** Topics the server holds for this member. */
   private serverTopics = new Set<string>();
   /** Topics put in the URL of the connection being opened. */
   private urlTopics: string[] = [];
   private serveHandler: RequestHandler | undefined;
+  private serverServing = false;
   private pullHandler: PullHandler | undefined;
+  private pullPrefetch = 1;
+  private serverPulling = false;
+  private readonly puller = new Puller((msg) => this.enqueue({ msg }));
   private nextRequestId = 0;
-  private readonly requests = new Map<string, Pending<unknown>>();
+  private readonly requests = new Map<string, PendingCall<unknown>>();
   private nextPresenceRef = 0;
-  private readonly presenceWaiters: (Pending<Cid[]> & { ref: string })[] = [];
+  private readonly presenceWaiters = new Map<string, PendingCall<Cid[]>>();
   private readonly own = new OwnPublishes();
-  /** A reset gap was just reported; a gap from the server about the same loss is not repeated. */
-  private resetReported = false;
   /** The room token the current (or next) connection uses. */
   private token: string | undefined;
   /** The server refused or expired `token`: get a new one before connecting again. */
   private tokenRefused = false;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private nextAuthRef = 0;
+  /** close() was called: no new calls; flushing what is buffered. */
+  private closing: Promise<void> | undefined;
+  /** Resolves close()'s wait for the last acks. */
+  private flushWaiter: (() => void) | undefined;
+  private transportClosed: Promise<void> | undefined;
+  /** The first connection already asks for a replay (`since` given, or resume state saved by an earlier page). */
+  private readonly sinceKnown: boolean;
 
   constructor(url: string | URL, opts: ConnectOptions = {}) {
     super();
-    this.url = new URL(url);
+    this.url = resolveRoomUrl(url);
     this.opts = opts;
+    this.transportName = opts.transport ?? 'websocket';
+    if (!FACTORIES[this.transportName]) throw new TypeError(`unknown transport ${JSON.stringify(opts.transport)}`);
     for (const topic of opts.topics ?? []) {
       if (!isValidTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)} (1–256 characters)`);
     }
+    this.infoJson = opts.info === undefined ? undefined : JSON.stringify(opts.info);
     if (opts.since !== undefined) this.lastSeq = opts.since;
     this.token = opts.token;
+    this.writes.onProgress = () => this.flushWaiter?.();
+    if (opts.persist !== false) {
+      this.store = ResumeStore.claim(roomKey(this.url));
+      const saved = this.store?.load();
+      if (saved) {
+        this.resumeToken = saved.token;
+        this.lastSeq = saved.lastSeq;
+        this.epoch = saved.epoch;
+      }
+    }
+    this.sinceKnown = opts.since !== undefined || this.resumeToken !== undefined;
     this.open();
   }
 
@@ -226,98 +150,142 @@ export class Room extends Emitter<RoomEvents> {
     return [...this.memberList];
   }
 
+  /** cid → presence data (`info`) of the members that gave some, as of the last connect/join/leave/presence. */
+  get infos(): Record<Cid, unknown> {
+    return Object.fromEntries(this.infoByCid);
+  }
+
+  /** cid → user (room token `sub`) of the members whose tokens name one. */
+  get users(): Record<Cid, string> {
+    return Object.fromEntries(this.userByCid);
+  }
+
+  /** The server's limits, from the last `connect` (undefined before it). */
+  get limits(): Partial<ServerLimits> | undefined {
+    return this.serverLimits ? { ...this.serverLimits } : undefined;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Writes
 
   /** To every member (or every subscriber of `topic`); stored in the room's history. */
-  publish(data: unknown, opts: PublishOptions = {}): void {
+  publish(data: unknown, opts: PublishOptions = {}): Promise<PublishResult> {
     if (opts.topic !== undefined && !isValidTopic(opts.topic)) throw new TypeError(`invalid topic ${JSON.stringify(opts.topic)}`);
-    this.write({
+    return this.write<PublishResult>('publish', opts.ack === true, (ref) => ({
       type: 'publish',
       data: data ?? null,
       ...(opts.topic !== undefined ? { topic: opts.topic } : {}),
       ...(opts.echo ? { echo: true } : {}),
-    });
+      ref,
+    }));
   }
 
-  /** A direct message to the member `to`. */
-  send(to: Cid, data: unknown): void {
-    this.write({ type: 'send', to, data: data ?? null });
-  }
-
-  /** Work for exactly one member that called `pull`. */
-  push(data: unknown): void {
-    this.write({ type: 'push', data: data ?? null });
+  /** A direct message to the member `to`; resolves when the server delivered it (unless `ack: false`). */
+  send(to: Cid, data: unknown, opts: SendOptions = {}): Promise<void> {
+    return this.write<void>('send', opts.ack !== false, (ref) => ({ type: 'send', to, data: data ?? null, ref }));
   }
 
   /**
-   * Ask one member (`to`, or one that serves) and wait for its answer. Rejects with a
-   * MultisocketError whose `code` is the reply's (`timeout`, `gone`, `no_responder`,
-   * `unknown_target`, `handler_error`, …), `disconnected` if the connection dropped after sending,
-   * or `closed`.
+   * Work for exactly one member that called `pull`. Resolves with the outcome once a puller's
+   * handler finished it; rejects `job_failed` when it failed on every attempt, `queue_full` when
+   * the room's queue is full.
    */
-  request(data: unknown, opts: RequestOptions = {}): Promise<unknown> {
-    if (this.state === 'closed') return Promise.reject(new MultisocketError('closed', 'the room handle is closed'));
+  push<R = unknown>(data: unknown): Promise<JobResult<R>> {
+    return this.write<JobResult<R>>('push', true, (ref) => ({ type: 'push', data: data ?? null, ref }));
+  }
+
+  private write<T>(kind: WriteKind, wantsAck: boolean, make: (ref: string) => ClientMessage): Promise<T> {
+    if (this.state === 'closed' || this.closing) return quiet(Promise.reject(new MultisocketError('closed', `the room handle is closed: this ${kind} was not sent`)));
+    const ref = this.writes.newRef();
+    const msg = make(ref);
+    if (wantsAck) (msg as { ack?: boolean }).ack = true;
+    const json = JSON.stringify(msg); // data JSON cannot carry fails here, in the caller
+    const promise = quiet(this.writes.add<T>(ref, kind, wantsAck));
+    const over = this.oversize(json);
+    if (over) this.failWrite(ref, over);
+    else this.enqueue({ msg });
+    return promise;
+  }
+
+  /**
+   * Ask one member (`to`, or one that serves) and wait for its answer. Rejects at exactly
+   * `timeout` with `timeout` (or `disconnected` if the connection is down then), or with the
+   * reply's code (`gone`, `no_responder`, `unknown_target`, `handler_error` + `appCode`, …), or `closed`.
+   */
+  request<T = unknown>(data: unknown, opts: RequestOptions = {}): Promise<T> {
+    if (this.state === 'closed' || this.closing) return Promise.reject(new MultisocketError('closed', 'the room handle is closed'));
+    const timeout = this.timeoutOf(opts.timeout);
     const id = ++this.nextRequestId;
-    const timeout = opts.timeout ?? this.opts.requestTimeout;
-    return new Promise<unknown>((resolve, reject) => {
-      const wait = (timeout ?? SERVER_DEFAULT_REQUEST_TIMEOUT_MS) + REQUEST_GRACE_MS;
-      const timer = setTimeout(() => {
-        this.requests.delete(String(id));
-        reject(new MultisocketError('timeout', `request ${id} got no reply in ${wait} ms`));
-      }, wait);
-      this.requests.set(String(id), { resolve, reject, timer, sent: false });
-      try {
-        this.write({
-          type: 'request',
-          id,
-          ref: id,
-          data: data ?? null,
-          ...(opts.to !== undefined ? { to: opts.to } : {}),
-          ...(timeout !== undefined ? { timeout } : {}),
-        });
-      } catch (err) {
-        clearTimeout(timer);
-        this.requests.delete(String(id));
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
+    return new Promise<T>((resolve, reject) => {
+      const msg: ClientMessage = { type: 'request', id, ref: id, data: data ?? null, ...(opts.to !== undefined ? { to: opts.to } : {}) };
+      const over = this.oversize(JSON.stringify(msg) + ',"timeout":2147483647');
+      if (over) return reject(over);
+      const key = String(id);
+      const pending: PendingCall<unknown> = {
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        sent: false,
+        deadline: Date.now() + timeout,
+        timer: setTimeout(() => {
+          this.requests.delete(key);
+          reject(this.expired(pending, `request ${id} got no reply in ${timeout} ms`));
+        }, timeout),
+      };
+      this.requests.set(key, pending);
+      this.enqueue({ msg });
     });
   }
 
-  /** The members present, asked of the server (also refreshes `members` and `owner`). */
-  presence(): Promise<Cid[]> {
-    if (this.state === 'closed') return Promise.reject(new MultisocketError('closed', 'the room handle is closed'));
-    const ref = `presence-${++this.nextPresenceRef}`;
+  /**
+   * The members present, asked of the server; also refreshes `members`, `owner`, `users` and
+   * `infos`. Rejects at exactly `timeout` like request().
+   */
+  presence(opts: PresenceOptions = {}): Promise<Cid[]> {
+    if (this.state === 'closed' || this.closing) return Promise.reject(new MultisocketError('closed', 'the room handle is closed'));
+    const timeout = this.timeoutOf(opts.timeout);
+    const ref = `p${++this.nextPresenceRef}`;
     return new Promise<Cid[]>((resolve, reject) => {
-      const wait = (this.opts.requestTimeout ?? SERVER_DEFAULT_REQUEST_TIMEOUT_MS) + REQUEST_GRACE_MS;
-      const waiter = {
-        ref,
+      const waiter: PendingCall<Cid[]> = {
         resolve,
         reject,
         sent: false,
+        deadline: Date.now() + timeout,
         timer: setTimeout(() => {
-          this.dropPresenceWaiter(waiter);
-          reject(new MultisocketError('timeout', `presence got no answer in ${wait} ms`));
-        }, wait),
+          this.presenceWaiters.delete(ref);
+          reject(this.expired(waiter, `presence got no answer in ${timeout} ms`));
+        }, timeout),
       };
-      this.presenceWaiters.push(waiter);
-      this.write({ type: 'presence', ref });
+      this.presenceWaiters.set(ref, waiter);
+      this.enqueue({ msg: { type: 'presence', ref } });
     });
+  }
+
+  private timeoutOf(given: number | undefined): number {
+    const timeout = given ?? this.opts.requestTimeout ?? DEFAULT_TIMEOUT_MS;
+    if (!(timeout > 0) || !Number.isFinite(timeout)) throw new TypeError(`timeout must be a positive number of ms, not ${String(timeout)}`);
+    return timeout;
+  }
+
+  /** The error of a call whose time ran out: `timeout` if the server has it and the connection is up. */
+  private expired(call: PendingCall<unknown>, message: string): MultisocketError {
+    if (call.sent && this.isOpen()) return new MultisocketError('timeout', message);
+    return new MultisocketError('disconnected', `${message}: the connection was down`);
   }
 
   // -------------------------------------------------------------------------------------------
   // State kept across reconnects
 
   /** Receive published messages whose topic matches `topic` (`news.*`, `*`). Returns the undo. */
-  subscribe(topic: string, handler: TopicHandler): () => void {
+  subscribe<T = unknown>(topic: string, handler: (data: T, msg: DataMessage) => void): () => void {
     if (!isValidTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)} (1–256 characters)`);
-    this.assertOpenForState();
+    this.assertUsable();
+    const fn = handler as (data: unknown, msg: DataMessage) => void;
     let handlers = this.subscriptions.get(topic);
     if (!handlers) this.subscriptions.set(topic, (handlers = new Set()));
-    handlers.add(handler);
-    if (this.state === 'open' && !this.serverTopics.has(topic)) {
+    handlers.add(fn);
+    if (this.isOpen() && !this.serverTopics.has(topic)) {
       this.serverTopics.add(topic);
-      this.transmit({ type: 'subscribe', topic });
+      this.transmit({ msg: { type: 'subscribe', topic } });
     }
     let done = false;
     return () => {
@@ -325,47 +293,117 @@ export class Room extends Emitter<RoomEvents> {
       done = true;
       const set = this.subscriptions.get(topic);
       if (!set) return;
-      set.delete(handler);
+      set.delete(fn);
       if (set.size > 0) return;
       this.subscriptions.delete(topic);
-      if (this.state === 'open' && this.serverTopics.has(topic) && !this.wantedTopics().has(topic)) {
+      if (this.isOpen() && this.serverTopics.has(topic) && !this.wantedTopics().has(topic)) {
         this.serverTopics.delete(topic);
-        this.transmit({ type: 'unsubscribe', topic });
+        this.transmit({ msg: { type: 'unsubscribe', topic } });
       }
     };
   }
 
   /** Answer requests sent without `to` (and be picked round-robin among the servers). */
-  serve(handler: RequestHandler): void {
-    this.assertOpenForState();
-    const was = this.serveHandler;
-    this.serveHandler = handler;
-    if (!was && this.state === 'open') this.transmit({ type: 'serve' });
+  serve<In = any, Out = unknown>(handler: RequestHandler<In, Out>): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.assertUsable();
+    this.serveHandler = handler as RequestHandler;
+    this.syncOffers();
   }
 
   unserve(): void {
-    const was = this.serveHandler;
     this.serveHandler = undefined;
-    if (was && this.state === 'open') this.transmit({ type: 'unserve' });
+    this.syncOffers();
   }
 
-  /** Take pushed work (one member of those pulling gets each push). */
-  pull(handler: PullHandler): void {
-    this.assertOpenForState();
-    const was = this.pullHandler;
-    this.pullHandler = handler;
-    if (!was && this.state === 'open') this.transmit({ type: 'pull' });
+  /**
+   * Take pushed work: the server gives this member at most `prefetch` jobs at once (default 1);
+   * each is acked when the handler's promise resolves (its value goes to the pusher), and given to
+   * another puller when it rejects.
+   */
+  pull<T = any>(handler: PullHandler<T>, opts: PullOptions = {}): void { // eslint-disable-line @typescript-eslint/no-explicit-any
+    this.assertUsable();
+    const prefetch = opts.prefetch ?? 1;
+    if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 1000) throw new TypeError(`prefetch must be an integer from 1 to 1000, not ${String(prefetch)}`);
+    const changed = this.pullHandler !== undefined && prefetch !== this.pullPrefetch;
+    this.pullHandler = handler as PullHandler;
+    this.pullPrefetch = prefetch;
+    if (changed) this.serverPulling = false; // say `pull` again with the new prefetch
+    this.syncOffers();
   }
 
   unpull(): void {
-    const was = this.pullHandler;
     this.pullHandler = undefined;
-    if (was && this.state === 'open') this.transmit({ type: 'unpull' });
+    this.syncOffers();
   }
 
-  /** Leave the room for good: pending calls reject with `closed`, queued writes are flushed where possible. */
-  close(): void {
-    this.finish('client');
+  /** Tell the server about serve/pull as the handlers now stand (only on an open connection). */
+  private syncOffers(): void {
+    if (!this.isOpen()) return;
+    const serving = this.serveHandler !== undefined;
+    if (serving !== this.serverServing) {
+      this.serverServing = serving;
+      this.transmit({ msg: { type: serving ? 'serve' : 'unserve' } });
+    }
+    const pulling = this.pullHandler !== undefined;
+    if (pulling !== this.serverPulling) {
+      this.serverPulling = pulling;
+      this.transmit({ msg: pulling ? { type: 'pull', prefetch: this.pullPrefetch } : { type: 'unpull' } });
+    }
+  }
+
+  /**
+   * Leave the room for good. Buffered writes are flushed first (waiting for the connection and
+   * the server's acks, at most `closeTimeout`); what could not be rejects with `closed`. Then
+   * `leave` is sent, so others see this member go at once. Calls waiting for answers reject
+   * with `closed` at once.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.state === 'closed') return Promise.resolve();
+    this.closing = this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    const timeout = this.opts.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    const deadline = Date.now() + timeout;
+    this.rejectCalls((what) => closedError(what, 'close() was called'));
+    let why = 'close() was called';
+    if (this.unflushed()) {
+      // Waiting out a backoff delay helps nobody now: connect at once.
+      if (this.reconnectTimer !== undefined) {
+        clearTimeout(this.reconnectTimer);
+        this.reconnectTimer = undefined;
+        this.open();
+      }
+      if (!(await this.flushed(deadline))) {
+        why = this.isOpen()
+          ? `the server did not acknowledge it within closeTimeout (${timeout} ms)`
+          : `there was no connection within closeTimeout (${timeout} ms)`;
+      }
+    }
+    if (this.state === 'closed') return; // refused or closed by the server meanwhile
+    if (this.isOpen()) this.transmit({ msg: { type: 'leave' } });
+    this.finish('client', undefined, why);
+    await this.transportClosed;
+  }
+
+  /** Whether buffered writes (or acks of jobs / replies) wait to go out or for the server's ack. */
+  private unflushed(): boolean {
+    return this.outbox.length > 0 || this.writes.unflushed > 0;
+  }
+
+  private flushed(deadline: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.flushWaiter = undefined;
+        resolve(ok);
+      };
+      this.flushWaiter = () => { if (this.state === 'closed' || !this.unflushed()) done(this.state !== 'closed'); };
+      this.flushWaiter();
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -386,28 +424,32 @@ export class Room extends Emitter<RoomEvents> {
     }).catch((err: unknown) => {
       if (this.state === 'closed') return;
       this.emit('error', new MultisocketError('token_unavailable', `getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
-      this.retry({ unsent: [], reason: 'token_unavailable' });
+      this.retry({ unsent: [], opened: false, reason: 'token_unavailable' });
     });
   }
 
   private openTransport(): void {
-    const url = new URL(this.url.href);
-    if (this.token !== undefined) url.searchParams.set('token', this.token);
-    if (this.everConnected || this.opts.since !== undefined) {
-      url.searchParams.set('since', String(this.lastSeq));
-      if (this.epoch !== undefined) url.searchParams.set('epoch', this.epoch);
-    }
     // Topics in the URL are subscribed before replay; one with a comma cannot go there.
     this.urlTopics = [...this.wantedTopics()].filter((t) => !t.includes(','));
-    if (this.urlTopics.length > 0) url.searchParams.set('topics', this.urlTopics.join(','));
-    const factory = FACTORIES[this.opts.transport ?? 'websocket'];
-    if (!factory) throw new TypeError(`unknown transport ${JSON.stringify(this.opts.transport)}`);
+    const replay = this.everConnected || this.sinceKnown;
+    const url = attemptUrl(this.url, {
+      ...(this.token !== undefined ? { token: this.token } : {}),
+      ...(this.resumeToken !== undefined ? { resume: this.resumeToken } : {}),
+      ...(replay ? { since: this.lastSeq, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) } : {}),
+      topics: this.urlTopics,
+      ...(this.infoJson !== undefined ? { info: this.infoJson } : {}),
+    });
     let transport: Transport | undefined;
-    transport = factory(url, {
+    transport = FACTORIES[this.transportName](url, {
       message: (msg) => { if (this.transport === transport) this.onMessage(msg); },
+      written: (msg) => { if (this.transport === transport) this.onWritten(msg); },
       close: (info) => { if (this.transport === transport) this.onTransportClose(info); },
     });
     this.transport = transport;
+  }
+
+  private isOpen(): boolean {
+    return this.state === 'open' && this.transport !== undefined;
   }
 
   private onTransportClose(info: CloseInfo): void {
@@ -415,38 +457,60 @@ export class Room extends Emitter<RoomEvents> {
     this.stopRefresh();
     if (this.state === 'closed') return;
     // Writes the server certainly did not get go out again on the next connection, first. State
-    // (topics, serve, pull) is re-established from scratch there anyway, and a reply belongs to the
-    // lost connection's request.
-    const resend = info.unsent.filter((msg) => RESENT_TYPES.has(msg.type));
-    for (const msg of resend) this.markUnsent(msg);
-    this.outbox.unshift(...resend);
-    // Calls already on the lost connection can no longer be answered there.
-    for (const [id, pending] of this.requests) {
-      if (!pending.sent) continue;
-      this.requests.delete(id);
-      clearTimeout(pending.timer);
-      pending.reject(new MultisocketError('disconnected', `the connection dropped before request ${id} was answered`));
-    }
-    for (const waiter of [...this.presenceWaiters]) {
+    // (topics, serve, pull) is re-established there; calls already on the lost connection wait
+    // for the next `connect`: a resumed member still gets their answers, a new one cannot.
+    const resend: Queued[] = info.unsent.filter((msg) => RESENT_TYPES.has(msg.type)).map((msg) => ({ msg, member: this.memberGeneration }));
+    for (const { msg } of resend) this.markSent(msg, false);
+    // An unanswered presence is asked again (it is idempotent).
+    for (const [ref, waiter] of this.presenceWaiters) {
       if (!waiter.sent) continue;
-      this.dropPresenceWaiter(waiter);
-      clearTimeout(waiter.timer);
-      waiter.reject(new MultisocketError('disconnected', 'the connection dropped before presence was answered'));
+      waiter.sent = false;
+      resend.push({ msg: { type: 'presence', ref } });
     }
-    if (info.code === 4000) return this.finish(info.reason || 'room_closed');
-    if (info.status === 404 || info.status === 410) return this.finish('gone');
+    this.outbox.unshift(...resend);
+    if (this.state === 'open') this.state = 'reconnecting';
+
+    if (info.code === 4000) return this.finish(info.reason || 'room_closed', 'room_closed');
+    if (info.code === 4002) {
+      // Another connection resumed this member (a duplicated tab, a stale reconnect): start afresh.
+      this.resumeToken = undefined;
+      this.attempt = 0;
+      return this.retry(info);
+    }
     if (info.fatal) {
       this.emit('error', new MultisocketError('transport_unavailable', info.reason ?? info.error?.message));
-      return this.finish('failed');
+      return this.finish('failed', 'transport_unavailable');
     }
-    // The token expired on the connection (4001) or was refused at the door (401): only a new one
-    // helps. A 403 (a token for other rooms, an origin not allowed) will not change by retrying.
-    if (info.code === 4001 || info.status === 401) {
-      if (!this.opts.getToken) return this.finish(info.code === 4001 ? 'token_expired' : 'unauthorized');
+    // The token expired on the connection (4001): only a new one helps.
+    if (info.code === 4001) {
+      if (!this.opts.getToken) return this.finish('token_expired', 'token_expired');
       this.tokenRefused = true;
+      return this.retry(info);
     }
-    if (info.status === 403) return this.finish('forbidden');
-    this.retry(info);
+    // A WebSocket refused at the handshake says why only in Node (and never the code): ask the door.
+    const mayBeRefused = info.status === undefined || FINAL_STATUS[info.status] !== undefined;
+    if (!info.opened && this.transportName === 'websocket' && info.errorCode === undefined && mayBeRefused && !(info.status === 401 && this.opts.getToken)) {
+      this.state = this.everConnected ? 'reconnecting' : 'connecting';
+      void askDoor(this.url, this.token).then((door) => {
+        if (this.state === 'closed' || this.transport !== undefined) return;
+        if (door && door.status !== 204) this.refused({ ...info, status: door.status, ...(door.code !== undefined ? { errorCode: door.code } : {}) });
+        else this.refused(info);
+      });
+      return;
+    }
+    this.refused(info);
+  }
+
+  /** End for good on a refusal retrying cannot change; otherwise reconnect. */
+  private refused(info: CloseInfo): void {
+    const status = info.status;
+    const reason = status !== undefined ? FINAL_STATUS[status] : undefined;
+    if (reason === undefined) return this.retry(info);
+    if (status === 401 && this.opts.getToken) {
+      this.tokenRefused = true;
+      return this.retry(info);
+    }
+    this.finish(reason, (info.errorCode as ErrorCode | undefined) ?? undefined);
   }
 
   /** Connect again after a backoff delay (or close for good with reconnect: false). */
@@ -467,7 +531,8 @@ export class Room extends Emitter<RoomEvents> {
     });
   }
 
-  private finish(reason: string): void {
+  /** Closed for good: everything still pending rejects with `closed`, saying why. */
+  private finish(reason: string, code?: ErrorCode, why: string = reason): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
@@ -475,33 +540,47 @@ export class Room extends Emitter<RoomEvents> {
     this.stopRefresh();
     const transport = this.transport;
     this.transport = undefined;
-    transport?.close();
+    this.transportClosed = transport?.close(Math.max(1000, this.opts.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT_MS));
     this.outbox = [];
+    this.writes.failAll((kind, job, ref) => closedError(job !== undefined ? `the outcome of job ${job} arrived` : `this ${kind} was flushed: ${why}`, reason, ref));
+    this.rejectCalls((what) => closedError(what, reason));
+    if (reason === 'client') this.store?.clear();
+    else this.store?.release();
+    this.flushWaiter?.();
+    this.emit('closed', { reason, ...(code !== undefined ? { code } : {}) });
+  }
+
+  private rejectCalls(make: (what: string) => MultisocketError): void {
     for (const [id, pending] of this.requests) {
-      this.requests.delete(id);
       clearTimeout(pending.timer);
-      pending.reject(new MultisocketError('closed', `the room handle closed (${reason}) before request ${id} was answered`));
+      pending.reject(make(`request ${id} was answered`));
     }
-    for (const waiter of this.presenceWaiters.splice(0)) {
+    this.requests.clear();
+    for (const waiter of this.presenceWaiters.values()) {
       clearTimeout(waiter.timer);
-      waiter.reject(new MultisocketError('closed', `the room handle closed (${reason})`));
+      waiter.reject(make('presence was answered'));
     }
-    this.emit('closed', { reason });
+    this.presenceWaiters.clear();
+    this.outbox = this.outbox.filter((q) => q.msg.type !== 'request' && q.msg.type !== 'presence');
   }
 
   // -------------------------------------------------------------------------------------------
   // Incoming
 
-  private onMessage(msg: ServerMessage): void {
+  private onMessage(msg: ParsedServerMessage): void {
     switch (msg.type) {
       case 'connect': return this.onConnect(msg);
       case 'message': return this.onData(msg);
       case 'join':
         if (msg.cid === this.cid) return;
         if (!this.memberList.includes(msg.cid)) this.memberList.push(msg.cid);
+        if (msg.user !== undefined) this.userByCid.set(msg.cid, msg.user);
+        if (msg.info !== undefined) this.infoByCid.set(msg.cid, msg.info);
         return this.emit('join', msg);
       case 'leave':
         this.memberList = this.memberList.filter((cid) => cid !== msg.cid);
+        this.userByCid.delete(msg.cid);
+        this.infoByCid.delete(msg.cid);
         if (msg.owner !== undefined) this.owner = msg.owner;
         return this.emit('leave', msg);
       case 'request': return void this.answer(msg);
@@ -509,21 +588,191 @@ export class Room extends Emitter<RoomEvents> {
       case 'presence': {
         this.memberList = [...msg.members];
         this.owner = msg.owner;
-        const waiter = this.presenceWaiters.find((w) => w.sent);
-        if (!waiter) return;
-        this.dropPresenceWaiter(waiter);
+        this.replaceMap(this.userByCid, msg.users);
+        this.replaceMap(this.infoByCid, msg.infos);
+        // An older server does not echo the ref: the oldest question sent is the one answered.
+        const ref = msg.ref !== undefined ? String(msg.ref) : [...this.presenceWaiters].find(([, w]) => w.sent)?.[0];
+        const waiter = ref !== undefined ? this.presenceWaiters.get(ref) : undefined;
+        if (!waiter || ref === undefined) return;
+        this.presenceWaiters.delete(ref);
         clearTimeout(waiter.timer);
         return waiter.resolve([...msg.members]);
       }
-      case 'gap':
-        if (this.resetReported) return;
-        return this.emit('gap', msg);
+      case 'gap': return this.onGap(msg);
       case 'error': return this.onError(msg);
-      case 'closed': return this.finish(msg.reason);
+      case 'closed': return this.finish(msg.reason, 'room_closed');
       case 'auth':
         this.scheduleRefresh();
         return this.emit('auth', msg);
+      case 'ack':
+        this.puller.isOwnAnswer(msg.ref);
+        return this.writes.ack(msg);
+      case 'job': return this.writes.job(msg);
     }
+  }
+
+  private replaceMap<V>(map: Map<Cid, V>, from: Record<Cid, V> | undefined): void {
+    map.clear();
+    for (const [cid, v] of Object.entries(from ?? {})) map.set(cid, v);
+  }
+
+  private onConnect(msg: ParsedConnect): void {
+    const reconnected = this.everConnected;
+    const resumed = msg.resumed && this.resumeToken !== undefined;
+    this.everConnected = true;
+    this.state = 'open';
+    this.attempt = 0;
+    this.resumeToken = msg.token;
+    if (msg.limits) this.serverLimits = { ...this.serverLimits, ...msg.limits };
+    if (!resumed) {
+      this.memberGeneration++;
+      // A new member: what the old one was waiting for will not come.
+      if (reconnected) this.failInFlight();
+      this.serverTopics = new Set();
+      this.serverServing = false;
+      this.serverPulling = false;
+    }
+    this.cid = msg.cid;
+    this.owner = msg.owner;
+    this.memberList = [...msg.members];
+    this.replaceMap(this.userByCid, msg.users);
+    this.replaceMap(this.infoByCid, msg.infos);
+    if (msg.info !== undefined) this.infoByCid.set(msg.cid, msg.info);
+    this.room = msg.room;
+    this.own.connected(msg.cid);
+    // A room created by /_/new is rejoined by its own path.
+    if (this.url.pathname.endsWith('/_/new')) this.url.pathname = this.url.pathname.slice(0, -'/_/new'.length) + msg.room;
+    // The room's numbering restarted (a new server process, or the room was freed): the old
+    // numbers mean nothing now; the server's reset gap and replay follow.
+    const renumbered = msg.seq < this.lastSeq || (this.epoch !== undefined && msg.epoch !== undefined && msg.epoch !== this.epoch);
+    if (!reconnected && !this.sinceKnown) this.lastSeq = msg.seq;
+    else if (renumbered) this.lastSeq = 0;
+    this.epoch = msg.epoch;
+
+    // Re-establish what the application holds: topics (the URL's are already subscribed), serve, pull.
+    for (const t of this.urlTopics) this.serverTopics.add(t);
+    const wanted = this.wantedTopics();
+    for (const topic of wanted) {
+      if (this.serverTopics.has(topic)) continue;
+      this.serverTopics.add(topic);
+      this.transmit({ msg: { type: 'subscribe', topic } });
+    }
+    for (const topic of [...this.serverTopics]) {
+      if (wanted.has(topic)) continue;
+      this.serverTopics.delete(topic);
+      this.transmit({ msg: { type: 'unsubscribe', topic } });
+    }
+    this.syncOffers();
+    for (const queued of this.outbox.splice(0)) this.transmit(queued);
+
+    this.save();
+    this.scheduleRefresh();
+    const event: ConnectEvent = { room: msg.room, cid: msg.cid, owner: msg.owner, members: [...msg.members], seq: msg.seq, resumed, reconnected };
+    if (msg.user !== undefined) event.user = msg.user;
+    if (msg.users !== undefined) event.users = { ...msg.users };
+    if (msg.info !== undefined) event.info = msg.info;
+    if (msg.infos !== undefined) event.infos = { ...msg.infos };
+    if (msg.limits !== undefined) event.limits = { ...msg.limits };
+    this.emit('connect', event);
+  }
+
+  /** Not resumed after a drop: calls and writes that went out on the old connection are lost. */
+  private failInFlight(): void {
+    for (const [id, pending] of [...this.requests]) {
+      if (!pending.sent) continue;
+      this.requests.delete(id);
+      clearTimeout(pending.timer);
+      pending.reject(new MultisocketError('disconnected', `the connection dropped and the server could not resume this member: request ${id} will not be answered`));
+    }
+    this.writes.failInFlight();
+    // Replies to requests the old member got: nobody waits for them now.
+    this.outbox = this.outbox.filter((q) => q.member === undefined || q.member === this.memberGeneration || q.msg.type !== 'reply');
+  }
+
+  private onGap(msg: ParsedServerMessage & { type: 'gap' }): void {
+    // With reset, from..to is of the new numbering: what replay cannot bring starts after `to`.
+    if (msg.reset && msg.to > this.lastSeq) this.lastSeq = msg.to;
+    this.emit('gap', msg);
+  }
+
+  private onData(msg: DataMessage): void {
+    if (msg.kind === 'publish') {
+      if (msg.seq !== undefined && msg.seq > this.lastSeq) {
+        this.lastSeq = msg.seq;
+        this.save();
+      }
+      if (!this.own.accept(msg)) return; // a replay of this handle's own publish (not echoed)
+    }
+    this.emit('message', msg);
+    if (msg.kind === 'publish' && msg.topic !== undefined) {
+      for (const [pattern, handlers] of this.subscriptions) {
+        if (!topicMatches(pattern, msg.topic)) continue;
+        for (const handler of [...handlers]) {
+          try {
+            handler(msg.data, msg);
+          } catch (err) {
+            rethrowLater(err);
+          }
+        }
+      }
+    } else if (msg.kind === 'push') {
+      this.puller.take(msg, this.pullHandler, rethrowLater);
+    }
+  }
+
+  private onReply(msg: ReplyMessage): void {
+    const key = String(msg.id);
+    const pending = this.requests.get(key);
+    if (!pending) return; // timed out here already, or not ours
+    this.requests.delete(key);
+    clearTimeout(pending.timer);
+    if (msg.error !== undefined) pending.reject(MultisocketError.from(msg.error));
+    else pending.resolve(msg.data);
+  }
+
+  private onError(msg: ErrorMessage): void {
+    const err = new MultisocketError(msg.code, msg.message, msg.ref);
+    if (msg.ref !== undefined) {
+      const key = String(msg.ref);
+      if (this.writes.has(key)) {
+        this.writes.fail(key, err);
+        return this.emit('error', err);
+      }
+      const pending = this.requests.get(key);
+      if (pending) {
+        this.requests.delete(key);
+        clearTimeout(pending.timer);
+        return pending.reject(err);
+      }
+      const waiter = this.presenceWaiters.get(key);
+      if (waiter) {
+        this.presenceWaiters.delete(key);
+        clearTimeout(waiter.timer);
+        return waiter.reject(err);
+      }
+      // An ack of a job the server already gave to another puller (after a drop): expected.
+      if (this.puller.isOwnAnswer(msg.ref) && msg.code === 'unknown_job') return;
+    }
+    this.emit('error', err);
+  }
+
+  private async answer(msg: RequestMessage): Promise<void> {
+    const member = this.memberGeneration;
+    const handler = this.serveHandler;
+    let reply: ReplyCommand;
+    if (!handler) {
+      reply = { type: 'reply', id: msg.id, error: { code: 'no_responder', message: 'this member does not serve requests' } };
+    } else {
+      try {
+        const data: unknown = await handler(msg.data, { from: msg.from, id: msg.id });
+        JSON.stringify(data); // an answer JSON cannot carry is the handler's error, not the transport's
+        reply = { type: 'reply', id: msg.id, data: data ?? null };
+      } catch (err) {
+        reply = { type: 'reply', id: msg.id, error: handlerErrorInfo(err) };
+      }
+    }
+    // The request belongs to this member: after a drop a resumed member still answers it.
+    if (this.state !== 'closed' && member === this.memberGeneration) this.enqueue({ msg: reply, member });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -539,9 +788,9 @@ export class Room extends Emitter<RoomEvents> {
       this.refreshTimer = undefined;
       const transport = this.transport;
       new Promise<string>((resolve) => resolve(this.opts.getToken!())).then((token) => {
-        if (this.state !== 'open' || this.transport !== transport || typeof token !== 'string' || token === '') return;
+        if (!this.isOpen() || this.transport !== transport || typeof token !== 'string' || token === '') return;
         this.token = token;
-        this.transmit({ type: 'auth', token, ref: `auth-${++this.nextAuthRef}` });
+        this.transmit({ msg: { type: 'auth', token, ref: `auth-${++this.nextAuthRef}` } });
       }).catch((err: unknown) => {
         // The server closes the connection at expiry (4001); the reconnect asks getToken() again.
         this.emit('error', new MultisocketError('token_unavailable', `getToken() failed: ${err instanceof Error ? err.message : String(err)}`));
@@ -555,176 +804,107 @@ export class Room extends Emitter<RoomEvents> {
     this.refreshTimer = undefined;
   }
 
-  private onConnect(msg: ConnectMessage): void {
-    const resumed = this.everConnected;
-    this.everConnected = true;
-    this.state = 'open';
-    this.attempt = 0;
-    this.cid = msg.cid;
-    this.owner = msg.owner;
-    this.memberList = [...msg.members];
-    this.room = msg.room;
-    this.own.connected(msg.cid);
-    // A room created by /_/new is rejoined by its own path.
-    if (this.url.pathname.endsWith('/_/new')) this.url.pathname = this.url.pathname.slice(0, -'/_/new'.length) + msg.room;
-    // The room's numbering restarted (a new server process, or the room was freed): the old
-    // numbers mean nothing now, and what came after them cannot be replayed.
-    const renumbered = msg.seq < this.lastSeq || (this.epoch !== undefined && msg.epoch !== undefined && msg.epoch !== this.epoch);
-    const reset = resumed && renumbered ? { type: 'gap' as const, from: this.lastSeq + 1, to: Number.MAX_SAFE_INTEGER, reset: true as const } : undefined;
-    this.epoch = msg.epoch;
-    this.resetReported = reset !== undefined;
-    if ((!resumed && this.opts.since === undefined) || reset) this.lastSeq = msg.seq;
-
-    // Re-establish what the application holds: topics (the URL's are already subscribed), serve, pull.
-    this.serverTopics = new Set(this.urlTopics);
-    const wanted = this.wantedTopics();
-    for (const topic of wanted) {
-      if (this.serverTopics.has(topic)) continue;
-      this.serverTopics.add(topic);
-      this.transmit({ type: 'subscribe', topic });
-    }
-    for (const topic of [...this.serverTopics]) {
-      if (wanted.has(topic)) continue;
-      this.serverTopics.delete(topic);
-      this.transmit({ type: 'unsubscribe', topic });
-    }
-    if (this.serveHandler) this.transmit({ type: 'serve' });
-    if (this.pullHandler) this.transmit({ type: 'pull' });
-    for (const queued of this.outbox.splice(0)) this.transmit(queued);
-
-    this.scheduleRefresh();
-    this.emit('connect', {
-      room: msg.room, cid: msg.cid, owner: msg.owner, members: [...msg.members], seq: msg.seq, resumed,
-      ...(msg.user !== undefined ? { user: msg.user } : {}),
-      ...(msg.users !== undefined ? { users: { ...msg.users } } : {}),
-    });
-    if (reset && this.state === 'open') this.emit('gap', reset);
-  }
-
-  private onData(msg: DataMessage): void {
-    this.resetReported = false;
-    if (msg.kind === 'publish') {
-      if (msg.seq !== undefined && msg.seq > this.lastSeq) this.lastSeq = msg.seq;
-      if (!this.own.accept(msg)) return; // a replay of this handle's own publish (not echoed)
-    }
-    this.emit('message', msg);
-    if (msg.kind === 'publish' && msg.topic !== undefined) {
-      for (const [pattern, handlers] of this.subscriptions) {
-        if (!topicMatches(pattern, msg.topic)) continue;
-        for (const handler of [...handlers]) {
-          try {
-            handler(msg.data, msg);
-          } catch (err) {
-            rethrowLater(err);
-          }
-        }
-      }
-    } else if (msg.kind === 'push' && this.pullHandler) {
-      try {
-        this.pullHandler(msg.data, { from: msg.from });
-      } catch (err) {
-        rethrowLater(err);
-      }
-    }
-  }
-
-  private onReply(msg: ReplyMessage): void {
-    const key = String(msg.id);
-    const pending = this.requests.get(key);
-    if (!pending) return; // timed out here already, or not ours
-    this.requests.delete(key);
-    clearTimeout(pending.timer);
-    if (msg.error !== undefined) pending.reject(new MultisocketError(msg.error.code, msg.error.message ?? msg.error.code));
-    else pending.resolve(msg.data);
-  }
-
-  private onError(msg: ErrorMessage): void {
-    const err = new MultisocketError(msg.code, msg.message, msg.ref);
-    if (msg.ref !== undefined) {
-      const key = String(msg.ref);
-      const pending = this.requests.get(key);
-      if (pending) {
-        this.requests.delete(key);
-        clearTimeout(pending.timer);
-        return pending.reject(err);
-      }
-      const waiter = this.presenceWaiters.find((w) => w.ref === key);
-      if (waiter) {
-        this.dropPresenceWaiter(waiter);
-        clearTimeout(waiter.timer);
-        return waiter.reject(err);
-      }
-    }
-    this.emit('error', err);
-  }
-
-  private async answer(msg: RequestMessage): Promise<void> {
-    const transport = this.transport;
-    const handler = this.serveHandler;
-    let reply: ReplyCommand;
-    if (!handler) {
-      reply = { type: 'reply', id: msg.id, error: { code: 'no_responder', message: 'this member does not serve requests' } };
-    } else {
-      try {
-        const data: unknown = await handler(msg.data, { from: msg.from, id: msg.id });
-        JSON.stringify(data); // an answer JSON cannot carry is the handler's error, not the transport's
-        reply = { type: 'reply', id: msg.id, data: data ?? null };
-      } catch (err) {
-        reply = { type: 'reply', id: msg.id, error: handlerError(err) };
-      }
-    }
-    // The request belongs to the connection it came on; after a reconnect nobody waits for it.
-    if (transport && this.transport === transport && this.state === 'open') transport.send(reply);
-  }
-
   // -------------------------------------------------------------------------------------------
-  // Helpers
+  // Outgoing
 
-  private write(msg: ClientMessage): void {
-    if (this.state === 'closed') throw new MultisocketError('closed', 'the room handle is closed');
-    if (this.state === 'open' && this.transport) return this.transmit(msg);
-    JSON.stringify(msg); // fail now, in the caller, if the data cannot be sent
-    this.outbox.push(msg);
+  /** Send now on an open connection, else keep it for the next one. */
+  private enqueue(q: Queued): void {
+    if (this.isOpen()) this.transmit(q);
+    else this.outbox.push(q);
   }
 
-  /** Hand a message to the open connection. */
-  private transmit(msg: ClientMessage): void {
+  /** Hand a message to the open connection, refusing one over the server's size limit. */
+  private transmit(q: Queued): void {
     const transport = this.transport;
     if (!transport) return;
+    let msg = q.msg;
     if (msg.type === 'request') {
       const pending = this.requests.get(String(msg.id));
-      if (!pending) return; // it timed out while waiting in the outbox
-      pending.sent = true;
-    } else if (msg.type === 'presence') {
-      const waiter = this.presenceWaiters.find((w) => w.ref === msg.ref);
-      if (!waiter) return;
-      waiter.sent = true;
-    } else if (msg.type === 'publish' && msg.echo && this.cid !== undefined) {
-      this.own.sentEcho(this.cid, msg.topic, msg.data);
+      if (!pending) return; // it timed out (or closed) while waiting in the outbox
+      // The server times out with the time left, so both ends agree on when it ended.
+      const left = pending.deadline - Date.now();
+      if (left <= 0) return;
+      msg = { ...msg, timeout: Math.ceil(left) };
     }
-    transport.send(msg);
+    let json = JSON.stringify(msg);
+    const over = this.oversize(json);
+    if (over) {
+      const replaced = this.refuseOversize(msg, over);
+      if (!replaced) return;
+      msg = replaced;
+      json = JSON.stringify(msg);
+    }
+    this.markSent(msg, true);
+    if (msg.type === 'publish' && msg.echo && this.cid !== undefined) this.own.sentEcho(this.cid, msg.topic, msg.data);
+    transport.send(msg, json);
   }
 
-  private markUnsent(msg: ClientMessage): void {
+  /** A message over the limit does not go; what the caller learns instead. Returns a stand-in to send, if any. */
+  private refuseOversize(msg: ClientMessage, err: MultisocketError): ClientMessage | undefined {
+    const ref = writeRef(msg);
+    if (ref !== undefined) {
+      this.failWrite(ref, err);
+      return undefined;
+    }
     if (msg.type === 'request') {
       const pending = this.requests.get(String(msg.id));
-      if (pending) pending.sent = false;
-    } else if (msg.type === 'presence') {
-      const waiter = this.presenceWaiters.find((w) => w.ref === msg.ref);
-      if (waiter) waiter.sent = false;
+      this.requests.delete(String(msg.id));
+      if (pending) {
+        clearTimeout(pending.timer);
+        pending.reject(err);
+      }
+      return undefined;
+    }
+    // The asker / pusher learns that the answer was too large rather than waiting for nothing.
+    if (msg.type === 'reply') return { type: 'reply', id: msg.id, error: { code: 'too_large', message: `the reply was too large: ${err.message}` } };
+    if (msg.type === 'ack') return { type: 'nack', job: msg.job, error: { code: 'too_large', message: `the result was too large: ${err.message}` }, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) };
+    this.emit('error', err);
+    return undefined;
+  }
+
+  private failWrite(ref: string, err: MultisocketError): void {
+    const e = new MultisocketError(err.code, err.message, ref);
+    if (this.writes.fail(ref, e)) this.emit('error', e);
+  }
+
+  /** `too_large` if this JSON (with an SSE POST's envelope) is over the server's limit, when known. */
+  private oversize(json: string): MultisocketError | undefined {
+    const max = this.serverLimits?.maxMessageBytes;
+    if (max === undefined) return undefined;
+    const envelope = this.transportName === 'sse' && this.resumeToken !== undefined ? postEnvelopeBytes(this.resumeToken) : 0;
+    const bytes = utf8Length(json) + envelope;
+    if (bytes <= max) return undefined;
+    return new MultisocketError('too_large', `the message is ${bytes} bytes, over the server's limit of ${max} (limits.maxMessageBytes); it was not sent`);
+  }
+
+  private onWritten(msg: ClientMessage): void {
+    const ref = writeRef(msg);
+    if (ref !== undefined) this.writes.written(ref);
+  }
+
+  private markSent(msg: ClientMessage, sent: boolean): void {
+    const ref = writeRef(msg);
+    if (ref !== undefined) return this.writes.markSent(ref, sent);
+    if (msg.type === 'request') {
+      const pending = this.requests.get(String(msg.id));
+      if (pending) pending.sent = sent;
+    } else if (msg.type === 'presence' && msg.ref !== undefined) {
+      const waiter = this.presenceWaiters.get(String(msg.ref));
+      if (waiter) waiter.sent = sent;
     }
   }
 
-  private dropPresenceWaiter(waiter: { ref: string }): void {
-    const i = this.presenceWaiters.findIndex((w) => w.ref === waiter.ref);
-    if (i >= 0) this.presenceWaiters.splice(i, 1);
+  /** Keep what a page reload needs to come back as this member. */
+  private save(): void {
+    if (!this.store || this.resumeToken === undefined || this.cid === undefined) return;
+    this.store.save({ token: this.resumeToken, cid: this.cid, lastSeq: this.lastSeq, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) });
   }
 
   private wantedTopics(): Set<string> {
     return new Set([...(this.opts.topics ?? []), ...this.subscriptions.keys()]);
   }
 
-  private assertOpenForState(): void {
-    if (this.state === 'closed') throw new MultisocketError('closed', 'the room handle is closed');
+  private assertUsable(): void {
+    if (this.state === 'closed' || this.closing) throw new MultisocketError('closed', 'the room handle is closed');
   }
 }

@@ -1,92 +1,75 @@
-// The SSE transport: downstream an EventSource on the room URL (one event per server message, the
-// event name being its `type`), upstream one POST per message carrying the connection's token,
-// strictly one after another so they reach the server in order. Answers the server gives in a
-// POST's body (a `reply`, a `presence`, or a refusal) are handed on like messages from the stream.
-// Uses the platform's EventSource (browsers) and otherwise the `eventsource` package (Node).
-import { SERVER_MESSAGE_TYPES, parseServerFrame, parseServerMessage, type ClientMessage, type ServerMessage } from './types.js';
+// The SSE transport: downstream a streamed `fetch()` of the room URL with
+// `Accept: text/event-stream` (one event per server message, the event name being its `type`),
+// upstream one POST per message carrying the connection's token, strictly one after another so
+// they reach the server in order. fetch() rather than EventSource: a refused stream's status and
+// error body are then readable in browsers and Node alike, and no package is needed.
+//
+// A POST's 200 answer is the server's acceptance: `{"ok":true}` (with `seq` for a publish, `job`
+// for a push) is handed on as the `ack` message of its `ref`; an answer message (`reply`,
+// `presence`) or a refusal (as an `error` message with the ref) likewise.
+import { errorOf } from './door.js';
+import { SseParser } from './sse-parser.js';
+import { parseServerFrame, parseServerMessage, type AckMessage, type ClientMessage, type ParsedServerMessage } from './types.js';
 import type { CloseInfo, Transport, TransportHandlers } from './transport.js';
-
-/** The part of the EventSource API (WHATWG, and the `eventsource` package) this transport uses. */
-interface EventSourceLike {
-  readonly readyState: number;
-  close(): void;
-  addEventListener(type: string, listener: (ev: SseEvent) => void): void;
-}
-/** A MessageEvent (with `data`) or, for connection failures, an Event (the package adds `code`). */
-interface SseEvent {
-  data?: unknown;
-  code?: unknown;
-  message?: unknown;
-}
-type EventSourceCtor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
-
-let eventsourcePackage: Promise<EventSourceCtor> | undefined;
-
-function loadEventSource(): Promise<EventSourceCtor> {
-  const platform = (globalThis as { EventSource?: EventSourceCtor }).EventSource;
-  if (platform) return Promise.resolve(platform);
-  eventsourcePackage ??= import(/* webpackIgnore: true */ /* @vite-ignore */ 'eventsource').then((mod) => {
-    const ctor: unknown = (mod as { EventSource?: unknown }).EventSource;
-    if (typeof ctor !== 'function') throw new Error('the "eventsource" package has no EventSource export');
-    return ctor as EventSourceCtor;
-  });
-  return eventsourcePackage;
-}
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** How long `close()` waits for queued POSTs before it gives up on them. */
-const DRAIN_TIMEOUT_MS = 5000;
-
 class SseTransport implements Transport {
-  private source: EventSourceLike | undefined;
   private token: string | undefined;
-  /** Messages not yet accepted by the server, each with its JSON (made once, in `send`). */
+  /** Messages not yet accepted by the server, each with its JSON (made once, by the room). */
   private readonly queue: { msg: ClientMessage; json: string }[] = [];
   private posting = false;
   /** close() was called: deliver what is queued, report nothing. */
   private closing = false;
   /** No more POSTs, no more reports. */
   private dead = false;
-  private readonly aborter = new AbortController();
-  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  private opened = false;
+  /** Aborts the stream (and, on a failure, the POSTs). */
+  private readonly streamAborter = new AbortController();
+  private readonly postAborter = new AbortController();
+  private drained: (() => void) | undefined;
   /** The room URL without the stream's own query parameters. */
   private postUrl: string;
 
-  constructor(url: URL, private readonly handlers: TransportHandlers) {
+  constructor(private readonly url: URL, private readonly handlers: TransportHandlers) {
     const post = new URL(url.href);
-    post.searchParams.delete('since');
-    post.searchParams.delete('topics');
+    for (const key of ['since', 'epoch', 'topics', 'resume', 'info']) post.searchParams.delete(key);
     this.postUrl = post.href;
-    loadEventSource().then(
-      (Ctor) => { if (!this.closing && !this.dead) this.attach(new Ctor(url.href)); },
-      (err: unknown) => this.fail({
-        fatal: true,
-        reason: 'no EventSource implementation (install the "eventsource" package)',
-        error: err instanceof Error ? err : new Error(String(err)),
-      }),
-    );
+    void this.stream();
   }
 
-  private attach(source: EventSourceLike): void {
-    this.source = source;
-    for (const type of SERVER_MESSAGE_TYPES) {
-      source.addEventListener(type, (ev) => {
-        if (typeof ev.data === 'string') {
-          for (const msg of parseServerFrame(ev.data)) this.deliver(msg);
-        } else if (type === 'error') {
-          // Not a server `error` message but the stream failing (or ending): this connection is over.
-          const status = typeof ev.code === 'number' ? ev.code : undefined;
-          const reason = typeof ev.message === 'string' ? ev.message : 'event stream ended';
-          this.fail({ reason, ...(status !== undefined ? { status } : {}) });
-        }
-      });
+  private async stream(): Promise<void> {
+    if (typeof fetch !== 'function') return this.fail({ fatal: true, reason: 'no fetch() in this runtime' });
+    let res: Response;
+    try {
+      res = await fetch(this.url.href, { headers: { accept: 'text/event-stream' }, signal: this.streamAborter.signal });
+    } catch (err) {
+      return this.fail({ reason: 'event stream failed', error: err instanceof Error ? err : new Error(String(err)) });
     }
+    if (!res.ok || !res.body) {
+      const { code, message } = await errorOf(res);
+      return this.fail({ status: res.status, reason: message ?? `HTTP ${res.status}`, ...(code !== undefined ? { errorCode: code } : {}) });
+    }
+    const decoder = new TextDecoder();
+    const parser = new SseParser((ev) => { for (const msg of parseServerFrame(ev.data)) this.deliver(msg); });
+    const reader = res.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (this.dead) return;
+        parser.push(decoder.decode(value, { stream: true }));
+      }
+    } catch (err) {
+      return this.fail({ reason: 'event stream broke', error: err instanceof Error ? err : new Error(String(err)) });
+    }
+    this.fail({ reason: 'event stream ended' });
   }
 
-  private deliver(msg: ServerMessage): void {
+  private deliver(msg: ParsedServerMessage): void {
     if (this.closing || this.dead) return;
     if (msg.type === 'connect') {
+      this.opened = true;
       this.token = msg.token;
       // A stream opened on /_/new made a room: its POSTs go to that room's path.
       const post = new URL(this.postUrl);
@@ -99,12 +82,11 @@ class SseTransport implements Transport {
     this.handlers.message(msg);
   }
 
-  send(msg: ClientMessage): void {
+  send(msg: ClientMessage, json: string): void {
     if (this.closing || this.dead) return;
-    // Serialise now so that data JSON cannot encode fails in the caller, not in the queue. In a
-    // POST "token" is the connection's own, so a new room token (`auth`) travels as "jwt".
-    const json = msg.type === 'auth' ? JSON.stringify({ type: 'auth', jwt: msg.token, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }) : JSON.stringify(msg);
-    this.queue.push({ msg, json });
+    // In a POST "token" is the connection's own, so a new room token (`auth`) travels as "jwt".
+    const body = msg.type === 'auth' ? JSON.stringify({ type: 'auth', jwt: msg.token, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) }) : json;
+    this.queue.push({ msg, json: body });
     void this.pump();
   }
 
@@ -140,7 +122,7 @@ class SseTransport implements Transport {
         headers: { 'content-type': 'application/json' },
         // {"token":"…", <the message's own fields>}
         body: `{"token":${JSON.stringify(this.token)},${json.slice(1)}`,
-        signal: this.aborter.signal,
+        signal: this.postAborter.signal,
       });
       const text = await res.text();
       try {
@@ -158,44 +140,59 @@ class SseTransport implements Transport {
       this.fail({ status: 401, reason: 'bad_token' });
       return false;
     }
+    if (this.dead && !this.closing) return false;
     if (res.ok) {
+      this.handlers.written(msg);
       if (isObj(body) && typeof body.type === 'string') {
         const answer = parseServerMessage(body);
-        if (answer) this.deliver(answer);
+        if (answer) this.answer(answer);
+      } else if (isObj(body) && body.ok === true && msg.ref !== undefined) {
+        const ack: AckMessage = { type: 'ack', ref: msg.ref };
+        if (typeof body.seq === 'number') ack.seq = body.seq;
+        if (typeof body.job === 'string') ack.job = body.job;
+        this.answer(ack);
       }
       return true;
     }
     // A refusal of this one message: report it as the `error` message it stands for.
-    const error = refused;
-    const code = typeof error.code === 'string' ? error.code : `http_${res.status}`;
-    const message = typeof error.message === 'string' ? error.message : `HTTP ${res.status}`;
-    this.deliver({ type: 'error', code, message, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
+    const code = typeof refused.code === 'string' ? refused.code : `http_${res.status}`;
+    const message = typeof refused.message === 'string' ? refused.message : `HTTP ${res.status}`;
+    this.answer({ type: 'error', code, message, ...(msg.ref !== undefined ? { ref: msg.ref } : {}) });
     return true;
   }
 
-  private fail(info: Omit<CloseInfo, 'unsent'>): void {
+  /** An answer to a POST reaches the room even while close() drains the queue (its acks matter then). */
+  private answer(msg: ParsedServerMessage): void {
+    if (!this.dead) this.handlers.message(msg);
+  }
+
+  private fail(info: Omit<CloseInfo, 'unsent' | 'opened'>): void {
     if (this.dead) return;
     const report = !this.closing;
     this.shutdown();
-    if (report) this.handlers.close({ ...info, unsent: this.queue.splice(0).map((item) => item.msg) });
+    if (report) this.handlers.close({ ...info, opened: this.opened, unsent: this.queue.splice(0).map((item) => item.msg) });
   }
 
   private shutdown(): void {
     this.dead = true;
-    if (this.drainTimer !== undefined) clearTimeout(this.drainTimer);
-    this.source?.close();
-    this.aborter.abort();
+    this.streamAborter.abort();
+    this.postAborter.abort();
+    this.drained?.();
   }
 
-  close(): void {
-    if (this.closing || this.dead) return;
+  close(drainMs: number): Promise<void> {
+    if (this.dead) return Promise.resolve();
+    if (this.closing) return new Promise((resolve) => { const was = this.drained; this.drained = () => { was?.(); resolve(); }; });
     this.closing = true;
     if (this.token === undefined || (this.queue.length === 0 && !this.posting)) {
       this.shutdown();
-      return;
+      return Promise.resolve();
     }
-    this.drainTimer = setTimeout(() => this.shutdown(), DRAIN_TIMEOUT_MS);
-    void this.pump();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.shutdown(), drainMs);
+      this.drained = () => { clearTimeout(timer); resolve(); };
+      void this.pump();
+    });
   }
 }
 

@@ -16,6 +16,7 @@ interface WebSocketLike {
 type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 const OPEN = 1;
+const CLOSED = 3;
 let wsPackage: Promise<WebSocketCtor> | undefined;
 
 function loadWebSocket(): Promise<WebSocketCtor> {
@@ -40,9 +41,12 @@ function frameText(data: unknown): string | undefined {
 
 class WebSocketTransport implements Transport {
   private socket: WebSocketLike | undefined;
-  private readonly waiting: ClientMessage[] = []; // sent before the socket exists / opens
+  private readonly waiting: { msg: ClientMessage; json: string }[] = []; // sent before the socket opens
   private detached = false;
+  private opened = false;
   private lastError: string | undefined;
+  /** Resolves the promise of close() when the socket has closed. */
+  private onClosed: (() => void) | undefined;
 
   constructor(url: URL, private readonly handlers: TransportHandlers) {
     loadWebSocket().then(
@@ -58,7 +62,11 @@ class WebSocketTransport implements Transport {
   private attach(socket: WebSocketLike): void {
     this.socket = socket;
     socket.onopen = () => {
-      for (const msg of this.waiting.splice(0)) socket.send(JSON.stringify(msg));
+      this.opened = true;
+      for (const { msg, json } of this.waiting.splice(0)) {
+        socket.send(json);
+        this.handlers.written(msg);
+      }
     };
     socket.onmessage = (ev) => {
       const text = frameText(ev.data);
@@ -72,6 +80,7 @@ class WebSocketTransport implements Transport {
       if (typeof ev?.message === 'string') this.lastError = ev.message;
     };
     socket.onclose = (ev) => {
+      this.onClosed?.();
       const status = statusFromError(this.lastError);
       this.finish({
         code: ev.code,
@@ -82,28 +91,38 @@ class WebSocketTransport implements Transport {
     };
   }
 
-  private finish(info: Omit<CloseInfo, 'unsent'>): void {
+  private finish(info: Omit<CloseInfo, 'unsent' | 'opened'>): void {
     if (this.detached) return;
     this.detached = true;
-    this.handlers.close({ ...info, unsent: this.waiting.splice(0) });
+    this.handlers.close({ ...info, opened: this.opened, unsent: this.waiting.splice(0).map((w) => w.msg) });
   }
 
-  send(msg: ClientMessage): void {
+  send(msg: ClientMessage, json: string): void {
     if (this.detached) return;
-    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(msg));
-    else this.waiting.push(msg);
+    if (this.socket?.readyState === OPEN) {
+      this.socket.send(json);
+      this.handlers.written(msg);
+    } else this.waiting.push({ msg, json });
   }
 
-  close(): void {
+  close(drainMs: number): Promise<void> {
     this.detached = true;
     const socket = this.socket;
-    if (!socket) return;
+    if (!socket || socket.readyState === CLOSED) return Promise.resolve();
     socket.onerror = () => {}; // closing a socket that is still connecting reports an error
+    // Frames already sent go out before the close frame; waiting for the close handshake means
+    // they have left this process when close() resolves (a CLI may exit right after).
+    const closed = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, drainMs);
+      this.onClosed = () => { clearTimeout(timer); resolve(); };
+      socket.onclose = () => this.onClosed?.();
+    });
     try {
       socket.close(1000, 'client closed');
     } catch {
-      /* already closed */
+      return Promise.resolve(); // already closed
     }
+    return closed;
   }
 }
 

@@ -1,0 +1,45 @@
+// The room URL a handle connects to: absolute, or relative to the page in a browser; and the
+// query of each connection attempt (token, resume, replay position, topics, presence info).
+
+/** `connect('/chat')` in a browser means the page's origin; in Node there is no page to go by. */
+export function resolveRoomUrl(url: string | URL): URL {
+  if (url instanceof URL) return new URL(url.href);
+  try {
+    return new URL(url);
+  } catch {
+    const page = (globalThis as { location?: { href?: unknown } }).location;
+    if (page && typeof page.href === 'string') return new URL(url, page.href);
+    throw new TypeError(
+      `connect(${JSON.stringify(url)}): a relative room URL needs a page to resolve against (globalThis.location); ` +
+        'outside a browser give the full URL, e.g. "ws://127.0.0.1:8765/chat"',
+    );
+  }
+}
+
+export interface AttemptQuery {
+  token?: string;
+  resume?: string;
+  /** Replay from this seq (with the epoch it belongs to). */
+  since?: number;
+  epoch?: string;
+  topics?: string[];
+  /** JSON text of this member's presence data. */
+  info?: string;
+}
+
+export function attemptUrl(base: URL, q: AttemptQuery): URL {
+  const url = new URL(base.href);
+  const set = (key: string, value: string | undefined) => { if (value !== undefined) url.searchParams.set(key, value); };
+  set('token', q.token);
+  set('resume', q.resume);
+  set('since', q.since !== undefined ? String(q.since) : undefined);
+  if (q.since !== undefined) set('epoch', q.epoch);
+  if (q.topics && q.topics.length > 0) set('topics', q.topics.join(','));
+  set('info', q.info);
+  return url;
+}
+
+/** The same room whatever the scheme (`ws:`/`http:`) or query: the key of its saved resume state. */
+export function roomKey(url: URL): string {
+  return `multisocket:${url.host}${url.pathname}`;
+}
