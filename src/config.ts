@@ -36,6 +36,17 @@ export interface Config {
   historyBytes: number;
   /** Requests one native connection may have waiting for replies. */
   maxPendingRequests: number;
+  /** A dropped native member is kept this long (ms) for its `resume`; others then see `leave`. */
+  resumeGraceMs: number;
+  /** Largest presence `info` (JSON bytes) a member may attach. */
+  maxInfoBytes: number;
+  /** Jobs (pushes) one room's work queue may hold waiting, and their bytes. */
+  maxQueuedJobs: number;
+  maxQueuedJobBytes: number;
+  /** A job not acked or nacked this long after delivery (ms) is given to another puller. */
+  jobAckWaitMs: number;
+  /** Deliveries of one job before it is reported `job_failed` to its pusher. */
+  jobMaxAttempts: number;
   /**
    * Origins whose browser pages may use the server (WebSocket upgrades, SSE, CORS): `*` (any), or
    * `scheme://host[:port]` entries, where `https://*.example.com` covers its subdomains.
@@ -85,6 +96,12 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth'> = {
   historyTtlMs: 300_000,
   historyBytes: 8 * 1024 * 1024,
   maxPendingRequests: 100,
+  resumeGraceMs: 5_000,
+  maxInfoBytes: 1024,
+  maxQueuedJobs: 10_000,
+  maxQueuedJobBytes: 32 * 1024 * 1024,
+  jobAckWaitMs: 30_000,
+  jobMaxAttempts: 5,
   allowedOrigins: ['*'],
   publicRooms: [],
   maxConnections: 0,
@@ -116,6 +133,12 @@ const OPTIONS = {
   'max-messages-per-second': { type: 'string' },
   'coalesce-ms': { type: 'string' },
   heartbeat: { type: 'string' },
+  'resume-grace': { type: 'string' },
+  'max-info-bytes': { type: 'string' },
+  'max-queued-jobs': { type: 'string' },
+  'max-queued-job-bytes': { type: 'string' },
+  'job-ack-wait': { type: 'string' },
+  'job-max-attempts': { type: 'string' },
   'cors-origin': { type: 'string' },
   'allowed-origins': { type: 'string' },
   'jwt-secret': { type: 'string' },
@@ -161,6 +184,12 @@ Options (each also read from the environment variable shown):
       --history-ttl <seconds>      how long they are kept (MULTISOCKET_HISTORY_TTL; default 300)
       --history-bytes <n>          and at most this many bytes of them per room (MULTISOCKET_HISTORY_BYTES; default 8388608)
       --max-pending-requests <n>   native requests waiting per connection (MULTISOCKET_MAX_PENDING_REQUESTS; default 100)
+      --resume-grace <seconds>     a dropped native member keeps its cid this long for a resume; then others see leave (MULTISOCKET_RESUME_GRACE; default 5)
+      --max-info-bytes <n>         largest presence info a member may attach (MULTISOCKET_MAX_INFO_BYTES; default 1024)
+      --max-queued-jobs <n>        pushed jobs waiting per room; more get queue_full (MULTISOCKET_MAX_QUEUED_JOBS; default 10000)
+      --max-queued-job-bytes <n>   and their bytes (MULTISOCKET_MAX_QUEUED_JOB_BYTES; default 33554432)
+      --job-ack-wait <seconds>     a job not acked in this time goes to another puller (MULTISOCKET_JOB_ACK_WAIT; default 30)
+      --job-max-attempts <n>       deliveries of a job before it fails to its pusher (MULTISOCKET_JOB_MAX_ATTEMPTS; default 5)
       --allowed-origins <list>     origins allowed to use the server from a browser, comma-separated:
                                    * or https://app.example.com, https://*.example.com; others get 403
                                    (MULTISOCKET_ALLOWED_ORIGINS; default *; --cors-origin is the old name)
@@ -243,6 +272,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     historyTtlMs: seconds('history-ttl', DEFAULTS.historyTtlMs),
     historyBytes: int('history-bytes', DEFAULTS.historyBytes, 0, Number.MAX_SAFE_INTEGER),
     maxPendingRequests: int('max-pending-requests', DEFAULTS.maxPendingRequests, 1, 1_000_000),
+    resumeGraceMs: seconds('resume-grace', DEFAULTS.resumeGraceMs),
+    maxInfoBytes: int('max-info-bytes', DEFAULTS.maxInfoBytes, 0, 1024 * 1024),
+    maxQueuedJobs: int('max-queued-jobs', DEFAULTS.maxQueuedJobs, 0, 100_000_000),
+    maxQueuedJobBytes: int('max-queued-job-bytes', DEFAULTS.maxQueuedJobBytes, 0, Number.MAX_SAFE_INTEGER),
+    jobAckWaitMs: seconds('job-ack-wait', DEFAULTS.jobAckWaitMs),
+    jobMaxAttempts: int('job-max-attempts', DEFAULTS.jobMaxAttempts, 1, 1000),
     allowedOrigins: origins(pick('allowed-origins') ?? pick('cors-origin')),
     publicRooms: globs(pick('public-rooms')),
     maxConnections: int('max-connections', DEFAULTS.maxConnections, 0, 100_000_000),

@@ -9,9 +9,13 @@ import { poll, tryUpgrade } from './helpers/gun-wire.js';
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
 
-/** A server with `args`, and a member pool on it; both go away when the test ends (also on failure). */
+/**
+ * A server with `args`, and a member pool on it; both go away when the test ends (also on failure).
+ * A closed connection leaves at once (--resume-grace 0): these tests are about what follows a
+ * departure; the grace has its own tests (test/native-resume.test.ts).
+ */
 async function ownServer(t: TestContext, args: string[]): Promise<{ srv: RunningServer; pool: MemberPool }> {
-  const srv = await startServer({ args });
+  const srv = await startServer({ args: ['--resume-grace', '0', ...args] });
   const pool = new MemberPool(srv.ws, srv.http);
   t.after(async () => { await pool.closeAll(); await srv.stop(); });
   return { srv, pool };

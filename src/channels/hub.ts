@@ -10,6 +10,9 @@ import type { Principal } from '../access/principal.js';
 import { History } from './history.js';
 import type { ClientMessage, Json, Ref } from './messages.js';
 import { Subscriptions } from './topics.js';
+import { WorkQueue, type Job, type JobOutcome, type Puller, type WorkQueueHost, type WorkQueueOptions } from './work-queue.js';
+import { CLOSE_CODES, statusOf, type KnownErrorCode } from '../protocol/errors.js';
+import type { ServerLimits } from '../protocol/messages.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -19,24 +22,58 @@ export interface HubOptions {
   maxPendingRequests: number;
   defaultRequestTimeoutMs: number;
   maxRequestTimeoutMs: number;
+  /** A dropped member is kept this long for a resume (0: it leaves at once). */
+  resumeGraceMs: number;
+  /** Bytes held for a dropped member (direct messages, replies, jobs' outcomes) before it is given up. */
+  maxHeldBytes: number;
+  queue: WorkQueueOptions;
+  /** Announced in `connect`. */
+  limits: ServerLimits;
 }
 
 // Memory: a server may hold tens of thousands of idle members, so a member is one small object
 // and the hub's per-room structures that most rooms never use (topic sets, the token index, the
 // pending-request table) are made on first use.
-export interface Member {
+export interface Member extends Puller {
   readonly cid: string;
+  /** Secret: authenticates its POSTs, and resumes the member after a drop. */
   readonly token: string;
-  readonly conn: Connection;
+  /** Undefined while dropped and waiting (the resume grace) for a connection to resume it. */
+  conn: Connection | undefined;
   /** The token's `sub`, shown to others as `user`. */
   user: string | undefined;
+  /** Presence data given at connect (`?info=`). */
+  info: Json | undefined;
   /** Perm bits of its token (copied from the connection's principal; checked per message). */
   perms: number;
   /** topic subscriptions; undefined until the first one */
   topics: Subscriptions | undefined;
   serving: boolean;
-  pulling: boolean;
   pendingRequests: number;
+  /** Frames for it while dropped (never publishes: those are replayed from the history). */
+  held: OutFrame[] | undefined;
+  heldBytes: number;
+  /** More than maxHeldBytes came while dropped: a resume cannot make it whole, so it is refused. */
+  heldOverflow: boolean;
+  graceTimer: NodeJS.Timeout | undefined;
+}
+
+/** What a connection asks of its membership (URL parameters of the door). */
+export interface JoinRequest {
+  since?: number;
+  epoch?: string;
+  topics?: string[];
+  /** The `token` of a member to resume. */
+  resume?: string;
+  info?: Json;
+}
+
+/** Told to the room (registry bookkeeping). */
+export interface HubEvents {
+  /** The owner of an owned room left: the room must close. */
+  ownerLeft(): void;
+  /** A member left for good (after its grace, or at once). */
+  memberLeft(): void;
 }
 
 /** How an answer reaches the asker: its connection, or (for an SSE POST) the HTTP response. */
@@ -51,8 +88,8 @@ interface PendingRequest {
   respond: Respond;
 }
 
-/** A puller whose connection holds more than this unsent is "busy" and skipped by push. */
-const PULLER_BUSY_BYTES = 64 * 1024;
+/** Departed members whose cid a late `resume` may still take back (bounded). */
+const MAX_DEPARTED = 10_000;
 
 const q = JSON.stringify;
 
@@ -68,6 +105,9 @@ const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
   presence: Perm.PRESENCE,
 };
 
+/** Frames not kept for a dropped member: publishes are replayed from the history, membership is restated by `connect`. */
+const NOT_HELD: ReadonlySet<string | undefined> = new Set(['join', 'leave', 'connect', 'closed']);
+
 let cidCounter = 0;
 const cidPrefix = randomBytes(3).toString('hex');
 
@@ -75,7 +115,7 @@ function newCid(): string {
   return 'c' + cidPrefix + (++cidCounter).toString(36);
 }
 
-export class ChannelHub {
+export class ChannelHub implements WorkQueueHost {
   readonly members = new Map<string, Member>();
   /** token → member, for POSTs; built on the first lookup (rooms of WebSocket members never need it) */
   private byToken: Map<string, Member> | undefined;
@@ -87,16 +127,18 @@ export class ChannelHub {
   private pending: Map<string, PendingRequest> | undefined;
   private ridCounter = 0;
   private serveCursor = 0;
-  private pullCursor = 0;
+  /** push/pull; made on the first push or pull */
+  private queue: WorkQueue | undefined;
+  /** resume token → cid of members that left, so a late resume keeps its cid (with leave/join seen) */
+  private departed: Map<string, { cid: string; user: string | undefined; until: number }> | undefined;
   messagesIn = 0;
   messagesOut = 0;
 
   /**
    * @param opts        shared by every hub of the server
-   * @param owned       a room made by /_/new: only the owner sees join/leave, and it closes with its owner
-   * @param onOwnerLeft called when the owner of an owned room leaves: the room must close
+   * @param owned  a room made by /_/new: only the owner sees join/leave, and it closes with its owner
    */
-  constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly onOwnerLeft: () => void) {
+  constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly events: HubEvents) {
     this.history = new History(opts.historySize, opts.historyTtlMs, opts.historyBytes);
   }
 
@@ -110,42 +152,138 @@ export class ChannelHub {
     return this.byToken.get(token);
   }
 
-  /** Admit a connection: connect message, replay since `since`, then join to the others. */
-  join(conn: Connection, options: { since?: number; epoch?: string; topics?: string[] } = {}): Member {
+  /**
+   * Admit a connection: `connect`, replay since `since`, then `join` to the others. With `resume`
+   * naming a member of this room (same user), the connection takes that member over instead: same
+   * cid, no leave/join for the others, and what was held for it while it was away follows the replay.
+   */
+  join(conn: Connection, request: JoinRequest = {}): Member {
+    if (request.resume !== undefined) {
+      const resumed = this.resume(conn, request);
+      if (resumed) return resumed;
+    }
+    const again = request.resume !== undefined ? this.departedCid(request.resume, conn.principal.user) : undefined;
     const member: Member = {
-      cid: newCid(),
-      token: randomBytes(16).toString('hex'),
+      cid: again ?? newCid(),
+      token: again !== undefined ? request.resume! : randomBytes(16).toString('hex'),
       conn,
       user: conn.principal.user,
+      info: request.info,
       perms: conn.principal.perms,
       topics: undefined,
       serving: false,
       pulling: false,
+      prefetch: 1,
+      autoAck: false,
+      holding: undefined,
       pendingRequests: 0,
+      held: undefined,
+      heldBytes: 0,
+      heldOverflow: false,
+      graceTimer: undefined,
     };
-    if (options.topics?.length) {
-      member.topics = new Subscriptions();
-      for (const t of options.topics) member.topics.add(t);
-    }
+    this.subscribeFromUrl(member, request.topics);
     this.members.set(member.cid, member);
     this.byToken?.set(member.token, member);
     if (this.owner === null) this.owner = member.cid;
+    this.welcome(member, request, false);
+    const join: Record<string, unknown> = { type: 'join', cid: member.cid };
+    if (member.user !== undefined) join.user = member.user;
+    if (member.info !== undefined) join.info = member.info;
+    this.announce(this.frame(join as { type: string }), member);
+    return member;
+  }
+
+  private subscribeFromUrl(member: Member, topics: string[] | undefined): void {
+    member.topics = undefined;
+    if (!topics?.length) return;
+    member.topics = new Subscriptions();
+    for (const t of topics) member.topics.add(t);
+  }
+
+  /** `connect` (written at once), then the replay. */
+  private welcome(member: Member, request: JoinRequest, resumed: boolean): void {
     // Direct: nothing is queued yet for a new connection, so `connect` (which lists every member,
     // kilobytes in a big room) is written at once instead of being copied again into this turn's
     // joined write with the frames that follow it.
     const seesPresence = (member.perms & Perm.PRESENCE) !== 0;
     const connect: Record<string, unknown> = {
-      type: 'connect', room: this.room, cid: member.cid, token: member.token, owner: this.owner,
+      type: 'connect', room: this.room, cid: member.cid, token: member.token, resumed, owner: this.owner,
       members: seesPresence ? [...this.members.keys()] : [member.cid], seq: this.history.lastSeq, epoch: this.epoch,
+      limits: this.opts.limits,
     };
     if (member.user !== undefined) connect.user = member.user;
+    if (member.info !== undefined) connect.info = member.info;
     const users = seesPresence ? this.users() : member.user !== undefined ? { [member.cid]: member.user } : undefined;
     if (users) connect.users = users;
+    const infos = seesPresence ? this.infos() : member.info !== undefined ? { [member.cid]: member.info } : undefined;
+    if (infos) connect.infos = infos;
     this.deliver(member, this.frame(connect as { type: string }), true);
-    if (options.since !== undefined && member.perms & Perm.SUBSCRIBE) this.replay(member, options.since, options.epoch);
-    const join = this.frame(member.user === undefined ? { type: 'join', cid: member.cid } : { type: 'join', cid: member.cid, user: member.user });
-    this.announce(join, member);
+    if (request.since !== undefined && member.perms & Perm.SUBSCRIBE) this.replay(member, request.since, request.epoch);
+  }
+
+  /** Take over the member `request.resume` names; undefined when there is none to take (a fresh member then). */
+  private resume(conn: Connection, request: JoinRequest): Member | undefined {
+    const member = this.memberByToken(request.resume!);
+    if (!member || member.user !== conn.principal.user) return undefined;
+    if (member.heldOverflow) {
+      // What it missed no longer fits in what was held: a resume would hide a loss. It leaves
+      // (others see it) and the connection joins afresh, so the client knows to start over.
+      this.leave(member);
+      return undefined;
+    }
+    const old = member.conn;
+    member.conn = conn;
+    if (member.graceTimer) clearTimeout(member.graceTimer);
+    member.graceTimer = undefined;
+    // The old connection may still look open (a half-open TCP connection): this one replaces it.
+    old?.close(CLOSE_CODES.REPLACED, 'replaced');
+    this.queue?.release(member);
+    // What the connection offered is per connection (the client restates serve, pull and topics);
+    // identity, ownership and pending requests are per member and carry over.
+    member.perms = conn.principal.perms;
+    member.serving = false;
+    this.queue?.unpull(member);
+    member.pulling = false;
+    if (request.info !== undefined) member.info = request.info;
+    this.subscribeFromUrl(member, request.topics);
+    this.welcome(member, request, true);
+    const held = member.held;
+    member.held = undefined;
+    member.heldBytes = 0;
+    if (held) for (const frame of held) this.deliver(member, frame);
     return member;
+  }
+
+  /** A departed member's cid, for a resume after its grace (others saw it leave, and now see it join again). */
+  private departedCid(token: string, user: string | undefined): string | undefined {
+    const d = this.departed?.get(token);
+    if (!d) return undefined;
+    this.departed!.delete(token);
+    if (d.until < Date.now() || d.user !== user || this.members.has(d.cid)) return undefined;
+    return d.cid;
+  }
+
+  /**
+   * The member's connection `conn` is gone. It stays a member (others see nothing) for the resume
+   * grace, then leaves; a connection that resumes it within the grace takes it over.
+   */
+  detach(member: Member, conn: Connection): void {
+    if (this.members.get(member.cid) !== member || member.conn !== conn) return;
+    member.conn = undefined;
+    this.queue?.release(member);
+    if (this.opts.resumeGraceMs <= 0) { this.leave(member); return; }
+    member.graceTimer = setTimeout(() => {
+      member.graceTimer = undefined;
+      this.leave(member);
+    }, this.opts.resumeGraceMs);
+  }
+
+  /** cid → info of the members that gave presence data; undefined when none did. */
+  private infos(): Record<string, Json> | undefined {
+    let out: Record<string, Json> | undefined;
+    for (const m of this.members.values()) if (m.info !== undefined) (out ??= {})[m.cid] = m.info;
+    return out;
   }
 
   /** cid → user of the members whose token named one; undefined when none did (tokens off). */
@@ -162,7 +300,7 @@ export class ChannelHub {
   authorize(member: Member, principal: Principal): void {
     member.perms = principal.perms;
     if (!(member.perms & Perm.SERVE)) member.serving = false;
-    if (!(member.perms & Perm.PULL)) member.pulling = false;
+    if (!(member.perms & Perm.PULL)) this.queue?.unpull(member);
   }
 
   private replay(member: Member, since: number, epoch: string | undefined): void {
@@ -193,6 +331,11 @@ export class ChannelHub {
     if (this.members.get(member.cid) !== member) return false;
     this.members.delete(member.cid);
     this.byToken?.delete(member.token);
+    if (member.graceTimer) clearTimeout(member.graceTimer);
+    member.graceTimer = undefined;
+    member.held = undefined;
+    this.queue?.forget(member);
+    this.rememberDeparted(member);
     // Requests this member was answering fail with `gone`, and so do its own: an SSE member's
     // request is an HTTP POST still waiting for its answer (dropping it left the POST open forever).
     if (this.pending) {
@@ -204,7 +347,7 @@ export class ChannelHub {
     if (this.owner === member.cid) {
       if (this.owned) {
         this.owner = null;
-        this.onOwnerLeft();
+        this.events.ownerLeft();
         return true;
       }
       // Ordinary rooms: the longest-present member (Map keeps insertion order) takes over.
@@ -212,10 +355,18 @@ export class ChannelHub {
       this.owner = next.done ? null : next.value;
       const leave = this.frame({ type: 'leave', cid: member.cid, owner: this.owner });
       this.announce(leave, member);
-      return true;
+    } else {
+      this.announce(this.frame({ type: 'leave', cid: member.cid }), member);
     }
-    this.announce(this.frame({ type: 'leave', cid: member.cid }), member);
+    this.events.memberLeft();
     return true;
+  }
+
+  private rememberDeparted(member: Member): void {
+    if (this.opts.historyTtlMs <= 0) return;
+    const departed = (this.departed ??= new Map());
+    if (departed.size >= MAX_DEPARTED) departed.delete(departed.keys().next().value!);
+    departed.set(member.token, { cid: member.cid, user: member.user, until: Date.now() + this.opts.historyTtlMs });
   }
 
   /** Tell every member the room is closing (the caller then closes the connections). */
@@ -230,6 +381,9 @@ export class ChannelHub {
 
   dispose(): void {
     this.clearPending();
+    for (const m of this.members.values()) if (m.graceTimer) clearTimeout(m.graceTimer);
+    this.queue?.dispose();
+    this.departed = undefined;
     this.members.clear();
     this.byToken = undefined;
   }
@@ -244,37 +398,78 @@ export class ChannelHub {
    * Handle one message from `member`. `respond` carries answers meant for the asker (reply,
    * presence, errors); by default they go to its connection.
    */
-  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if (m !== OK) this.deliver(member, this.frame(m as { type: string }), true); }): void {
+  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if ((m as { type?: string }).type !== undefined) this.deliver(member, this.frame(m as { type: string }), true); }): void {
     this.messagesIn++;
+    if (this.members.get(member.cid) !== member) return refuse(respond, 'bad_token', 'this member has left the room', msg.ref);
     const needed = NEEDED[msg.type];
     if (needed !== undefined && !(member.perms & needed)) {
-      return respond(errorMessage('forbidden', `the token does not allow "${msg.type}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref), 403);
+      return refuse(respond, 'forbidden', `the token does not allow "${msg.type}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref);
     }
     switch (msg.type) {
-      case 'publish': this.publish(member, msg.data, msg.topic, msg.echo); return respond(OK);
+      case 'publish': return accepted(respond, msg, { seq: this.publish(member, msg.data, msg.topic, msg.echo) });
       case 'send': {
         const to = this.members.get(msg.to);
-        if (!to) return respond(errorMessage('unknown_target', `no member "${msg.to}" in this room`, msg.ref), 404);
+        if (!to) return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);
         this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }), true);
-        return respond(OK);
+        return accepted(respond, msg);
       }
       case 'subscribe': (member.topics ??= new Subscriptions()).add(msg.topic); return respond(OK);
       case 'unsubscribe': member.topics?.remove(msg.topic); return respond(OK);
       case 'serve': member.serving = true; return respond(OK);
       case 'unserve': member.serving = false; return respond(OK);
-      case 'pull': member.pulling = true; return respond(OK);
-      case 'unpull': member.pulling = false; return respond(OK);
+      case 'pull': (this.queue ??= this.makeQueue()).pull(member, msg.prefetch, !msg.ack); return respond(OK);
+      case 'unpull': this.queue?.unpull(member); member.pulling = false; return respond(OK);
       case 'presence': {
+        const answer: Record<string, unknown> = { type: 'presence', members: [...this.members.keys()], owner: this.owner };
         const users = this.users();
-        return respond(users ? { type: 'presence', members: [...this.members.keys()], owner: this.owner, users } : { type: 'presence', members: [...this.members.keys()], owner: this.owner });
+        if (users) answer.users = users;
+        const infos = this.infos();
+        if (infos) answer.infos = infos;
+        if (msg.ref !== undefined) answer.ref = msg.ref;
+        return respond(answer);
       }
       case 'request': return this.request(member, msg, respond);
       case 'reply': return this.reply(member, msg, respond);
-      case 'push': return this.push(member, msg.data, msg.ref, respond);
+      case 'push': {
+        const queue = (this.queue ??= this.makeQueue());
+        const job = queue.push(member, msg.data, msg.ref, msg.ack);
+        if (job === 'queue_full') return refuse(respond, 'queue_full', `the room's work queue is full (${queue.waitingCount} jobs waiting; --max-queued-jobs, --max-queued-job-bytes)`, msg.ref);
+        // The pusher hears `ack` before any outcome: the job is given out only after it.
+        accepted(respond, msg, { job: job.id });
+        return queue.dispatch();
+      }
+      case 'ack':
+        if (!this.queue?.ack(member, msg.job, msg.data)) return refuse(respond, 'unknown_job', `you hold no job "${msg.job}" (it may have gone to another puller)`, msg.ref);
+        return respond(OK);
+      case 'nack':
+        if (!this.queue?.nack(member, msg.job, msg.error)) return refuse(respond, 'unknown_job', `you hold no job "${msg.job}" (it may have gone to another puller)`, msg.ref);
+        return respond(OK);
+      case 'leave':
+        // Going for good: others see `leave` now rather than after the resume grace.
+        this.leave(member);
+        respond(OK);
+        member.conn?.close(CLOSE_CODES.NORMAL, 'left');
+        return;
     }
   }
 
-  private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): void {
+  private makeQueue(): WorkQueue {
+    return new WorkQueue(this.opts.queue, this);
+  }
+
+  /** WorkQueueHost: a job to its puller. */
+  deliverJob(to: Puller, job: Job): void {
+    this.deliver(to as Member, this.frame({ type: 'message', kind: 'push', from: job.from, data: job.data, job: job.id, attempt: job.attempts }), true);
+  }
+
+  /** WorkQueueHost: the outcome to the pusher that asked for it, if it is still here. */
+  reportJob(job: Job, outcome: JobOutcome): void {
+    const pusher = job.pusher as Member;
+    if (this.members.get(pusher.cid) !== pusher) return;
+    this.deliver(pusher, this.frame({ type: 'job', ref: job.ref ?? null, job: job.id, attempts: job.attempts, ...outcome }), true);
+  }
+
+  private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): number {
     const seq = this.history.nextSeq();
     const frame = this.frame(
       topic === undefined
@@ -289,13 +484,14 @@ export class ChannelHub {
       if (topic !== undefined && !m.topics?.matches(topic)) continue;
       this.deliver(m, frame);
     }
+    return seq;
   }
 
   private request(member: Member, msg: Extract<ClientMessage, { type: 'request' }>, respond: Respond): void {
     const replyError = (code: string, message: string, status: number) =>
       respond({ type: 'reply', id: msg.id, error: { code, message } }, status);
     if (member.pendingRequests >= this.opts.maxPendingRequests) {
-      return respond(errorMessage('too_many_requests', `at most ${this.opts.maxPendingRequests} requests may wait for replies`, msg.ref), 429);
+      return refuse(respond, 'too_many_requests', `at most ${this.opts.maxPendingRequests} requests may wait for replies`, msg.ref);
     }
     let target: Member | undefined;
     if (msg.to !== undefined) {
@@ -316,9 +512,9 @@ export class ChannelHub {
     this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }), true);
   }
 
-  /** Round-robin over members that serve, never the requester itself. */
+  /** Round-robin over connected members that serve, never the requester itself. */
   private nextServer(requester: Member): Member | undefined {
-    const servers = [...this.members.values()].filter((m) => m.serving && m !== requester);
+    const servers = [...this.members.values()].filter((m) => m.serving && m !== requester && m.conn !== undefined);
     if (servers.length === 0) return undefined;
     return servers[this.serveCursor++ % servers.length];
   }
@@ -326,7 +522,7 @@ export class ChannelHub {
   private reply(member: Member, msg: Extract<ClientMessage, { type: 'reply' }>, respond: Respond): void {
     const p = this.pending?.get(String(msg.id));
     if (!p || p.target !== member) {
-      return respond(errorMessage('unknown_request', `no pending request "${msg.id}" for you (it may have timed out)`, msg.ref), 404);
+      return refuse(respond, 'unknown_request', `no pending request "${msg.id}" for you (it may have timed out)`, msg.ref);
     }
     this.finish(p, msg.error ? { error: msg.error } : { data: msg.data });
     respond(OK);
@@ -341,43 +537,51 @@ export class ChannelHub {
     p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);
   }
 
-  /** To one puller, round-robin; busy pullers (unsent backlog) are skipped while others are free. */
-  private push(from: Member, data: Json, ref: Ref, respond: Respond): void {
-    const pullers = [...this.members.values()].filter((m) => m.pulling && m !== from);
-    if (pullers.length === 0) return respond(errorMessage('no_puller', 'no member pulls work', ref), 404);
-    let chosen: Member | undefined;
-    for (let i = 0; i < pullers.length; i++) {
-      const m = pullers[(this.pullCursor + i) % pullers.length];
-      if (m.conn.bufferedBytes < PULLER_BUSY_BYTES) { chosen = m; this.pullCursor += i + 1; break; }
-    }
-    if (!chosen) {
-      // everyone is busy: the least backed-up one takes it rather than losing the work
-      chosen = pullers.reduce((a, b) => (b.conn.bufferedBytes < a.conn.bufferedBytes ? b : a));
-      this.pullCursor++;
-    }
-    this.deliver(chosen, this.frame({ type: 'message', kind: 'push', from: from.cid, data }), true);
-    respond(OK);
-  }
-
   private frame(message: { type: string } & Record<string, unknown>, seq?: number): OutFrame {
     return new OutFrame(q(message), message.type, seq);
   }
 
-  /** `direct`: a frame for this member alone, which the transport may write at once. */
+  /**
+   * `direct`: a frame for this member alone, which the transport may write at once. A dropped
+   * member's frames are held for its resume, except those the resume restates anyway.
+   */
   private deliver(member: Member, frame: OutFrame, direct = false): void {
     this.messagesOut++;
-    member.conn.send(frame, direct);
+    const conn = member.conn;
+    if (conn !== undefined) return conn.send(frame, direct);
+    if (frame.id !== undefined || NOT_HELD.has(frame.event) || member.heldOverflow) return;
+    member.heldBytes += frame.text.length;
+    if (member.heldBytes > this.opts.maxHeldBytes) {
+      member.held = undefined;
+      member.heldOverflow = true;
+      return;
+    }
+    (member.held ??= []).push(frame);
   }
 
   /** Send an error to a member's connection (used by the transports for undecodable input). */
-  sendError(member: Member, code: string, message: string, ref?: Ref): void {
+  sendError(member: Member, code: KnownErrorCode, message: string, ref?: Ref): void {
     this.deliver(member, this.frame(errorMessage(code, message, ref)), true);
   }
+}
+
+/** Refuse one message: an `error` to the asker (a POST: its HTTP status from the table). */
+function refuse(respond: Respond, code: KnownErrorCode, message: string, ref: Ref): void {
+  respond(errorMessage(code, message, ref), statusOf(code));
+}
+
+/**
+ * The message was taken: with `ack: true` an `ack` (carrying its seq or job id) goes to the
+ * sender; otherwise nothing over a socket (a POST answers `{"ok":true,…}` either way).
+ */
+function accepted(respond: Respond, msg: { ack: boolean; ref: Ref }, extra?: { seq?: number; job?: string }): void {
+  if (msg.ack) return respond({ type: 'ack', ref: msg.ref ?? null, ...extra });
+  respond(extra ? { ok: true, ...extra } : OK);
 }
 
 /** The `{"ok":true}` answer of a POST; over a WebSocket nothing is sent for it. */
 export const OK = Object.freeze({ ok: true });
 
-export function errorMessage(code: string, message: string, ref?: Ref): { type: 'error'; code: string; message: string; ref?: string | number } {
+export function errorMessage(code: KnownErrorCode, message: string, ref?: Ref): { type: 'error'; code: string; message: string; ref?: string | number } {
   return ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref };
 }

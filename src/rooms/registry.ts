@@ -75,7 +75,7 @@ export class RoomRegistry {
     if (this.rooms.size >= this.opts.maxRooms && !this.evictLongestEmpty()) return { ok: false, reason: 'too_many_rooms' };
     const room = new Room(name, {
       maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log,
-      owned, hub: this.opts.hub, onOwnerLeft: (r) => this.close(r, 'owner_left'),
+      owned, hub: this.opts.hub, onOwnerLeft: (r) => this.close(r, 'owner_left'), onMemberLeft: (r) => this.left(r),
     });
     this.rooms.set(name, room);
     this.emptyRooms.set(name, room);
@@ -148,7 +148,7 @@ export class RoomRegistry {
     }
     const hub = room.channels();
     hub.closeAll(reason);
-    for (const m of [...hub.members.values()]) m.conn.close(CloseCode.ROOM_CLOSED, reason);
+    for (const m of [...hub.members.values()]) m.conn?.close(CloseCode.ROOM_CLOSED, reason);
     for (const p of [...room.peers]) p.close(CloseCode.ROOM_CLOSED, reason);
     room.dispose();
     this.opts.log.debug('room closed', { room: room.name, reason });

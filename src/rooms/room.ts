@@ -18,6 +18,8 @@ export interface RoomOptions {
   owned: boolean;
   hub: HubOptions;
   onOwnerLeft: (room: Room) => void;
+  /** A native member left for good (the room may now be empty). */
+  onMemberLeft: (room: Room) => void;
 }
 
 export interface RoomStats {
@@ -58,7 +60,10 @@ export class Room implements RelayHost {
 
   /** The native channel hub, created when the first native member arrives. */
   channels(): ChannelHub {
-    return (this.hub ??= new ChannelHub(this.name, this.opts.hub, this.owned, () => this.opts.onOwnerLeft(this)));
+    return (this.hub ??= new ChannelHub(this.name, this.opts.hub, this.owned, {
+      ownerLeft: () => this.opts.onOwnerLeft(this),
+      memberLeft: () => this.opts.onMemberLeft(this),
+    }));
   }
 
   get members(): number { return this.hub?.size ?? 0; }

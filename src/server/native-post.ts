@@ -20,8 +20,8 @@ export function handleNativePost(server: MultisocketServer, req: http.IncomingMe
   const hub = room && room.members > 0 ? room.channels() : undefined;
   const member = hub?.memberByToken(body.token);
   if (!room || !hub || !member) return fail(401, 'bad_token', 'unknown token for this room (its connection may be gone)');
-  const conn = member.conn as { budget?: { take(now: number): boolean } };
-  if (conn.budget && !conn.budget.take(Date.now())) return fail(429, 'rate_limited', 'over --max-messages-per-second');
+  const conn = member.conn as { budget?: { take(now: number): boolean } } | undefined;
+  if (conn?.budget && !conn.budget.take(Date.now())) return fail(429, 'rate_limited', 'over --max-messages-per-second');
   // `auth` over POST: "token" is the connection's, so the room token is "jwt" or the Bearer header.
   const jwt = body.type === 'auth' && body.jwt === undefined && req.headers.authorization !== undefined ? requestToken(req) : undefined;
   const parsed = parseClientMessage(jwt !== undefined ? { ...body, jwt } : body);
@@ -34,7 +34,9 @@ export function handleNativePost(server: MultisocketServer, req: http.IncomingMe
     if (answered) return;
     answered = true;
     if (message === OK) return sendJson(res, 200, OK, cors);
-    const m = message as { type?: string; code?: string; message?: string; error?: { code: string; message: string } };
+    const m = message as { type?: string; code?: string; message?: string; error?: { code: string; message: string }; seq?: number; job?: string };
+    // A POST's answer is its ack: {"ok":true} with the publish's seq or the push's job id.
+    if (m.type === 'ack') return sendJson(res, 200, { ok: true, ...(m.seq !== undefined ? { seq: m.seq } : {}), ...(m.job !== undefined ? { job: m.job } : {}) }, cors);
     if (status >= 400) {
       const err = m.error ?? { code: m.code ?? 'error', message: m.message ?? '' };
       return fail(status, err.code, err.message);
@@ -42,7 +44,8 @@ export function handleNativePost(server: MultisocketServer, req: http.IncomingMe
     sendJson(res, 200, message, cors);
   };
   if (parsed.msg.type === 'auth') {
-    refreshMember(server.access, room, member, parsed.msg.token, parsed.msg.ref, respond).catch((err: unknown) => {
+    if (!member.conn) return fail(409, 'bad_token', 'this member\'s stream is down; refresh its token once it has resumed');
+    refreshMember(server.access, room, member, member.conn, parsed.msg.token, parsed.msg.ref, respond).catch((err: unknown) => {
       server.log.error('token refresh failed', { room: roomName, err: (err as Error).stack });
       if (!res.headersSent) fail(500, 'internal', 'the server failed to check this token');
     });

@@ -5,8 +5,8 @@ import type { WebSocketConnection } from '../transports/websocket.js';
 import type { Connection } from '../transports/connection.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/registry.js';
-import { errorMessage, type Member, type Respond } from '../channels/hub.js';
-import { parseClientMessage, type Ref } from '../channels/messages.js';
+import { errorMessage, type JoinRequest, type Member, type Respond } from '../channels/hub.js';
+import { parseClientMessage, type Json, type Ref } from '../channels/messages.js';
 import type { RoomAccess } from '../access/room-access.js';
 import { isRefusal } from '../access/principal.js';
 import { permNames } from '../access/permissions.js';
@@ -14,15 +14,39 @@ import { OutFrame } from '../transports/out-frame.js';
 import { setPrincipal } from './token-expiry.js';
 import { queryParams } from './query-params.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
+import { SUBPROTOCOL } from '../protocol/subprotocol.js';
+import type { KnownErrorCode } from '../protocol/errors.js';
 
-export const NATIVE_SUBPROTOCOL = 'multisocket.v1';
+export const NATIVE_SUBPROTOCOL = SUBPROTOCOL;
 
-export interface JoinOptions { since?: number; epoch?: string; topics?: string[] }
+export type JoinOptions = JoinRequest;
 
-/** Replay and subscription options from the URL (`since`, `topics`) and SSE's Last-Event-ID. */
-export function joinOptions(req: http.IncomingMessage): JoinOptions {
+/** A resume token as `connect` gives them (hex); anything else cannot name a member. */
+const RESUME_TOKEN = /^[0-9a-f]{16,64}$/;
+
+/**
+ * What a native connection asks of its membership, from the URL: replay (`since`, `epoch`, or
+ * SSE's Last-Event-ID), `topics`, `resume` (a member's token) and presence `info` (JSON, at most
+ * `maxInfoBytes`). A malformed one is refused at the door, before any connection exists.
+ */
+export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): JoinOptions | { refused: KnownErrorCode; message: string } {
   const params = queryParams(req.url ?? '/');
   const out: JoinOptions = {};
+  const resume = params.get('resume');
+  if (resume !== null && resume !== '') {
+    if (!RESUME_TOKEN.test(resume)) return { refused: 'bad_request', message: '"resume" must be the token of an earlier connect' };
+    out.resume = resume;
+  }
+  const info = params.get('info');
+  if (info !== null) {
+    if (Buffer.byteLength(info) > maxInfoBytes) return { refused: 'too_large', message: `"info" is over --max-info-bytes (${maxInfoBytes})` };
+    try {
+      out.info = JSON.parse(info) as Json;
+    } catch {
+      return { refused: 'bad_request', message: '"info" must be JSON (URL-encoded)' };
+    }
+    if (nestsTooDeep(out.info, info.length)) return { refused: 'bad_request', message: `"info": ${TOO_DEEP}` };
+  }
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;
   const raw = params.get('since') ?? (req.headers['last-event-id'] as string | undefined);
@@ -32,7 +56,7 @@ export function joinOptions(req: http.IncomingMessage): JoinOptions {
   return out;
 }
 
-/** Add a connection to the room's hub. When the transport goes, call leaveHub with the member. */
+/** Add a connection to the room's hub. When the transport goes, call leaveHub with the member and it. */
 export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, options: JoinOptions): Member {
   const hub = room.channels();
   rooms.joined(room);
@@ -40,11 +64,12 @@ export function joinHub(rooms: RoomRegistry, room: Room, conn: Connection, optio
 }
 
 /**
- * Remove a member that joined with joinHub; a no-op when it is already gone (left before, or its
- * room was closed). A function rather than a closure per member: idle members are kept small.
+ * The connection of a member that joined with joinHub is gone: the member waits for a resume
+ * (the grace), then leaves; a no-op when it already left, its room was closed, or another
+ * connection took it over. A function rather than a closure per member: idle members are kept small.
  */
-export function leaveHub(rooms: RoomRegistry, room: Room, member: Member): void {
-  if (room.channels().leave(member)) rooms.left(room);
+export function leaveHub(room: Room, member: Member, conn: Connection): void {
+  room.channels().detach(member, conn);
 }
 
 /** Sent to a native member just before its connection closes because its token expired. */
@@ -60,18 +85,18 @@ export function tellTokenExpired(conn: Connection): void {
  * it may do, when it expires). Messages the member sent after it and before this answer were
  * judged by the old token (verification is asynchronous).
  */
-export async function refreshMember(access: RoomAccess, room: Room, member: Member, token: string, ref: Ref, respond: Respond): Promise<void> {
+export async function refreshMember(access: RoomAccess, room: Room, member: Member, conn: Connection, token: string, ref: Ref, respond: Respond): Promise<void> {
   let next;
   try {
-    next = await access.refresh(room.name, token, member.conn.principal);
+    next = await access.refresh(room.name, token, conn.principal);
   } catch (err) {
     room.log.error('token refresh failed', { room: room.name, err: (err as Error).stack });
     return respond(errorMessage('internal', 'the server failed to check this token', ref), 500);
   }
   if (isRefusal(next)) return respond(errorMessage(next.code, next.message, ref), next.status);
-  if (!member.conn.isOpen || room.channels().members.get(member.cid) !== member) return;
+  if (!conn.isOpen || member.conn !== conn || room.channels().members.get(member.cid) !== member) return;
   room.channels().authorize(member, next);
-  setPrincipal(member.conn, next, tellTokenExpired);
+  setPrincipal(conn, next, tellTokenExpired);
   const answer: Record<string, unknown> = { type: 'auth', perms: permNames(next.perms) };
   if (next.user !== undefined) answer.user = next.user;
   if (next.expiresAt !== undefined) answer.exp = Math.floor(next.expiresAt / 1000);
@@ -80,9 +105,9 @@ export async function refreshMember(access: RoomAccess, room: Room, member: Memb
 }
 
 /** Answers to a WebSocket member go to its connection, written at once. */
-function answerOverSocket(this: Member, message: object): void {
+function answerOverSocket(this: Connection, message: object): void {
   const m = message as { type?: string };
-  if (m.type !== undefined) this.conn.send(new OutFrame(JSON.stringify(message), m.type), true);
+  if (m.type !== undefined) this.send(new OutFrame(JSON.stringify(message), m.type), true);
 }
 
 /** Handle one WebSocket text frame from a native member: one message object or a batch. */
@@ -105,7 +130,7 @@ export function receiveNativeFrame(access: RoomAccess, room: Room, member: Membe
     const parsed = parseClientMessage(item);
     if (!parsed.ok) { hub.sendError(member, 'bad_message', parsed.message, parsed.ref); continue; }
     if (parsed.msg.type === 'auth') {
-      void refreshMember(access, room, member, parsed.msg.token, parsed.msg.ref, answerOverSocket.bind(member));
+      void refreshMember(access, room, member, conn, parsed.msg.token, parsed.msg.ref, answerOverSocket.bind(conn));
       continue;
     }
     try {
@@ -120,6 +145,6 @@ export function receiveNativeFrame(access: RoomAccess, room: Room, member: Membe
 
 function refOf(v: unknown): string | number | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
-  const r = (v as Record<string, unknown>).ref ?? (v as Record<string, unknown>).type;
+  const r = (v as Record<string, unknown>).ref;
   return typeof r === 'string' || typeof r === 'number' ? r : undefined;
 }

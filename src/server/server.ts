@@ -27,6 +27,10 @@ import { ConnectionLimits, type LimitRefusal } from './connection-limits.js';
 import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
+import { statusOf } from '../protocol/errors.js';
+
+/** The longest request timeout honoured (a longer one is cut to it). */
+const MAX_REQUEST_TIMEOUT_MS = 60_000;
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -60,7 +64,18 @@ export class MultisocketServer {
         historyBytes: config.historyBytes,
         maxPendingRequests: config.maxPendingRequests,
         defaultRequestTimeoutMs: 10_000,
-        maxRequestTimeoutMs: 60_000,
+        maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
+        resumeGraceMs: config.resumeGraceMs,
+        maxHeldBytes: config.maxQueuedBytes,
+        queue: { maxJobs: config.maxQueuedJobs, maxBytes: config.maxQueuedJobBytes, ackWaitMs: config.jobAckWaitMs, maxAttempts: config.jobMaxAttempts },
+        limits: Object.freeze({
+          maxMessageBytes: config.maxMessageBytes,
+          maxMessagesPerSecond: config.maxMessagesPerSecond,
+          maxPendingRequests: config.maxPendingRequests,
+          maxInfoBytes: config.maxInfoBytes,
+          resumeGraceMs: config.resumeGraceMs,
+          maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
+        }),
       },
       log,
       mayCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.mayCreateRoom(creator) : undefined,
@@ -130,7 +145,8 @@ export class MultisocketServer {
     }
     // Only what the connection needs is taken from the request: a closure that kept `req` alive
     // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
-    const options = native ? joinOptions(req) : undefined;
+    const options = native ? joinOptions(req, this.config.maxInfoBytes) : undefined;
+    if (options && 'refused' in options) return refuseUpgrade(socket, statusOf(options.refused), options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
     const limited = this.limits.open(address);
     if (limited) return this.refuseLimited(socket, limited, address);
@@ -241,7 +257,7 @@ export class MultisocketServer {
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
-      leaveHub(this.rooms, room, member);
+      leaveHub(room, member, conn);
     });
   }
 
@@ -250,7 +266,8 @@ export class MultisocketServer {
     const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, headers);
     if (this.closing) return fail(503, 'shutting_down', 'the server is shutting down');
     if (reserved && roomName !== '/_/new') return fail(404, 'not_found', `no endpoint ${roomName}`);
-    const options = joinOptions(req);
+    const options = joinOptions(req, this.config.maxInfoBytes);
+    if ('refused' in options) return fail(statusOf(options.refused), options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
     const limited = this.limits.open(address);
     if (limited) return fail(limited.status, limited.code, limited.message);
@@ -279,7 +296,7 @@ export class MultisocketServer {
         this.sseConnections.delete(conn);
         this.limits.close(address);
         forgetPrincipal(conn);
-        leaveHub(this.rooms, room, member);
+        leaveHub(room, member, conn);
       });
     };
     if (!this.access.enabled) return start(OPEN);
