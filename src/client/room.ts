@@ -628,10 +628,11 @@ export class Room extends Emitter<RoomEvents> {
       this.memberGeneration++;
       // A new member: what the old one was waiting for will not come.
       if (reconnected) this.failInFlight();
-      this.serverTopics = new Set();
-      this.serverServing = false;
-      this.serverPulling = false;
     }
+    // Topics, serve and pull belong to the connection (a resumed one too): restated below.
+    this.serverTopics = new Set(this.urlTopics);
+    this.serverServing = false;
+    this.serverPulling = false;
     this.cid = msg.cid;
     this.owner = msg.owner;
     this.memberList = [...msg.members];
@@ -650,7 +651,6 @@ export class Room extends Emitter<RoomEvents> {
     this.epoch = msg.epoch;
 
     // Re-establish what the application holds: topics (the URL's are already subscribed), serve, pull.
-    for (const t of this.urlTopics) this.serverTopics.add(t);
     const wanted = this.wantedTopics();
     for (const topic of wanted) {
       if (this.serverTopics.has(topic)) continue;
