@@ -88,8 +88,11 @@ export class PendingWrites {
       const result: JobResult = { status: 'done', job: msg.job, from: msg.from, data: msg.data, attempts: msg.attempts };
       return this.settle(ref, () => w.resolve(result));
     }
-    const last = MultisocketError.from(msg.error);
-    const err = new MultisocketError('job_failed', `job ${msg.job} failed after ${msg.attempts} attempt(s): ${msg.error.code}${msg.error.message ? `: ${msg.error.message}` : ''}`, ref, { cause: last });
+    // The server says `job_failed` with the last failure in its message; any other code is kept as the cause.
+    const { code, message } = msg.error;
+    const err = code === 'job_failed'
+      ? new MultisocketError('job_failed', `job ${msg.job}: ${message ?? `failed after ${msg.attempts} attempts`}`, ref)
+      : new MultisocketError('job_failed', `job ${msg.job} failed after ${msg.attempts} attempts: ${code}${message ? `: ${message}` : ''}`, ref, { cause: MultisocketError.from(msg.error) });
     this.settle(ref, () => w.reject(err));
   }
 
