@@ -753,6 +753,12 @@ export class Room extends Emitter<RoomEvents> {
       // An ack of a job the server already gave to another puller (after a drop): expected.
       if (this.puller.isOwnAnswer(msg.ref) && msg.code === 'unknown_job') return;
     }
+    // Another connection resumed this member (an SSE stream has no close code to say so): the
+    // next connection must start afresh, not take the member back.
+    if (msg.code === 'replaced') {
+      this.resumeToken = undefined;
+      return;
+    }
     this.emit('error', err);
   }
 
