@@ -14,8 +14,10 @@ export { sleep, short, type Msg, type Pred };
 
 export const SUBPROTOCOL = 'multisocket.v1';
 
-/** Every server → client message type (the SSE event names to listen to). */
-export const SERVER_TYPES = ['connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed', 'auth'] as const;
+
+import { SERVER_MESSAGE_TYPES } from '../../src/protocol/messages.ts';
+/** Every server → client message type (the SSE event names to listen to): the protocol's own list. */
+export const SERVER_TYPES = SERVER_MESSAGE_TYPES;
 
 
 let counter = 0;
