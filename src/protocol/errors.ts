@@ -35,6 +35,7 @@ export const ERRORS = {
   unknown_job: { scope: ['message'], status: 404, meaning: 'an `ack`/`nack` of a job this member does not hold (redelivered after its ack wait, or never given)' },
   rate_limited: { scope: ['message'], status: 429, meaning: 'over `--max-messages-per-second`; the message was dropped' },
   too_many_requests: { scope: ['message'], status: 429, meaning: 'over `--max-pending-requests` requests of this member waiting for replies' },
+  no_puller: { scope: ['message'], status: 404, meaning: 'a `push` while no member pulls (until pushes wait in the room\'s work queue)' },
   queue_full: { scope: ['message'], status: 429, meaning: 'the room\'s work queue holds `--max-queued-jobs` jobs (or `--max-queued-job-bytes`); the push was not queued' },
   too_large: { scope: ['message', 'door', 'close'], status: 413, close: 1009, meaning: 'over `--max-message-bytes` (the SDK refuses it before sending; a WebSocket frame over it closes with 1009); `info` over `--max-info-bytes`' },
   forbidden: { scope: ['message', 'door'], status: 403, meaning: 'the room token does not allow this message, room or endpoint' },
@@ -114,6 +115,7 @@ export const CLOSE_CODES = {
   UNSUPPORTED_DATA: 1003, // a binary frame on a text protocol
   TOO_BIG: 1009, // too_large (sent by ws itself)
   INTERNAL_ERROR: 1011, // internal
+  TRY_AGAIN_LATER: 1013, // refused right after the handshake (the reason is the door's code, e.g. room_full)
   ROOM_CLOSED: 4000, // room_closed
   TOKEN_EXPIRED: 4001, // token_expired
   REPLACED: 4002, // replaced

@@ -192,7 +192,7 @@ export class MultisocketServer {
     // The room may have closed or expired during the handshake: re-admit by name.
     if (this.rooms.get(room.name) !== room) {
       const again = this.rooms.admit(room.name, remote);
-      if (!again.ok) { this.limits.close(remote); ws.close(1013, again.reason); return; }
+      if (!again.ok) { this.limits.close(remote); ws.close(CloseCode.TRY_AGAIN_LATER, again.reason); return; }
       room = again.room;
     }
     const conn = new WebSocketConnection(ws, this.scheduler, {
