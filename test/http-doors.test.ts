@@ -147,6 +147,9 @@ test('a native message POSTed without its connection token gets 401 bad_token, n
   const put = await request(open.http + room, { method: 'POST', body: JSON.stringify({ s1: { _: { '#': 's1', '>': { type: 1 } }, type: 'a string field of a node' } }) });
   assert.equal(put.status, 200, `a GUN put (a soul maps to a node): ${put.text}`);
   assert.equal(JSON.parse((await request(`${open.http}${room}?%23=s1`)).text).type, 'a string field of a node');
+  // A bare node (not wrapped in a graph) may have a string field "type": its "_" says it is a node.
+  const bare = await request(open.http + room, { method: 'PUT', body: JSON.stringify({ _: { '#': 's2', '>': { type: 1 } }, type: 'text/plain' }) });
+  assert.equal(bare.status, 200, `a bare node with a "type" field: ${bare.text}`);
 });
 
 test('WebSocket subprotocols: an unknown multisocket.* is refused with 400 naming multisocket.v1; one offering v1 among others is native', async () => {

@@ -114,8 +114,9 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     // the connection's token stands for the room token its stream was opened with.
     if (isNativeBody(body)) return handleNativePost(server, req, res, roomName, body, cors);
     // A string "type" at the top level is a native message without its token: no GUN put has
-    // one (a soul maps to a node object), so it would only get a puzzling error about nodes.
-    if (hasStringType(body)) {
+    // one (in a graph a soul maps to a node object; a bare node has its "_" metadata), so it
+    // would only get a puzzling error about nodes.
+    if (isTokenlessNativeMessage(body)) {
       return answerError('bad_token', 'native messages POSTed to a room carry their connection\'s token ({"token":"<connect.token>","type":…}, docs/protocol.md §1); open the event stream first to get one');
     }
     allowed(Perm.GUN_WRITE, () => write(server, target, body, answerError, answer, creator));
@@ -182,8 +183,10 @@ function admit(server: MultisocketServer, name: string, fail: AnswerError, creat
   return undefined;
 }
 
-function hasStringType(body: unknown): boolean {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) && typeof (body as Record<string, unknown>).type === 'string';
+function isTokenlessNativeMessage(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as Record<string, unknown>;
+  return typeof b.type === 'string' && b._ === undefined;
 }
 
 function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): void {
