@@ -181,7 +181,8 @@ test('CORS on refusals: an allowed origin can read 400, 401, 403, 404, 405, 410,
   const team = await token({ rooms: ['/team/**'] });
   const owner = await join('/_/new', { query: `token=${admin}` });
   const closedRoom = owner.hello.room as string;
-  await owner.close();
+  owner.send({ type: 'leave' }); // at once, not after the resume grace: the owned room closes now
+  await owner.waitClosed();
   const full = '/lobby/' + uid('full');
   const inFull = [await join(full), await join(full)];
   // Two rooms made by 10.9.9.9 spend its --new-rooms-per-ip budget.
@@ -274,7 +275,8 @@ test('GET /_/door answers 204 when the WebSocket door would admit, else its refu
   const owner = await join('/_/new', { query: `token=${admin}` });
   const owned = owner.hello.room as string;
   await admitted('an open owned room', door(owned, { bearer: admin }));
-  await owner.close();
+  owner.send({ type: 'leave' }); // at once, not after the resume grace: the owned room closes now
+  await owner.waitClosed();
   await refused('a closed owned room', door(owned, { bearer: admin }), 'room_closed');
 
   // The per-address creation budget (--new-rooms-per-ip 2) is looked at, not spent.
