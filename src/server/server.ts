@@ -16,7 +16,7 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
-import { joinHub, joinOptions, leaveHub, NATIVE_SUBPROTOCOL, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
+import { joinHub, joinOptions, leaveHub, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
 import { admissionMessage, refuseUpgrade, sendError } from './http-util.js';
 import { SUBPROTOCOL, SUBPROTOCOL_PREFIX } from '../protocol/subprotocol.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
@@ -110,7 +110,7 @@ export class MultisocketServer {
     this.wss = new WebSocketServer({
       noServer: true, perMessageDeflate: false, maxPayload: config.maxMessageBytes, clientTracking: false,
       // Only the native subprotocol is ever selected; GUN peers send none.
-      handleProtocols: (protocols) => (protocols.has(NATIVE_SUBPROTOCOL) ? NATIVE_SUBPROTOCOL : false),
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
   }
 
@@ -215,7 +215,7 @@ export class MultisocketServer {
       maxMessagesPerSecond: this.config.maxMessagesPerSecond,
     }, remote);
     this.connections.add(conn);
-    const isNative = ws.protocol === NATIVE_SUBPROTOCOL;
+    const isNative = ws.protocol === SUBPROTOCOL;
     if (principal !== OPEN) setPrincipal(conn, principal, isNative ? tellTokenExpired : undefined);
     if (isNative) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);

@@ -12,7 +12,8 @@ import type { IncomingMessage } from 'node:http';
 import { MessageLog, closeSocket, describeSocket, sleep, short, type Msg, type Pred } from './message-log.ts';
 export { sleep, short, type Msg, type Pred };
 
-export const SUBPROTOCOL = 'multisocket.v1';
+import { SUBPROTOCOL } from '../../src/protocol/subprotocol.ts';
+export { SUBPROTOCOL };
 
 
 import { SERVER_MESSAGE_TYPES } from '../../src/protocol/messages.ts';
