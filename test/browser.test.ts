@@ -10,20 +10,15 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { ROOT, startServer, type RunningServer } from './helpers/server.js';
+import { ENSURE, launch } from './helpers/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ENSURE = 'scripts/ensure-chromium.sh';
 const FIXTURES = path.join(ROOT, 'test/fixtures/browser');
-const LAUNCH_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync',
-];
 
 /** Serves the fixture pages and GUN's browser build, and nothing else, on 127.0.0.1. */
 async function startStatic(t: TestContext): Promise<string> {
@@ -45,26 +40,6 @@ async function startStatic(t: TestContext): Promise<string> {
   await new Promise<void>((resolve, reject) => { srv.once('error', reject); srv.listen(0, '127.0.0.1', resolve); });
   t.after(() => new Promise<void>((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }));
   return `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
-}
-
-/** Launch Chromium, or fail with a message that says how to get it. Closed in t.after. */
-async function launch(t: TestContext): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) {
-    assert.fail(`${CHROMIUM} is missing, so the browser test cannot run. Install Debian's chromium package: ` +
-      `run \`bash ${ENSURE}\` as root (npm test runs it first), or \`apt-get install chromium\`.`);
-  }
-  let browser: Browser;
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS, timeout: 20_000 });
-  } catch (err) {
-    assert.fail(`could not start ${CHROMIUM} headless through playwright-core (re-install with \`bash ${ENSURE}\` ` +
-      `as root after removing a broken install): ${(err as Error).message}`);
-  }
-  t.after(async () => {
-    // close() ends the Chromium process; do not let a wedged browser hang the run.
-    await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000).unref())]);
-  });
-  return browser;
 }
 
 /** A page with its own browser context (no shared storage) and a record of its errors. */

@@ -114,6 +114,7 @@ export const CLOSE_CODES = {
   UNSUPPORTED_DATA: 1003, // a binary frame on a text protocol
   TOO_BIG: 1009, // too_large (sent by ws itself)
   INTERNAL_ERROR: 1011, // internal
+  TRY_AGAIN_LATER: 1013, // refused right after the handshake (the reason is the door's code, e.g. room_full)
   ROOM_CLOSED: 4000, // room_closed
   TOKEN_EXPIRED: 4001, // token_expired
   REPLACED: 4002, // replaced

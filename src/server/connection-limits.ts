@@ -15,8 +15,8 @@ export interface LimitOptions {
   newRoomsPerIp: number;
 }
 
+/** Its HTTP status is the code's, from the table (protocol/errors.ts). */
 export interface LimitRefusal {
-  status: 503 | 429;
   code: 'too_many_connections' | 'too_many_connections_from_address' | 'connect_rate_limited';
   message: string;
 }
@@ -50,18 +50,18 @@ export class ConnectionLimits {
   open(address: string, now = Date.now()): LimitRefusal | null {
     const { maxConnections, maxConnectionsPerIp, connectRatePerIp } = this.opts;
     if (maxConnections > 0 && this.total >= maxConnections) {
-      return { status: 503, code: 'too_many_connections', message: `the server has reached --max-connections (${maxConnections})` };
+      return this.refusal('too_many_connections');
     }
     if (this.perAddress) {
       const s = this.state(address, now);
       if (maxConnectionsPerIp > 0 && s.open >= maxConnectionsPerIp) {
-        return { status: 429, code: 'too_many_connections_from_address', message: `at most ${maxConnectionsPerIp} connections per client address (--max-connections-per-ip)` };
+        return this.refusal('too_many_connections_from_address');
       }
       if (connectRatePerIp > 0) {
         s.connectTokens = Math.min(connectRatePerIp, s.connectTokens + ((now - s.connectAt) * connectRatePerIp) / 1000);
         s.connectAt = now;
         if (s.connectTokens < 1) {
-          return { status: 429, code: 'connect_rate_limited', message: `at most ${connectRatePerIp} new connections per second per client address (--connect-rate-per-ip)` };
+          return this.refusal('connect_rate_limited');
         }
         s.connectTokens -= 1;
       }
@@ -69,6 +69,31 @@ export class ConnectionLimits {
     }
     this.total++;
     return null;
+  }
+
+  /** What open() would answer now, without reserving anything or spending a budget (/_/door). */
+  check(address: string, now = Date.now()): LimitRefusal | null {
+    const { maxConnections, maxConnectionsPerIp, connectRatePerIp } = this.opts;
+    if (maxConnections > 0 && this.total >= maxConnections) {
+      return this.refusal('too_many_connections');
+    }
+    const s = this.perAddress ? this.byAddress.get(limitKey(address)) : undefined;
+    if (!s) return null;
+    if (maxConnectionsPerIp > 0 && s.open >= maxConnectionsPerIp) {
+      return this.refusal('too_many_connections_from_address');
+    }
+    if (connectRatePerIp > 0 && Math.min(connectRatePerIp, s.connectTokens + ((now - s.connectAt) * connectRatePerIp) / 1000) < 1) {
+      return this.refusal('connect_rate_limited');
+    }
+    return null;
+  }
+
+  /** Whether mayCreateRoom() would say yes now, without spending the budget (/_/door). */
+  couldCreateRoom(address: string, now = Date.now()): boolean {
+    const perMinute = this.opts.newRoomsPerIp;
+    if (perMinute <= 0 || address === '') return true;
+    const s = this.byAddress.get(limitKey(address));
+    return !s || Math.min(perMinute, s.roomTokens + ((now - s.roomAt) * perMinute) / 60_000) >= 1;
   }
 
   close(address: string): void {
@@ -88,6 +113,15 @@ export class ConnectionLimits {
     if (s.roomTokens < 1) { this.roomsRefused++; return false; }
     s.roomTokens -= 1;
     return true;
+  }
+
+  private refusal(code: LimitRefusal['code']): LimitRefusal {
+    const { maxConnections, maxConnectionsPerIp, connectRatePerIp } = this.opts;
+    switch (code) {
+      case 'too_many_connections': return { code, message: `the server has reached --max-connections (${maxConnections})` };
+      case 'too_many_connections_from_address': return { code, message: `at most ${maxConnectionsPerIp} connections per client address (--max-connections-per-ip)` };
+      case 'connect_rate_limited': return { code, message: `at most ${connectRatePerIp} new connections per second per client address (--connect-rate-per-ip)` };
+    }
   }
 
   private state(address: string, now: number): AddressState {

@@ -12,7 +12,8 @@ import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
 import { checkSeaWrite, EMPTY_GRAPH } from '../gun/sea/check.js';
-import { errorBody, readBody, refusal, sendJson } from './http-util.js';
+import { admissionMessage, readBody, sendError } from './http-util.js';
+import { errorBody, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 import { requestToken } from './request-token.js';
 import { clientAddress } from './client-address.js';
@@ -23,6 +24,9 @@ import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 
 const JSONP_CALLBACK = /^[A-Za-z_$][\w$]{0,63}(?:\.[A-Za-z_$][\w$]{0,63}){0,4}$/;
 const MAX_LISTED_NODES = 1000;
+
+/** An error answer (as JSONP when asked for): errorBody(code, message) with the code's status. */
+type AnswerError = (code: KnownErrorCode, message: string) => void;
 
 interface Target {
   room: string;
@@ -51,12 +55,12 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     return void res.end();
   }
   if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
-    return sendJson(res, 405, errorBody('method_not_allowed', `method ${method} not allowed`), { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
+    return sendError(res, 'method_not_allowed', `method ${method} not allowed on a room path`, { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
   }
   const params = queryParams(req.url ?? '/');
   const jsonp = params.get('jsonp');
   if (jsonp !== null && !JSONP_CALLBACK.test(jsonp)) {
-    return sendJson(res, 400, errorBody('bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b'), cors);
+    return sendError(res, 'bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b', cors);
   }
   const answer = (status: number, bodyJson: string) => {
     if (jsonp === null) return sendText(res, status, 'application/json; charset=utf-8', bodyJson, cors);
@@ -64,10 +68,11 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     const script = `/**/${jsonp}({"headers":{"status":${status}},"body":${bodyJson}});`;
     sendText(res, 200, 'text/javascript; charset=utf-8', script, cors);
   };
+  const answerError: AnswerError = (code, message) => answer(statusOf(code), JSON.stringify(errorBody(code, message)));
   const target = targetOf(req.url ?? '/', roomName);
   // An owned room that was closed answers 410 on its whole path for the room TTL.
   if (server.rooms.isTombstoned(roomName) || server.rooms.isTombstoned(target.room)) {
-    return answer(410, JSON.stringify(errorBody('room_closed', `room ${server.rooms.isTombstoned(roomName) ? roomName : target.room} was closed by its owner`)));
+    return answerError('room_closed', `room ${server.rooms.isTombstoned(roomName) ? roomName : target.room} was closed by its owner`);
   }
   const limit = Number(params.get('%'));
   const limitBytes = Number.isFinite(limit) && limit > 0 ? limit : undefined;
@@ -79,10 +84,10 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
   const allowed = (perm: number, then: () => void): void => {
     if (!server.access.enabled) return then();
     server.access.admit(target.room, requestToken(req)).then((p) => {
-      if (isRefusal(p)) return answer(p.status, JSON.stringify(errorBody(p.code, p.message)));
+      if (isRefusal(p)) return answerError(p.code, p.message);
       if (!(p.perms & perm)) {
         const need = perm === Perm.GUN_WRITE ? 'write' : 'read';
-        return answer(403, JSON.stringify(errorBody('forbidden', `the token does not allow "${need}" (it allows: ${permNames(p.perms).join(', ') || 'nothing'})`)));
+        return answerError('forbidden', `the token does not allow "${need}" (it allows: ${permNames(p.perms).join(', ') || 'nothing'})`);
       }
       then();
     }).catch((err: unknown) => failed(server, res, cors, err));
@@ -92,23 +97,29 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     const putParam = params.get('$');
     if (jsonp !== null && putParam !== null) {
       let body: unknown;
-      try { body = JSON.parse(putParam); } catch { return answer(400, JSON.stringify({ err: '"$" is not JSON' })); }
-      if (nestsTooDeep(body, putParam.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
-      return allowed(Perm.GUN_WRITE, () => write(server, target, body, answer, creator));
+      try { body = JSON.parse(putParam); } catch { return answerError('bad_json', '"$" is not JSON'); }
+      if (nestsTooDeep(body, putParam.length)) return answerError('bad_message', TOO_DEEP);
+      return allowed(Perm.GUN_WRITE, () => write(server, target, body, answerError, answer, creator));
     }
     return allowed(Perm.GUN_READ, () => read(server, params, target, roomName, answer, limitBytes));
   }
 
   // POST / PUT: the body is JSON, at most --max-message-bytes.
   readBody(req, server.config.maxMessageBytes).then((text) => {
-    if (text === null) return sendJson(res, 413, errorBody('too_large', `body larger than ${server.config.maxMessageBytes} bytes`), { ...cors, Connection: 'close' });
+    if (text === null) return sendError(res, 'too_large', `body larger than ${server.config.maxMessageBytes} bytes`, { ...cors, Connection: 'close' });
     let body: unknown;
-    try { body = JSON.parse(text); } catch { return answer(400, JSON.stringify(errorBody('bad_json', 'body is not JSON'))); }
-    if (nestsTooDeep(body, text.length)) return answer(400, JSON.stringify(errorBody('bad_message', TOO_DEEP)));
+    try { body = JSON.parse(text); } catch { return answerError('bad_json', 'body is not JSON'); }
+    if (nestsTooDeep(body, text.length)) return answerError('bad_message', TOO_DEEP);
     // A body with a string token is a native-protocol message of an SSE member, not a GUN put;
     // the connection's token stands for the room token its stream was opened with.
     if (isNativeBody(body)) return handleNativePost(server, req, res, roomName, body, cors);
-    allowed(Perm.GUN_WRITE, () => write(server, target, body, answer, creator));
+    // A string "type" at the top level is a native message without its token: no GUN put has
+    // one (in a graph a soul maps to a node object; a bare node has its "_" metadata), so it
+    // would only get a puzzling error about nodes.
+    if (isTokenlessNativeMessage(body)) {
+      return answerError('bad_token', 'native messages POSTed to a room carry their connection\'s token ({"token":"<connect.token>","type":…}, docs/protocol.md §1); open the event stream first to get one');
+    }
+    allowed(Perm.GUN_WRITE, () => write(server, target, body, answerError, answer, creator));
   }, () => res.destroy()).catch((err: unknown) => failed(server, res, cors, err));
 }
 
@@ -121,7 +132,7 @@ function read(server: MultisocketServer, params: URLSearchParams, target: Target
   if (soul !== null && soul !== '*') return answer(200, room?.gun.readNode(soul, undefined, limitBytes) ?? 'null');
   if (prefix !== null || soul === '*') return answer(200, room ? room.gun.readGraph(prefix ?? '', MAX_LISTED_NODES, limitBytes) : '{}');
   if (target.key !== undefined) return answer(200, room?.gun.readNode(room.gun.resolveKey(target.key), undefined, limitBytes) ?? 'null');
-  return answer(404, JSON.stringify({
+  return answer(statusOf('not_found'), JSON.stringify({
     ...errorBody('not_found', `${roomName} is a multisocket room; GET ${roomName}/<key> or ${roomName}?%23=<soul> reads its graph, POST ${roomName} writes it, GUN peers and native clients (docs/protocol.md) connect to ${roomName}`),
     room: roomName,
   }));
@@ -130,51 +141,52 @@ function read(server: MultisocketServer, params: URLSearchParams, target: Target
 /** The one answer for a request whose handling threw: 500 for it alone, never the process. */
 function failed(server: MultisocketServer, res: http.ServerResponse, cors: Record<string, string>, err: unknown): void {
   server.log.error('request failed', { err: (err as Error)?.stack ?? String(err) });
-  if (!res.headersSent) sendJson(res, 500, errorBody('internal', 'the server failed to handle this request'), cors);
+  if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', cors);
   else res.destroy();
 }
 
 /** A put or a key association from HTTP, into the room the path names. */
-function write(server: MultisocketServer, target: Target, body: unknown, answer: (status: number, json: string) => void, creator: string): void {
+function write(server: MultisocketServer, target: Target, body: unknown, fail: AnswerError, answer: (status: number, json: string) => void, creator: string): void {
   if (target.key !== undefined && isSoulLink(body)) {
-    const room = admit(server, target.room, answer, creator);
+    const room = admit(server, target.room, fail, creator);
     if (!room) return;
     room.messagesIn++;
     const err = room.gun.associate(target.key, body['#']);
-    return err ? answer(400, JSON.stringify({ err })) : answer(200, '{"ok":1}');
+    return err ? fail('bad_message', err) : answer(200, '{"ok":1}');
   }
   const graph = asGraph(body);
   // Checked before the room is looked up, so a bad write never creates a room.
   const valid = validateGraph(graph);
-  if (!valid.ok) return answer(400, JSON.stringify({ err: valid.err }));
+  if (!valid.ok) return fail('bad_message', valid.err);
   if (!server.rooms.get(target.room)) {
     // No room yet: SEA's rules against an empty graph, so a forged write does not create one either.
     const sea = checkSeaWrite(valid.graph, EMPTY_GRAPH, Date.now());
-    if (!sea.ok) return answer(403, JSON.stringify(errorBody('sea_rejected', sea.err)));
+    if (!sea.ok) return fail('sea_rejected', sea.err);
   }
-  const room = admit(server, target.room, answer, creator);
+  const room = admit(server, target.room, fail, creator);
   if (!room) return;
   room.messagesIn++;
   const refused = room.gun.applyPut(graph, undefined, valid.graph);
-  if (refused) {
-    return refused.code === 'sea_rejected'
-      ? answer(403, JSON.stringify(errorBody(refused.code, refused.err)))
-      : answer(400, JSON.stringify({ err: refused.err }));
-  }
+  if (refused) return fail(refused.code === 'sea_rejected' ? 'sea_rejected' : 'bad_message', refused.err);
   // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
   if (target.key !== undefined && graph !== body) {
     const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);
-    if (keyErr) return answer(400, JSON.stringify({ err: keyErr }));
+    if (keyErr) return fail('bad_message', keyErr);
   }
   answer(200, '{"ok":1}');
 }
 
-function admit(server: MultisocketServer, name: string, answer: (status: number, json: string) => void, creator: string): Room | undefined {
+function admit(server: MultisocketServer, name: string, fail: AnswerError, creator: string): Room | undefined {
   const a = server.rooms.ensure(name, creator);
   if (a.ok) return a.room;
-  const [status, message] = refusal(a.reason, name, server.config);
-  answer(status, JSON.stringify(errorBody(a.reason, message)));
+  fail(a.reason, admissionMessage(a.reason, name, server.config));
   return undefined;
+}
+
+function isTokenlessNativeMessage(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as Record<string, unknown>;
+  return typeof b.type === 'string' && b._ === undefined;
 }
 
 function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): void {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import type { Config } from '../config.js';
 import type { AdmissionRefusal } from '../rooms/registry.js';
+import { errorBody, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -16,10 +17,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(res.req.method === 'HEAD' ? undefined : text);
 }
 
+/**
+ * The one HTTP error answer: `errorBody(code, message)` with the code's status from the table
+ * (protocol/errors.ts). `status` only where the table cannot know (a 414 path, JSONP's 200).
+ */
+export function sendError(res: ServerResponse, code: KnownErrorCode, message: string, headers: Record<string, string> = {}, status = statusOf(code)): void {
+  sendJson(res, status, errorBody(code, message), headers);
+}
+
 /** Answer an upgrade request with a plain HTTP error and close the socket (no WebSocket). */
-export function refuseUpgrade(socket: Duplex, status: number, error: string, message: string): void {
+export function refuseUpgrade(socket: Duplex, code: KnownErrorCode, message: string, status = statusOf(code)): void {
   if (!socket.writable) { socket.destroy(); return; }
-  const body = JSON.stringify({ error, message });
+  const body = JSON.stringify(errorBody(code, message));
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     'Connection: close\r\n' +
@@ -48,20 +57,12 @@ export function readBody(req: IncomingMessage, limit: number): Promise<string | 
   });
 }
 
-/**
- * An HTTP error body understood by both protocols on room paths: GUN's `{"err": text}` and the
- * native `{"error": {"code", "message"}}`.
- */
-export function errorBody(code: string, message: string): { err: string; error: { code: string; message: string } } {
-  return { err: message, error: { code, message } };
-}
-
-/** HTTP status and message for a refused admission to a room. */
-export function refusal(reason: AdmissionRefusal, room: string, config: Config): [number, string] {
+/** The message for a refused admission to a room (its status is the code's, from the table). */
+export function admissionMessage(reason: AdmissionRefusal, room: string, config: Config): string {
   switch (reason) {
-    case 'room_full': return [503, `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`];
-    case 'too_many_rooms': return [503, `the server has reached --max-rooms (${config.maxRooms})`];
-    case 'room_closed': return [410, `room ${room} was closed by its owner`];
-    case 'room_create_rate_limited': return [429, `this client address has created --new-rooms-per-ip (${config.newRoomsPerIp}) rooms in the last minute`];
+    case 'room_full': return `room ${room} has reached --max-peers-per-room (${config.maxPeersPerRoom})`;
+    case 'too_many_rooms': return `the server has reached --max-rooms (${config.maxRooms})`;
+    case 'room_closed': return `room ${room} was closed by its owner`;
+    case 'room_create_rate_limited': return `this client address has created --new-rooms-per-ip (${config.newRoomsPerIp}) rooms in the last minute`;
   }
 }

@@ -5,7 +5,8 @@ import type http from 'node:http';
 import { OK, type Respond } from '../channels/hub.js';
 import { parseClientMessage } from '../channels/messages.js';
 import type { MultisocketServer } from './server.js';
-import { sendJson } from './http-util.js';
+import { sendError, sendJson } from './http-util.js';
+import { isKnownErrorCode, type KnownErrorCode } from '../protocol/errors.js';
 import { refreshMember } from './native.js';
 import { requestToken } from './request-token.js';
 
@@ -14,20 +15,20 @@ export function isNativeBody(body: unknown): body is { token: string } & Record<
 }
 
 export function handleNativePost(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
-  const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, cors);
-  if (server.rooms.isTombstoned(roomName)) return fail(410, 'room_closed', `room ${roomName} was closed by its owner`);
+  const fail = (code: KnownErrorCode, message: string, status?: number) => sendError(res, code, message, cors, status);
+  if (server.rooms.isTombstoned(roomName)) return fail('room_closed', `room ${roomName} was closed by its owner`);
   const room = server.rooms.get(roomName);
   const hub = room && room.members > 0 ? room.channels() : undefined;
   const member = hub?.memberByToken(body.token);
-  if (!room || !hub || !member) return fail(401, 'bad_token', 'unknown token for this room (its connection may be gone)');
+  if (!room || !hub || !member) return fail('bad_token', 'unknown token for this room (its connection may be gone)');
   const conn = member.conn as { budget?: { take(now: number): boolean } } | undefined;
-  if (conn?.budget && !conn.budget.take(Date.now())) return fail(429, 'rate_limited', 'over --max-messages-per-second');
+  if (conn?.budget && !conn.budget.take(Date.now())) return fail('rate_limited', 'over --max-messages-per-second');
   // `auth` over POST: "token" is the connection's, so the room token is "jwt" or the Bearer header.
   const jwt = body.type === 'auth' && body.jwt === undefined && req.headers.authorization !== undefined ? requestToken(req) : undefined;
   const parsed = parseClientMessage(jwt !== undefined ? { ...body, jwt } : body);
-  if (!parsed.ok) return fail(400, 'bad_message', parsed.message);
+  if (!parsed.ok) return fail('bad_message', parsed.message);
   if (parsed.msg.type === 'auth' && typeof body.jwt !== 'string' && jwt === undefined) {
-    return fail(400, 'bad_message', 'auth over POST carries the room token as "jwt" (or in Authorization: Bearer); "token" is the connection\'s');
+    return fail('bad_message', 'auth over POST carries the room token as "jwt" (or in Authorization: Bearer); "token" is the connection\'s');
   }
   let answered = false;
   const respond: Respond = (message, status = 200) => {
@@ -38,16 +39,17 @@ export function handleNativePost(server: MultisocketServer, req: http.IncomingMe
     // A POST's answer is its ack: {"ok":true} with the publish's seq or the push's job id.
     if (m.type === 'ack') return sendJson(res, 200, { ok: true, ...(m.seq !== undefined ? { seq: m.seq } : {}), ...(m.job !== undefined ? { job: m.job } : {}) }, cors);
     if (status >= 400) {
-      const err = m.error ?? { code: m.code ?? 'error', message: m.message ?? '' };
-      return fail(status, err.code, err.message);
+      const err = m.error ?? { code: m.code ?? 'internal', message: m.message ?? '' };
+      // The hub answers with the table's codes; anything else is a bug, not a new code.
+      return isKnownErrorCode(err.code) ? fail(err.code, err.message, status) : fail('internal', `unlisted error code ${err.code}: ${err.message}`);
     }
     sendJson(res, 200, message, cors);
   };
   if (parsed.msg.type === 'auth') {
-    if (!member.conn) return fail(409, 'bad_token', 'this member\'s stream is down; refresh its token once it has resumed');
+    if (!member.conn) return fail('bad_token', 'this member\'s stream is down; refresh its token once it has resumed');
     refreshMember(server.access, room, member, member.conn, parsed.msg.token, parsed.msg.ref, respond).catch((err: unknown) => {
       server.log.error('token refresh failed', { room: roomName, err: (err as Error).stack });
-      if (!res.headersSent) fail(500, 'internal', 'the server failed to check this token');
+      if (!res.headersSent) fail('internal', 'the server failed to check this token');
     });
     return;
   }

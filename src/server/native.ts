@@ -14,10 +14,7 @@ import { OutFrame } from '../transports/out-frame.js';
 import { setPrincipal } from './token-expiry.js';
 import { queryParams } from './query-params.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
-import { SUBPROTOCOL } from '../protocol/subprotocol.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
-
-export const NATIVE_SUBPROTOCOL = SUBPROTOCOL;
 
 export type JoinOptions = JoinRequest;
 

@@ -1,52 +1,82 @@
 // Plain HTTP: the server's own endpoints under /_/, and a clear answer on room paths.
 import type http from 'node:http';
 import { roomFromUrl } from '../rooms/room-path.js';
-import { errorBody, sendJson } from './http-util.js';
+import { sendError, sendJson } from './http-util.js';
 import { handleGunHttp } from './gun-http.js';
 import type { MultisocketServer } from './server.js';
 import { OriginPolicy } from './origin-policy.js';
-import { requestToken } from './request-token.js';
+import { redactToken, requestToken } from './request-token.js';
 import { isRefusal } from '../access/principal.js';
+import { handleDoor } from './door.js';
+import { serveClientBundle } from './client-bundle.js';
+
+const ENDPOINTS = '/_/health, /_/stats, /_/door?room=<path>, /_/client.js';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const path = roomFromUrl(req.url ?? '/');
-  if (!path.ok) return sendJson(res, path.status, { error: 'bad_path', message: path.error });
-  // A page of a site not in --allowed-origins may not read or write anything here (the browser
-  // would hide a CORS-less answer from it, but a write would still have happened).
+  // Every answer a page of an allowed origin may read carries CORS headers, refusals included
+  // (a page must be able to tell 401 from 410). A page of a site not in --allowed-origins may
+  // not read or write anything here (the browser would hide a CORS-less answer from it, but a
+  // write would still have happened), so it gets a bare 403.
   const origin = OriginPolicy.originOf(req);
-  if (!server.origins.allows(origin)) {
-    return sendJson(res, 403, errorBody('origin_forbidden', `origin ${origin} is not in --allowed-origins`), { Vary: 'Origin' });
-  }
-  const cors = server.origins.corsHeaders(origin);
+  const originAllowed = server.origins.allows(origin);
+  const cors = originAllowed ? server.origins.corsHeaders(origin) : {};
+  const path = roomFromUrl(req.url ?? '/');
+  if (!path.ok) return sendError(res, 'bad_path', path.error, cors, path.status);
+  if (!originAllowed) return sendError(res, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`, { Vary: 'Origin' });
   if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/event-stream')) {
     return server.openEventStream(req, res, path.room, path.reserved, cors);
   }
-  if (path.reserved) {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method_not_allowed', message: 'use GET' }, { Allow: 'GET, HEAD' });
-    switch (path.room) {
-      case '/_/health':
-        return sendJson(res, 200, {
-          status: 'ok',
-          uptime: Math.round((Date.now() - server.startedAt) / 1000),
-          rooms: server.rooms.size,
-          connections: server.connectionCount,
-        });
-      case '/_/stats':
-        // It names every room: with tokens on, only an admin token may see it.
-        if (!server.access.enabled) return sendJson(res, 200, stats(server));
-        server.access.admin(requestToken(req)).then((p) => {
-          if (isRefusal(p)) return sendJson(res, p.status, { error: p.code, message: p.message });
-          sendJson(res, 200, stats(server));
-        }).catch((err: unknown) => {
-          server.log.error('stats failed', { err: (err as Error).stack });
-          if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal error' });
-        });
-        return;
-      default:
-        return sendJson(res, 404, { error: 'not_found', message: `no endpoint ${path.room}; try /_/health or /_/stats` });
-    }
-  }
+  if (path.reserved) return endpoint(server, req, res, path.room, cors);
   handleGunHttp(server, req, res, path.room, cors);
+}
+
+/** The server's own endpoints under /_/. */
+function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, name: string, cors: Record<string, string>): void {
+  if (req.method === 'OPTIONS') {
+    // A page's fetch of /_/door with Authorization is preflighted.
+    res.writeHead(204, {
+      ...cors,
+      'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
+      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Authorization',
+      'Access-Control-Max-Age': '600',
+      'Content-Length': '0',
+    });
+    return void res.end();
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    return sendError(res, 'method_not_allowed', `${name} takes GET or HEAD`, { ...cors, Allow: 'GET, HEAD, OPTIONS' });
+  }
+  switch (name) {
+    case '/_/health':
+      return sendJson(res, 200, {
+        status: 'ok',
+        uptime: Math.round((Date.now() - server.startedAt) / 1000),
+        rooms: server.rooms.size,
+        connections: server.connectionCount,
+      }, cors);
+    case '/_/stats':
+      // It names every room: with tokens on, only an admin token may see it.
+      if (!server.access.enabled) return sendJson(res, 200, stats(server), cors);
+      server.access.admin(requestToken(req)).then((p) => {
+        if (isRefusal(p)) return sendError(res, p.code, p.message, cors);
+        sendJson(res, 200, stats(server), cors);
+      }).catch((err: unknown) => failed(server, res, cors, err));
+      return;
+    case '/_/door':
+      return handleDoor(server, req, res, cors);
+    case '/_/client.js':
+    case '/_/client.js.map':
+      serveClientBundle(req, res, name.endsWith('.map'), cors).catch((err: unknown) => failed(server, res, cors, err));
+      return;
+    default:
+      return sendError(res, 'not_found', `no endpoint ${name}; the endpoints are ${ENDPOINTS}`, cors);
+  }
+}
+
+function failed(server: MultisocketServer, res: http.ServerResponse, cors: Record<string, string>, err: unknown): void {
+  server.log.error('request failed', { url: redactToken(res.req.url ?? ''), err: (err as Error)?.stack ?? String(err) });
+  if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', cors);
+  else res.destroy();
 }
 
 function stats(server: MultisocketServer) {

@@ -16,8 +16,10 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
-import { joinHub, joinOptions, leaveHub, NATIVE_SUBPROTOCOL, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
-import { refuseUpgrade, refusal, sendJson } from './http-util.js';
+import { joinHub, joinOptions, leaveHub, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
+import { admissionMessage, refuseUpgrade, sendError } from './http-util.js';
+import { SUBPROTOCOL, SUBPROTOCOL_PREFIX } from '../protocol/subprotocol.js';
+import type { KnownErrorCode } from '../protocol/errors.js';
 import { handleRequest } from './routes.js';
 import { LiveConnections } from './live-connections.js';
 import { RoomAccess } from '../access/room-access.js';
@@ -27,7 +29,6 @@ import { ConnectionLimits, type LimitRefusal } from './connection-limits.js';
 import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
-import { statusOf } from '../protocol/errors.js';
 
 /** The longest request timeout honoured (a longer one is cut to it). */
 const MAX_REQUEST_TIMEOUT_MS = 60_000;
@@ -85,7 +86,7 @@ export class MultisocketServer {
         handleRequest(this, req, res);
       } catch (err) {
         log.error('request failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal error' });
+        if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', this.origins.corsHeaders(OriginPolicy.originOf(req)));
         else res.destroy();
       }
     };
@@ -98,7 +99,7 @@ export class MultisocketServer {
       } catch (err) {
         // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
         log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        refuseUpgrade(socket, 500, 'internal', 'internal error');
+        refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
       }
     });
     this.http.on('clientError', (_err, socket) => {
@@ -109,11 +110,14 @@ export class MultisocketServer {
     this.wss = new WebSocketServer({
       noServer: true, perMessageDeflate: false, maxPayload: config.maxMessageBytes, clientTracking: false,
       // Only the native subprotocol is ever selected; GUN peers send none.
-      handleProtocols: (protocols) => (protocols.has(NATIVE_SUBPROTOCOL) ? NATIVE_SUBPROTOCOL : false),
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
   }
 
   get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
+
+  /** close() has begun: every door refuses with shutting_down. */
+  get isClosing(): boolean { return this.closing !== undefined; }
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -130,23 +134,27 @@ export class MultisocketServer {
   // plain HTTP answer before any WebSocket exists; nothing here may throw past the socket.
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError);
-    if (this.closing) return refuseUpgrade(socket, 503, 'shutting_down', 'the server is shutting down');
+    if (this.closing) return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
-    if (!path.ok) return refuseUpgrade(socket, path.status, 'bad_path', path.error);
+    if (!path.ok) return refuseUpgrade(socket, 'bad_path', path.error, path.status);
     const origin = OriginPolicy.originOf(req);
     if (!this.origins.allows(origin)) {
       this.log.info('upgrade refused', { room: path.room, origin, reason: 'origin_forbidden' });
-      return refuseUpgrade(socket, 403, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
+      return refuseUpgrade(socket, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
     }
-    const native = offersNative(req);
+    const offer = subprotocolOffer(req);
+    if (offer === 'unsupported') {
+      return refuseUpgrade(socket, 'unsupported_subprotocol', `this server speaks the ${SUBPROTOCOL} subprotocol (offered: ${String(req.headers['sec-websocket-protocol']).slice(0, 200)}); without a subprotocol a room speaks GUN`);
+    }
+    const native = offer === 'native';
     if (path.reserved) {
-      if (path.room !== '/_/new') return refuseUpgrade(socket, 404, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
-      if (!native) return refuseUpgrade(socket, 400, 'bad_request', `/_/new creates an owned room for the ${NATIVE_SUBPROTOCOL} subprotocol`);
+      if (path.room !== '/_/new') return refuseUpgrade(socket, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
+      if (!native) return refuseUpgrade(socket, 'bad_request', `/_/new creates an owned room for the ${SUBPROTOCOL} subprotocol`);
     }
     // Only what the connection needs is taken from the request: a closure that kept `req` alive
     // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
     const options = native ? joinOptions(req, this.config.maxInfoBytes) : undefined;
-    if (options && 'refused' in options) return refuseUpgrade(socket, statusOf(options.refused), options.refused, options.message);
+    if (options && 'refused' in options) return refuseUpgrade(socket, options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
     const limited = this.limits.open(address);
     if (limited) return this.refuseLimited(socket, limited, address);
@@ -163,7 +171,7 @@ export class MultisocketServer {
     } catch (err) {
       this.limits.close(address);
       this.log.error('upgrade failed', { room: roomName, err: (err as Error).stack });
-      refuseUpgrade(socket, 500, 'internal', 'the server failed to admit this connection');
+      refuseUpgrade(socket, 'internal', 'the server failed to admit this connection');
     }
   }
 
@@ -186,20 +194,20 @@ export class MultisocketServer {
 
   private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
     this.log.warn('upgrade refused', { address, reason: limited.code });
-    refuseUpgrade(socket, limited.status, limited.code, limited.message);
+    refuseUpgrade(socket, limited.code, limited.message);
   }
 
   private refuseAccess(socket: Duplex, refusal: AccessRefusal, address: string, room: string): void {
     this.limits.close(address);
     this.log.info('upgrade refused', { room, address, reason: refusal.code });
-    refuseUpgrade(socket, refusal.status, refusal.code, refusal.message);
+    refuseUpgrade(socket, refusal.code, refusal.message);
   }
 
   private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
     // The room may have closed or expired during the handshake: re-admit by name.
     if (this.rooms.get(room.name) !== room) {
       const again = this.rooms.admit(room.name, remote);
-      if (!again.ok) { this.limits.close(remote); ws.close(1013, again.reason); return; }
+      if (!again.ok) { this.limits.close(remote); ws.close(CloseCode.TRY_AGAIN_LATER, again.reason); return; }
       room = again.room;
     }
     const conn = new WebSocketConnection(ws, this.scheduler, {
@@ -207,16 +215,15 @@ export class MultisocketServer {
       maxMessagesPerSecond: this.config.maxMessagesPerSecond,
     }, remote);
     this.connections.add(conn);
-    const isNative = ws.protocol === NATIVE_SUBPROTOCOL;
+    const isNative = ws.protocol === SUBPROTOCOL;
     if (principal !== OPEN) setPrincipal(conn, principal, isNative ? tellTokenExpired : undefined);
     if (isNative) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);
   }
 
   private refuse(socket: Duplex, room: string, reason: AdmissionRefusal): void {
-    const [status, message] = refusal(reason, room, this.config);
     this.log.warn('upgrade refused', { room, reason });
-    refuseUpgrade(socket, status, reason, message);
+    refuseUpgrade(socket, reason, admissionMessage(reason, room, this.config));
   }
 
   // Memory: each listener below shares its method's one closure context, so the socket-error
@@ -263,20 +270,19 @@ export class MultisocketServer {
 
   /** The SSE door (GET with Accept: text/event-stream): limits, token, room, then the stream. */
   openEventStream(req: http.IncomingMessage, res: http.ServerResponse, roomName: string, reserved: boolean, headers: Record<string, string>): void {
-    const fail = (status: number, code: string, message: string) => sendJson(res, status, { error: { code, message } }, headers);
-    if (this.closing) return fail(503, 'shutting_down', 'the server is shutting down');
-    if (reserved && roomName !== '/_/new') return fail(404, 'not_found', `no endpoint ${roomName}`);
+    const fail = (code: KnownErrorCode, message: string) => sendError(res, code, message, headers);
+    if (this.closing) return fail('shutting_down', 'the server is shutting down');
+    if (reserved && roomName !== '/_/new') return fail('not_found', `no endpoint ${roomName}`);
     const options = joinOptions(req, this.config.maxInfoBytes);
-    if ('refused' in options) return fail(statusOf(options.refused), options.refused, options.message);
+    if ('refused' in options) return fail(options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
     const limited = this.limits.open(address);
-    if (limited) return fail(limited.status, limited.code, limited.message);
+    if (limited) return fail(limited.code, limited.message);
     const start = (principal: Principal) => {
       const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address);
       if (!admission.ok) {
         this.limits.close(address);
-        const [status, message] = refusal(admission.reason, roomName, this.config);
-        return fail(status, admission.reason, message);
+        return fail(admission.reason, admissionMessage(admission.reason, roomName, this.config));
       }
       const room = admission.room;
       const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
@@ -305,12 +311,12 @@ export class MultisocketServer {
       try {
         const principal = await this.access.admit(roomName, requestToken(req));
         if (res.destroyed || res.headersSent) return;
-        if (isRefusal(principal)) return fail(principal.status, principal.code, principal.message);
+        if (isRefusal(principal)) return fail(principal.code, principal.message);
         admitted = true;
         start(principal);
       } catch (err) {
         this.log.error('event stream failed', { room: roomName, err: (err as Error).stack });
-        if (!res.headersSent) fail(500, 'internal', 'the server failed to admit this connection');
+        if (!res.headersSent) fail('internal', 'the server failed to admit this connection');
         else res.destroy();
       } finally {
         if (!admitted) this.limits.close(address);
@@ -349,9 +355,17 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
-function offersNative(req: http.IncomingMessage): boolean {
+/**
+ * What an upgrade asks for: the native protocol (it offers multisocket.v1), GUN (no multisocket.*
+ * subprotocol), or a multisocket.* version this server does not speak (refused with 400, so a
+ * newer client is not answered by a GUN greeting it cannot read).
+ */
+function subprotocolOffer(req: http.IncomingMessage): 'native' | 'gun' | 'unsupported' {
   const header = req.headers['sec-websocket-protocol'];
-  return typeof header === 'string' && header.split(',').some((p) => p.trim() === NATIVE_SUBPROTOCOL);
+  if (typeof header !== 'string') return 'gun';
+  const offered = header.split(',').map((p) => p.trim());
+  if (offered.includes(SUBPROTOCOL)) return 'native';
+  return offered.some((p) => p.startsWith(SUBPROTOCOL_PREFIX)) ? 'unsupported' : 'gun';
 }
 
 function errorFrame(err: string): OutFrame {

@@ -1,6 +1,7 @@
 // The transport-neutral view of one client connection that rooms and protocols work with.
 import type { OutFrame } from './out-frame.js';
 import type { Principal } from '../access/principal.js';
+import { CLOSE_CODES } from '../protocol/errors.js';
 
 export interface Connection {
   /** Unique within this server process. */
@@ -23,15 +24,5 @@ export interface Connection {
   tokenTimer?: NodeJS.Timeout;
 }
 
-/** Close codes the server uses (documented in docs/gun-protocol.md). */
-export const CloseCode = {
-  GOING_AWAY: 1001, // server shutdown
-  PROTOCOL_ERROR: 1002,
-  UNSUPPORTED_DATA: 1003, // binary frame on a text protocol
-  TOO_BIG: 1009, // frame larger than --max-message-bytes (sent by ws itself)
-  INTERNAL_ERROR: 1011,
-  ROOM_CLOSED: 4000, // owned room closed because its owner left
-  TOKEN_EXPIRED: 4001, // the connection's room token expired and was not refreshed
-  SLOW_CONSUMER: 4008, // more than --max-queued-bytes waiting to be written
-  DEAD_PEER: 4009, // no pong within a heartbeat interval (the socket is terminated, so rarely seen)
-} as const;
+/** Close codes the server uses: the one table in protocol/errors.ts (docs/protocol.md §7). */
+export const CloseCode = CLOSE_CODES;

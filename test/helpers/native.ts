@@ -12,10 +12,13 @@ import type { IncomingMessage } from 'node:http';
 import { MessageLog, closeSocket, describeSocket, sleep, short, type Msg, type Pred } from './message-log.ts';
 export { sleep, short, type Msg, type Pred };
 
-export const SUBPROTOCOL = 'multisocket.v1';
+import { SUBPROTOCOL } from '../../src/protocol/subprotocol.ts';
+export { SUBPROTOCOL };
 
-/** Every server → client message type (the SSE event names to listen to). */
-export const SERVER_TYPES = ['connect', 'message', 'join', 'leave', 'request', 'reply', 'presence', 'gap', 'error', 'closed', 'auth'] as const;
+
+import { SERVER_MESSAGE_TYPES } from '../../src/protocol/messages.ts';
+/** Every server → client message type (the SSE event names to listen to): the protocol's own list. */
+export const SERVER_TYPES = SERVER_MESSAGE_TYPES;
 
 
 let counter = 0;
