@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { connect, SUBPROTOCOL, type Room } from '../src/client/index.ts';
-import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, rejection, sleep, uid } from './client-helpers.ts';
+import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, rejection, sleep, uid, until } from './client-helpers.ts';
 
 let server: RunningServer;
 const handles = new Handles();
@@ -60,8 +60,8 @@ for (const T of TRANSPORTS) {
         const page1 = handles.join(proxy.http, room, T, { reconnect: false });
         await Promise.all([opened(page1), bSeesPage1]);
         seen.length = 0;
-        b.publish('while loaded');
-        await b.presence();
+        await b.publish('while loaded', { ack: true });
+        await until(() => page1.lastSeq === 1, 'page1 to see the first message (its saved lastSeq)');
         const cid = page1.cid;
         assert.equal(storage.size, 1);
         proxy.cut();

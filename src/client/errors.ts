@@ -13,7 +13,7 @@ export class MultisocketError extends Error {
   /** One of the table's codes (`timeout`, `gone`, `too_large`, `closed`, …) or `http_<status>`. */
   readonly code: ErrorCode;
   /**
-   * A code of the application's own (a serving member threw `new MultisocketError('out_of_stock')`):
+   * A code of the application's own (a serving member threw a MultisocketError with a code outside the table):
    * `code` is then `handler_error`.
    */
   readonly appCode: string | undefined;
