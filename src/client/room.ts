@@ -629,6 +629,7 @@ export class Room extends Emitter<RoomEvents> {
       // A new member: what the old one was waiting for will not come.
       if (reconnected) this.failInFlight();
     }
+    const suspect = resumed ? this.writes.unanswered() : [];
     // Topics, serve and pull belong to the connection (a resumed one too): restated below.
     this.serverTopics = new Set(this.urlTopics);
     this.serverServing = false;
@@ -674,6 +675,21 @@ export class Room extends Emitter<RoomEvents> {
     if (msg.infos !== undefined) event.infos = { ...msg.infos };
     if (msg.limits !== undefined) event.limits = { ...msg.limits };
     this.emit('connect', event);
+    if (suspect.length > 0) this.settleSuspects(suspect);
+  }
+
+  /**
+   * Resumed: acks the server held for this member came right after `connect`. An ack written to
+   * the old connection just before the server saw it drop is lost with it, so after one round
+   * trip on this connection a write still unanswered will never be: it rejects `disconnected`.
+   */
+  private settleSuspects(refs: string[]): void {
+    const check = () => {
+      for (const ref of refs) {
+        this.writes.fail(ref, new MultisocketError('disconnected', 'the connection dropped before the server\'s answer to this write arrived; it may or may not have been delivered', ref));
+      }
+    };
+    this.presence().then(check, check);
   }
 
   /** Not resumed after a drop: calls and writes that went out on the old connection are lost. */

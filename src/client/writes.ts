@@ -125,6 +125,11 @@ export class PendingWrites {
     }
   }
 
+  /** Refs of writes that went out and got no answer yet (pushes already queued excluded). */
+  unanswered(): string[] {
+    return [...this.byRef].filter(([, w]) => w.sent && w.job === undefined).map(([ref]) => ref);
+  }
+
   failAll(make: (kind: WriteKind, job: JobId | undefined, ref: string) => MultisocketError): void {
     for (const [ref, w] of [...this.byRef]) this.fail(ref, make(w.kind, w.job, ref));
   }
