@@ -31,6 +31,9 @@ export const SERVER_ARGS = [
   // Random paths by the thousand from one address: with the default budget most would stop at a
   // 429 instead of reaching the room behind it (the budget itself is tested in limits.test.ts).
   '--new-rooms-per-ip', '0',
+  // A dropped member is held this long for a resume before its requests are answered `gone`: short,
+  // so that the "every POST is answered within 5 s of the clients closing" check sees them answered.
+  '--resume-grace', '1',
 ];
 
 export interface FuzzOptions {

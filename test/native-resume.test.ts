@@ -96,6 +96,12 @@ test('a second connection resuming a live member replaces it: the old one is clo
   await act(b, { type: 'send', to: a.cid, data: 'to the new one' });
   await a2.waitFor((x) => x.type === 'message' && x.data === 'to the new one');
   assert.equal(b.count(about(a.cid)), 0);
+  // An event stream has no close code: it is told with an error first.
+  const s = await pool.sse(r);
+  const s2 = await pool.ws(r, { query: resumeQuery(s) });
+  assert.equal(s2.cid, s.cid);
+  assert.equal((await s.waitFor((x) => x.type === 'error')).code, 'replaced');
+  await s.waitUntil(() => s.streamEnds > 0, 2000, 'the replaced stream to end');
 });
 
 test('{"type":"leave"} leaves at once (no grace) and closes the socket 1000', async () => {

@@ -237,6 +237,8 @@ export class ChannelHub implements WorkQueueHost {
     if (member.graceTimer) clearTimeout(member.graceTimer);
     member.graceTimer = undefined;
     // The old connection may still look open (a half-open TCP connection): this one replaces it.
+    // An event stream has no close code, so it is told in a message first.
+    if (old?.transport === 'sse') old.send(this.frame(errorMessage('replaced', 'another connection resumed this member')), true);
     old?.close(CLOSE_CODES.REPLACED, 'replaced');
     this.queue?.release(member);
     // What the connection offered is per connection (the client restates serve, pull and topics);
