@@ -67,7 +67,7 @@ export const ERRORS = {
   room_create_rate_limited: { scope: ['door'], status: 429, meaning: 'this client address created `--new-rooms-per-ip` rooms in the last minute' },
   shutting_down: { scope: ['door', 'close'], status: 503, close: 1001, meaning: 'the server is shutting down' },
   // --- why a connection ended
-  replaced: { scope: ['message', 'close'], close: 4002, meaning: 'another connection resumed this member (same `resume` token); an event stream gets it as an `error` before it ends. The SDK then starts afresh with a new cid' },
+  replaced: { scope: ['message', 'close'], status: 409, close: 4002, meaning: 'another connection resumed this member (same `resume` token); an event stream gets it as an `error` before it ends. The SDK then starts afresh with a new cid' },
   slow_consumer: { scope: ['close'], close: 4008, meaning: 'more than `--max-queued-bytes` waited to be written to this connection' },
   dead_peer: { scope: ['close'], close: 4009, meaning: 'no pong within a heartbeat interval' },
   // --- made by the SDK
