@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { startServer, ROOT, type RunningServer } from './helpers/server.js';
 import { MultisocketError, type Room, type TransportName } from '../src/client/index.ts';
-import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, record, rejection, sleep, timedRejection, uid, until } from './client-helpers.ts';
+import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, record, rejection, sleep, timedRejection, uid, until } from './helpers/client.ts';
 
 const MAX_BYTES = 4096;
 let server: RunningServer;
@@ -151,13 +151,15 @@ for (const T of TRANSPORTS) {
     assert.deepEqual(bLog.map((m) => m.data).filter((d) => typeof d === 'string' && d.length < 100), ['small', 'still here']);
   });
 
+  // The upper bounds leave room for a busy CI machine (two suites at once on two cores); the point
+  // is that no hidden grace (it was 1000 ms) is added, which the lower bounds and codes show.
   test(`[${T}] request and presence reject at exactly their timeout: "timeout" when connected, "disconnected" when not`, async () => {
     const [a, b] = await pair(T);
     b.serve(() => new Promise(() => {}));
     await b.presence();
     const hung = await timedRejection(a.request('x', { timeout: 400 }));
     assert.equal(hung.err.code, 'timeout');
-    assert.ok(hung.ms >= 395 && hung.ms < 700, `rejected after ${hung.ms} ms`);
+    assert.ok(hung.ms >= 395 && hung.ms < 1200, `rejected after ${hung.ms} ms`);
 
     // never connected (the server is unreachable): no hidden grace, and the code says why
     const proxy = await CutProxy.start(server.port);
@@ -167,7 +169,7 @@ for (const T of TRANSPORTS) {
       const [req, pres] = await Promise.all([timedRejection(c.request('x')), timedRejection(c.presence())]);
       for (const r of [req, pres]) {
         assert.equal(r.err.code, 'disconnected');
-        assert.ok(r.ms >= 395 && r.ms < 700, `rejected after ${r.ms} ms`);
+        assert.ok(r.ms >= 395 && r.ms < 1200, `rejected after ${r.ms} ms`);
       }
       // sent, then the connection dropped and stays down until the deadline
       proxy.refusing = false;
@@ -183,7 +185,7 @@ for (const T of TRANSPORTS) {
       proxy.cut();
       const dropped = await pending;
       assert.equal(dropped.err.code, 'disconnected');
-      assert.ok(dropped.ms >= 595 && dropped.ms < 900, `rejected after ${dropped.ms} ms`);
+      assert.ok(dropped.ms >= 595 && dropped.ms < 1400, `rejected after ${dropped.ms} ms`);
     } finally {
       await proxy.close();
     }

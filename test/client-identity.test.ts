@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { connect, SUBPROTOCOL, type Room } from '../src/client/index.ts';
-import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, rejection, sleep, uid, until } from './client-helpers.ts';
+import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, rejection, sleep, uid, until } from './helpers/client.ts';
 
 let server: RunningServer;
 const handles = new Handles();
@@ -134,6 +134,38 @@ for (const T of TRANSPORTS) {
     if (T === 'sse') assert.equal(closed.code, 'room_closed', 'the refused stream\'s body is readable');
     assert.equal(reconnects, 0);
     assert.equal((await rejection(late.request('x'))).code, 'closed');
+  });
+}
+
+for (const T of TRANSPORTS) {
+  test(`[${T}] what a dying connection swallowed is sent again on resume (seen/n), once, with nobody seeing a leave`, async () => {
+    const proxy = await CutProxy.start(server.port);
+    try {
+      const room = uid('swallow');
+      const a = handles.join(proxy.http, room, T, FAST);
+      await opened(a);
+      const b = handles.join(server.http, room, 'websocket');
+      await opened(b);
+      const got: unknown[] = [];
+      a.on('message', (m) => { if (m.kind === 'direct') got.push(m.data); });
+      let leaves = 0;
+      b.on('leave', () => { leaves++; });
+      await b.send(a.cid!, 'one');
+      await until(() => got.length === 1, 'the first direct message');
+      // The connection dies without anyone noticing: the server's next writes go nowhere.
+      proxy.swallow();
+      await b.send(a.cid!, 'two'); // accepted by the server (acked), written into the dead connection
+      await b.send(a.cid!, 'three');
+      proxy.cut();
+      const back = await next(a, 'connect', () => true, 6000);
+      assert.equal(back.resumed, true);
+      await until(() => got.length >= 3, 'the swallowed messages, sent again');
+      await b.presence();
+      assert.deepEqual(got, ['one', 'two', 'three'], 'each message once, in order');
+      assert.equal(leaves, 0);
+    } finally {
+      await proxy.close();
+    }
   });
 }
 

@@ -6,7 +6,6 @@
 // The last tests are unit tests of the SDK's pure parts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startServer, type RunningServer } from './helpers/server.js';
 import {
   connect,
@@ -21,6 +20,7 @@ import {
   type TransportName,
 } from '../src/client/index.ts';
 import { OwnPublishes } from '../src/client/echoes.ts';
+import { CutProxy } from './helpers/client.ts';
 
 const TRANSPORTS: TransportName[] = ['websocket', 'sse'];
 /** Fast reconnects so the tests do not wait on the default 250 ms…10 s backoff. */
@@ -124,46 +124,6 @@ async function pair(transport: TransportName, other: TransportName = transport, 
   return [a, b, path];
 }
 
-/**
- * A TCP proxy to the server whose connections the test can cut, and which can refuse new ones
- * for a while: a dropped connection without a server restart (history kept).
- */
-class CutProxy {
-  private readonly sockets = new Set<net.Socket>();
-  refusing = false;
-  private constructor(private readonly listener: net.Server, readonly port: number) {}
-
-  static async start(targetPort: number): Promise<CutProxy> {
-    let proxy: CutProxy | undefined;
-    const listener = net.createServer((client) => {
-      if (!proxy || proxy.refusing) { client.destroy(); return; }
-      const upstream = net.connect(targetPort, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        proxy.sockets.add(s);
-        s.on('close', () => proxy?.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    proxy = new CutProxy(listener, (listener.address() as net.AddressInfo).port);
-    return proxy;
-  }
-
-  get http(): string { return `http://127.0.0.1:${this.port}`; }
-
-  cut(): void {
-    for (const s of this.sockets) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.refusing = true;
-    this.cut();
-    await new Promise<void>((resolve) => this.listener.close(() => resolve()));
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Each transport
 
@@ -249,7 +209,7 @@ for (const T of TRANSPORTS) {
     a.send(b.cid!, { secret: 42 });
     a.send(c.cid!, 'to c');
     await until(() => bLog.length === 1 && cLog.length === 1, 'direct messages');
-    assert.deepEqual(bLog[0], { type: 'message', kind: 'direct', from: a.cid, data: { secret: 42 } });
+    assert.deepEqual(bLog[0], { type: 'message', kind: 'direct', from: a.cid, data: { secret: 42 }, n: 1 }, 'the first message to b alone is n 1');
     assert.equal(cLog[0].data, 'to c');
     // to nobody: an `error` event with the code
     a.send('c-nobody', 'x');

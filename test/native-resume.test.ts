@@ -146,3 +146,25 @@ test('presence info: ?info= JSON in connect, join and presence; over --max-info-
   assert.equal(bad.status, 400, bad.text);
   assert.ok(ann instanceof WsMember && bob instanceof SseMember);
 });
+
+test('a resume resends what the client did not see (?seen=<n>) from the member\'s sent log; a gap the log cannot fill means a fresh member', async () => {
+  const r = room('seen');
+  const a = await pool.ws(r);
+  const b = await pool.ws(r);
+  for (let i = 1; i <= 3; i++) b.send({ type: 'send', to: a.cid, data: i });
+  const got = await a.waitForCount((x) => x.type === 'message' && x.kind === 'direct', 3);
+  assert.deepEqual(got.map((m) => m.n), [1, 2, 3], 'messages to one member are numbered n = 1, 2, 3');
+  // As if the last two had been written into a socket that was already dead.
+  await a.terminate();
+  const back = await pool.ws(r, { query: `${resumeQuery(a)}&seen=1` });
+  assert.equal(back.hello.resumed, true);
+  const again = await back.waitForCount((x) => x.type === 'message' && x.kind === 'direct', 2);
+  assert.deepEqual(again.map((m) => [m.n, m.data]), [[2, 2], [3, 3]], 'what the client did not see comes again, numbered as before');
+  // More than the log keeps for a live connection (64 messages): a resume from n=1 cannot be made whole.
+  for (let i = 0; i < 70; i++) b.send({ type: 'send', to: back.cid, data: `bulk ${i}` });
+  await back.waitForCount((x) => x.type === 'message' && x.kind === 'direct', 72);
+  await back.terminate();
+  const fresh = await pool.ws(r, { query: `resume=${a.hello.token}&seen=1` });
+  assert.equal(fresh.hello.resumed, false, 'a resume that would hide lost messages is refused: the member starts afresh');
+  await b.waitFor((x) => x.type === 'leave' && x.cid === a.cid, 2000, 'the old member leaves');
+});

@@ -10,6 +10,7 @@ import type { Principal } from '../access/principal.js';
 import { History } from './history.js';
 import type { ClientMessage, Json, Ref } from './messages.js';
 import { Subscriptions } from './topics.js';
+import { SentLog } from './sent-log.js';
 import { WorkQueue, type Job, type JobOutcome, type Puller, type WorkQueueHost, type WorkQueueOptions } from './work-queue.js';
 import { CLOSE_CODES, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import type { ServerLimits } from '../protocol/messages.js';
@@ -24,7 +25,7 @@ export interface HubOptions {
   maxRequestTimeoutMs: number;
   /** A dropped member is kept this long for a resume (0: it leaves at once). */
   resumeGraceMs: number;
-  /** Bytes held for a dropped member (direct messages, replies, jobs' outcomes) before it is given up. */
+  /** Bytes kept for a dropped member (direct messages, replies, jobs' outcomes) before a resume is given up. */
   maxHeldBytes: number;
   queue: WorkQueueOptions;
   /** Announced in `connect`. */
@@ -50,11 +51,10 @@ export interface Member extends Puller {
   topics: Subscriptions | undefined;
   serving: boolean;
   pendingRequests: number;
-  /** Frames for it while dropped (never publishes: those are replayed from the history). */
-  held: OutFrame[] | undefined;
-  heldBytes: number;
-  /** More than maxHeldBytes came while dropped: a resume cannot make it whole, so it is refused. */
-  heldOverflow: boolean;
+  /** What was sent to it alone, numbered, for a resume to resend; made on first use. */
+  sent: SentLog | undefined;
+  /** `n` of the last such message when its connection dropped (what a client that says nothing saw). */
+  sentAtDrop: number;
   graceTimer: NodeJS.Timeout | undefined;
 }
 
@@ -65,6 +65,8 @@ export interface JoinRequest {
   topics?: string[];
   /** The `token` of a member to resume. */
   resume?: string;
+  /** The last `n` the client saw of the messages sent to it alone. */
+  seen?: number;
   info?: Json;
 }
 
@@ -105,8 +107,7 @@ const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
   presence: Perm.PRESENCE,
 };
 
-/** Frames not kept for a dropped member: publishes are replayed from the history, membership is restated by `connect`. */
-const NOT_HELD: ReadonlySet<string | undefined> = new Set(['join', 'leave', 'connect', 'closed']);
+
 
 let cidCounter = 0;
 const cidPrefix = randomBytes(3).toString('hex');
@@ -155,7 +156,7 @@ export class ChannelHub implements WorkQueueHost {
   /**
    * Admit a connection: `connect`, replay since `since`, then `join` to the others. With `resume`
    * naming a member of this room (same user), the connection takes that member over instead: same
-   * cid, no leave/join for the others, and what was held for it while it was away follows the replay.
+   * cid, no leave/join for the others, and what was sent to it alone since the `n` it saw follows the replay.
    */
   join(conn: Connection, request: JoinRequest = {}): Member {
     if (request.resume !== undefined) {
@@ -177,9 +178,8 @@ export class ChannelHub implements WorkQueueHost {
       autoAck: false,
       holding: undefined,
       pendingRequests: 0,
-      held: undefined,
-      heldBytes: 0,
-      heldOverflow: false,
+      sent: undefined,
+      sentAtDrop: 0,
       graceTimer: undefined,
     };
     this.subscribeFromUrl(member, request.topics);
@@ -226,9 +226,11 @@ export class ChannelHub implements WorkQueueHost {
   private resume(conn: Connection, request: JoinRequest): Member | undefined {
     const member = this.memberByToken(request.resume!);
     if (!member || member.user !== conn.principal.user) return undefined;
-    if (member.heldOverflow) {
-      // What it missed no longer fits in what was held: a resume would hide a loss. It leaves
-      // (others see it) and the connection joins afresh, so the client knows to start over.
+    const seen = request.seen ?? (member.conn ? member.sent?.last ?? 0 : member.sentAtDrop);
+    const missed = member.sent ? member.sent.since(seen) : seen === 0 ? [] : undefined;
+    if (!missed) {
+      // What it missed is no longer all kept: a resume would hide a loss. It leaves (others see
+      // it) and the connection joins afresh, so the client knows its calls in flight are lost.
       this.leave(member);
       return undefined;
     }
@@ -249,11 +251,9 @@ export class ChannelHub implements WorkQueueHost {
     member.pulling = false;
     if (request.info !== undefined) member.info = request.info;
     this.subscribeFromUrl(member, request.topics);
+    member.sent?.resumed();
     this.welcome(member, request, true);
-    const held = member.held;
-    member.held = undefined;
-    member.heldBytes = 0;
-    if (held) for (const frame of held) this.deliver(member, frame);
+    for (const frame of missed) this.deliver(member, frame);
     return member;
   }
 
@@ -273,6 +273,7 @@ export class ChannelHub implements WorkQueueHost {
   detach(member: Member, conn: Connection): void {
     if (this.members.get(member.cid) !== member || member.conn !== conn) return;
     member.conn = undefined;
+    member.sentAtDrop = member.sent?.last ?? 0;
     this.queue?.release(member);
     if (this.opts.resumeGraceMs <= 0) { this.leave(member); return; }
     member.graceTimer = setTimeout(() => {
@@ -335,7 +336,7 @@ export class ChannelHub implements WorkQueueHost {
     this.byToken?.delete(member.token);
     if (member.graceTimer) clearTimeout(member.graceTimer);
     member.graceTimer = undefined;
-    member.held = undefined;
+    member.sent = undefined;
     this.queue?.forget(member);
     this.rememberDeparted(member);
     // Requests this member was answering fail with `gone`, and so do its own: an SSE member's
@@ -400,7 +401,7 @@ export class ChannelHub implements WorkQueueHost {
    * Handle one message from `member`. `respond` carries answers meant for the asker (reply,
    * presence, errors); by default they go to its connection.
    */
-  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if ((m as { type?: string }).type !== undefined) this.deliver(member, this.frame(m as { type: string }), true); }): void {
+  receive(member: Member, msg: ClientMessage, respond: Respond = (m) => { if ((m as { type?: string }).type !== undefined) this.directed(member, m as { type: string }); }): void {
     this.messagesIn++;
     if (this.members.get(member.cid) !== member) return refuse(respond, 'bad_token', 'this member has left the room', msg.ref);
     const needed = NEEDED[msg.type];
@@ -412,7 +413,7 @@ export class ChannelHub implements WorkQueueHost {
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);
-        this.deliver(to, this.frame({ type: 'message', kind: 'direct', from: member.cid, data: msg.data }), true);
+        this.directed(to, { type: 'message', kind: 'direct', from: member.cid, data: msg.data });
         return accepted(respond, msg);
       }
       case 'subscribe': (member.topics ??= new Subscriptions()).add(msg.topic); return respond(OK);
@@ -461,14 +462,14 @@ export class ChannelHub implements WorkQueueHost {
 
   /** WorkQueueHost: a job to its puller. */
   deliverJob(to: Puller, job: Job): void {
-    this.deliver(to as Member, this.frame({ type: 'message', kind: 'push', from: job.from, data: job.data, job: job.id, attempt: job.attempts }), true);
+    this.directed(to as Member, { type: 'message', kind: 'push', from: job.from, data: job.data, job: job.id, attempt: job.attempts });
   }
 
   /** WorkQueueHost: the outcome to the pusher that asked for it, if it is still here. */
   reportJob(job: Job, outcome: JobOutcome): void {
     const pusher = job.pusher as Member;
     if (this.members.get(pusher.cid) !== pusher) return;
-    this.deliver(pusher, this.frame({ type: 'job', ref: job.ref ?? null, job: job.id, attempts: job.attempts, ...outcome }), true);
+    this.directed(pusher, { type: 'job', ref: job.ref ?? null, job: job.id, attempts: job.attempts, ...outcome });
   }
 
   private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): number {
@@ -511,7 +512,7 @@ export class ChannelHub implements WorkQueueHost {
     };
     member.pendingRequests++;
     (this.pending ??= new Map()).set(rid, pending);
-    this.deliver(target, this.frame({ type: 'request', id: rid, from: member.cid, data: msg.data }), true);
+    this.directed(target, { type: 'request', id: rid, from: member.cid, data: msg.data });
   }
 
   /** Round-robin over connected members that serve, never the requester itself. */
@@ -543,27 +544,28 @@ export class ChannelHub implements WorkQueueHost {
     return new OutFrame(q(message), message.type, seq);
   }
 
-  /**
-   * `direct`: a frame for this member alone, which the transport may write at once. A dropped
-   * member's frames are held for its resume, except those the resume restates anyway.
-   */
+  /** `direct`: a frame for this member alone, which the transport may write at once. */
   private deliver(member: Member, frame: OutFrame, direct = false): void {
     this.messagesOut++;
-    const conn = member.conn;
-    if (conn !== undefined) return conn.send(frame, direct);
-    if (frame.id !== undefined || NOT_HELD.has(frame.event) || member.heldOverflow) return;
-    member.heldBytes += frame.text.length;
-    if (member.heldBytes > this.opts.maxHeldBytes) {
-      member.held = undefined;
-      member.heldOverflow = true;
-      return;
-    }
-    (member.held ??= []).push(frame);
+    member.conn?.send(frame, direct);
+  }
+
+  /**
+   * A message to this member alone (direct message, request, reply, ack, job, error): numbered
+   * `n` and kept in its sent log, so that a resume resends what a dying connection swallowed or
+   * what came while the member was dropped.
+   */
+  private directed(member: Member, message: { type: string } & Record<string, unknown>): void {
+    const log = (member.sent ??= new SentLog());
+    message.n = log.next();
+    const frame = this.frame(message);
+    log.add(frame, member.conn === undefined, this.opts.maxHeldBytes);
+    this.deliver(member, frame, true);
   }
 
   /** Send an error to a member's connection (used by the transports for undecodable input). */
   sendError(member: Member, code: KnownErrorCode, message: string, ref?: Ref): void {
-    this.deliver(member, this.frame(errorMessage(code, message, ref)), true);
+    this.directed(member, errorMessage(code, message, ref));
   }
 }
 

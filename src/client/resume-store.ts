@@ -7,6 +7,8 @@ export interface ResumeState {
   cid: string;
   epoch?: string;
   lastSeq: number;
+  /** The last `n` received of the messages sent to this member alone. */
+  seen?: number;
 }
 
 interface StorageLike {
@@ -41,9 +43,9 @@ export class ResumeStore {
     try {
       const v: unknown = JSON.parse(this.storage.getItem(this.key) ?? 'null');
       if (typeof v !== 'object' || v === null) return undefined;
-      const { token, cid, epoch, lastSeq } = v as Record<string, unknown>;
+      const { token, cid, epoch, lastSeq, seen } = v as Record<string, unknown>;
       if (typeof token !== 'string' || typeof cid !== 'string' || typeof lastSeq !== 'number') return undefined;
-      return { token, cid, lastSeq, ...(typeof epoch === 'string' ? { epoch } : {}) };
+      return { token, cid, lastSeq, ...(typeof epoch === 'string' ? { epoch } : {}), ...(typeof seen === 'number' ? { seen } : {}) };
     } catch {
       return undefined;
     }

@@ -19,6 +19,8 @@ export function resolveRoomUrl(url: string | URL): URL {
 export interface AttemptQuery {
   token?: string;
   resume?: string;
+  /** With `resume`: the last `n` received of the messages sent to this member alone. */
+  seen?: number;
   /** Replay from this seq (with the epoch it belongs to). */
   since?: number;
   epoch?: string;
@@ -32,6 +34,7 @@ export function attemptUrl(base: URL, q: AttemptQuery): URL {
   const set = (key: string, value: string | undefined) => { if (value !== undefined) url.searchParams.set(key, value); };
   set('token', q.token);
   set('resume', q.resume);
+  if (q.resume !== undefined) set('seen', q.seen !== undefined ? String(q.seen) : undefined);
   set('since', q.since !== undefined ? String(q.since) : undefined);
   if (q.since !== undefined) set('epoch', q.epoch);
   if (q.topics && q.topics.length > 0) set('topics', q.topics.join(','));

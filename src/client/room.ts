@@ -68,6 +68,8 @@ export class Room extends Emitter<RoomEvents> {
 
   /** The room incarnation `lastSeq` belongs to (from `connect`). */
   private epoch: string | undefined;
+  /** The last `n` received of the messages sent to this member alone; a resume asks for the rest. */
+  private lastN = 0;
   private memberList: Cid[] = [];
   private readonly userByCid = new Map<Cid, string>();
   private readonly infoByCid = new Map<Cid, unknown>();
@@ -139,6 +141,7 @@ export class Room extends Emitter<RoomEvents> {
         this.resumeToken = saved.token;
         this.lastSeq = saved.lastSeq;
         this.epoch = saved.epoch;
+        this.lastN = saved.seen ?? 0;
       }
     }
     this.sinceKnown = opts.since !== undefined || this.resumeToken !== undefined;
@@ -434,7 +437,7 @@ export class Room extends Emitter<RoomEvents> {
     const replay = this.everConnected || this.sinceKnown;
     const url = attemptUrl(this.url, {
       ...(this.token !== undefined ? { token: this.token } : {}),
-      ...(this.resumeToken !== undefined ? { resume: this.resumeToken } : {}),
+      ...(this.resumeToken !== undefined ? { resume: this.resumeToken, seen: this.lastN } : {}),
       ...(replay ? { since: this.lastSeq, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) } : {}),
       topics: this.urlTopics,
       ...(this.infoJson !== undefined ? { info: this.infoJson } : {}),
@@ -568,6 +571,13 @@ export class Room extends Emitter<RoomEvents> {
   // Incoming
 
   private onMessage(msg: ParsedServerMessage): void {
+    const n = (msg as { n?: number }).n;
+    if (n !== undefined && msg.type !== 'connect') {
+      // Sent to this member alone: a resume resends from the last one seen, never before it.
+      if (n <= this.lastN) return;
+      this.lastN = n;
+      this.save();
+    }
     switch (msg.type) {
       case 'connect': return this.onConnect(msg);
       case 'message': return this.onData(msg);
@@ -625,6 +635,7 @@ export class Room extends Emitter<RoomEvents> {
     this.resumeToken = msg.token;
     if (msg.limits) this.serverLimits = { ...this.serverLimits, ...msg.limits };
     if (!resumed) {
+      this.lastN = 0; // a new member: its own numbering
       this.memberGeneration++;
       // A new member: what the old one was waiting for will not come.
       if (reconnected) this.failInFlight();
@@ -919,7 +930,7 @@ export class Room extends Emitter<RoomEvents> {
   /** Keep what a page reload needs to come back as this member. */
   private save(): void {
     if (!this.store || this.resumeToken === undefined || this.cid === undefined) return;
-    this.store.save({ token: this.resumeToken, cid: this.cid, lastSeq: this.lastSeq, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) });
+    this.store.save({ token: this.resumeToken, cid: this.cid, lastSeq: this.lastSeq, seen: this.lastN, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) });
   }
 
   private wantedTopics(): Set<string> {

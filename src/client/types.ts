@@ -73,6 +73,13 @@ export type ParsedServerMessage = Exclude<ServerMessage, ConnectMessage> | Parse
  * dropped, so nothing untyped leaks past this point.
  */
 export function parseServerMessage(v: unknown): ParsedServerMessage | undefined {
+  const msg = parseMessage(v);
+  // The per-member number of messages sent to this member alone (for resume), on any of them.
+  if (msg && msg.type !== 'connect' && isObj(v) && Number.isInteger(v.n) && (v.n as number) > 0) (msg as { n?: number }).n = v.n as number;
+  return msg;
+}
+
+function parseMessage(v: unknown): ParsedServerMessage | undefined {
   if (!isObj(v) || !isStr(v.type)) return undefined;
   switch (v.type) {
     case 'connect': {

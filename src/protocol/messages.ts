@@ -142,6 +142,15 @@ export type PostedMessage = ClientMessage & { token: string };
 // ---------------------------------------------------------------------------------------------
 // Server → client (§4)
 
+/**
+ * Messages sent to one member alone (direct and pushed messages, requests, replies, presence,
+ * acks, job outcomes, errors) carry `n`: 1, 2, 3… per member. A client resuming after a drop
+ * says the last it saw (`?seen=`) and gets the rest again (docs/protocol.md §2).
+ */
+interface Numbered {
+  n?: number;
+}
+
 export interface ConnectMessage {
   type: 'connect';
   /** The room's path, e.g. `/chat` (for `/_/new`, the created `/r-…` path). */
@@ -168,7 +177,7 @@ export interface ConnectMessage {
   limits?: ServerLimits;
 }
 export type MessageKind = 'publish' | 'direct' | 'push';
-export interface DataMessage {
+export interface DataMessage extends Numbered {
   type: 'message';
   kind: MessageKind;
   from: Cid;
@@ -195,17 +204,17 @@ export interface LeaveMessage {
   /** The new owner, when the one who left was the owner. */
   owner?: Cid;
 }
-export interface RequestMessage {
+export interface RequestMessage extends Numbered {
   type: 'request';
   id: RequestId;
   from: Cid;
   data: unknown;
 }
-export type ReplyMessage = { type: 'reply'; id: RequestId; from?: Cid } & (
+export type ReplyMessage = Numbered & { type: 'reply'; id: RequestId; from?: Cid } & (
   | { data: unknown; error?: undefined }
   | { error: ErrorInfo }
 );
-export interface PresenceMessage {
+export interface PresenceMessage extends Numbered {
   type: 'presence';
   members: Cid[];
   owner: Cid;
@@ -224,7 +233,7 @@ export interface AuthMessage {
   ref?: Ref;
 }
 /** The server accepted the message `ref` (it asked with `ack: true`). */
-export interface AckMessage {
+export interface AckMessage extends Numbered {
   type: 'ack';
   ref: Ref;
   /** A publish: its sequence number. */
@@ -233,7 +242,7 @@ export interface AckMessage {
   job?: JobId;
 }
 /** The outcome of a job pushed with `ack: true`. */
-export type JobMessage = {
+export type JobMessage = Numbered & {
   type: 'job';
   /** The push's `ref`. */
   ref: Ref;
@@ -252,7 +261,7 @@ export interface GapMessage {
   /** The room's numbering restarted (new epoch): what came after your last seq in the old one is unknown. */
   reset?: true;
 }
-export interface ErrorMessage {
+export interface ErrorMessage extends Numbered {
   type: 'error';
   code: ErrorCode | (string & {});
   message: string;

@@ -33,6 +33,11 @@ export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): Jo
   if (resume !== null && resume !== '') {
     if (!RESUME_TOKEN.test(resume)) return { refused: 'bad_request', message: '"resume" must be the token of an earlier connect' };
     out.resume = resume;
+    const seen = params.get('seen');
+    if (seen !== null) {
+      if (!/^\d{1,15}$/.test(seen)) return { refused: 'bad_request', message: '"seen" must be the last "n" received' };
+      out.seen = Number(seen);
+    }
   }
   const info = params.get('info');
   if (info !== null) {

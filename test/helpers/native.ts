@@ -21,6 +21,18 @@ import { SERVER_MESSAGE_TYPES } from '../../src/protocol/messages.ts';
 export const SERVER_TYPES = SERVER_MESSAGE_TYPES;
 
 
+/**
+ * A message without its `n` (the per-member number of messages sent to one member alone, for
+ * resume; docs/protocol.md §2), checked to be a positive integer when present: shape assertions
+ * compare the rest.
+ */
+export function unnumbered(m: Msg): Msg {
+  if (m === undefined || m === null || !('n' in m)) return m;
+  const { n, ...rest } = m;
+  if (!Number.isInteger(n) || n < 1) throw new AssertionError({ message: `"n" must be a positive integer: ${short(m)}` });
+  return rest;
+}
+
 let counter = 0;
 /** A name (room, id, payload) that no other test in this process uses. */
 export function uid(prefix = 'n'): string {

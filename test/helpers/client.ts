@@ -3,7 +3,7 @@
 // test can cut (a dropped connection without a server restart).
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { connect, MultisocketError, type ConnectOptions, type DataMessage, type Room, type RoomEvents, type TransportName } from '../src/client/index.ts';
+import { connect, MultisocketError, type ConnectOptions, type DataMessage, type Room, type RoomEvents, type TransportName } from '../../src/client/index.ts';
 
 export const TRANSPORTS: TransportName[] = ['websocket', 'sse'];
 /** Fast reconnects so the tests do not wait on the default 250 ms…10 s backoff. */
@@ -94,6 +94,7 @@ export async function timedRejection(p: Promise<unknown>): Promise<{ err: Multis
  */
 export class CutProxy {
   private readonly sockets = new Set<net.Socket>();
+  private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   refusing = false;
   private constructor(private readonly listener: net.Server, readonly port: number) {}
 
@@ -107,6 +108,9 @@ export class CutProxy {
         s.on('close', () => proxy?.sockets.delete(s));
         s.on('error', () => { client.destroy(); upstream.destroy(); });
       }
+      const pair = { client, upstream };
+      proxy.pairs.add(pair);
+      upstream.on('close', () => proxy?.pairs.delete(pair));
       client.pipe(upstream);
       upstream.pipe(client);
     });
@@ -119,6 +123,17 @@ export class CutProxy {
 
   cut(): void {
     for (const s of this.sockets) s.destroy();
+  }
+
+  /**
+   * From now on, what the server writes on the open connections is taken and thrown away: as a
+   * connection that died without either end noticing yet (the server's writes still succeed).
+   */
+  swallow(): void {
+    for (const { client, upstream } of this.pairs) {
+      upstream.unpipe(client);
+      upstream.on('data', () => {});
+    }
   }
 
   async close(): Promise<void> {
