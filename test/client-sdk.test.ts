@@ -20,75 +20,21 @@ import {
   type TransportName,
 } from '../src/client/index.ts';
 import { OwnPublishes } from '../src/client/echoes.ts';
-import { CutProxy } from './helpers/client.ts';
-
-const TRANSPORTS: TransportName[] = ['websocket', 'sse'];
-/** Fast reconnects so the tests do not wait on the default 250 ms…10 s backoff. */
-const FAST: ConnectOptions = { backoff: { initial: 40, max: 250 } };
+import { CutProxy, FAST, Handles, TRANSPORTS, next, opened, record, rejection, sleep, uid, until } from './helpers/client.ts';
 
 let server: RunningServer;
-const handles = new Set<Room>();
+const handles = new Handles();
 
 before(async () => {
   server = await startServer();
 });
 after(async () => {
-  for (const r of handles) r.close();
+  await handles.closeAll();
   await server?.stop();
 });
 
-let counter = 0;
-const uid = (prefix: string) => `/${prefix}-${process.pid.toString(36)}-${(++counter).toString(36)}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /** A handle that is closed when the file ends (or earlier by the test). */
-function join(base: string, path: string, transport: TransportName, opts: ConnectOptions = {}): Room {
-  const r = connect(base + path, { transport, ...opts });
-  handles.add(r);
-  r.on('closed', () => handles.delete(r));
-  return r;
-}
-
-/** The next `event` of `room` that satisfies `pred`. */
-function next<K extends keyof RoomEvents>(
-  room: Room,
-  event: K,
-  pred: (v: RoomEvents[K]) => boolean = () => true,
-  timeoutMs = 4000,
-): Promise<RoomEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      room.off(event, on);
-      reject(new Error(`no ${String(event)} event in ${timeoutMs} ms`));
-    }, timeoutMs);
-    const on = (v: RoomEvents[K]) => {
-      if (!pred(v)) return;
-      clearTimeout(timer);
-      room.off(event, on);
-      resolve(v);
-    };
-    room.on(event, on);
-  });
-}
-
-async function opened(...rooms: Room[]): Promise<void> {
-  await Promise.all(rooms.map((r) => (r.state === 'open' ? undefined : next(r, 'connect'))));
-}
-
-/** Every `message` event of `room` from now on. */
-function record(room: Room): DataMessage[] {
-  const log: DataMessage[] = [];
-  room.on('message', (m) => log.push(m));
-  return log;
-}
-
-async function until(cond: () => boolean, label: string, timeoutMs = 4000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
-    await sleep(10);
-  }
-}
+const join = (base: string, path: string, transport: TransportName, opts: ConnectOptions = {}): Room => handles.join(base, path, transport, opts);
 
 async function untilAsync(cond: () => Promise<boolean>, label: string, timeoutMs = 4000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -102,16 +48,6 @@ async function untilAsync(cond: () => Promise<boolean>, label: string, timeoutMs
 async function serverConnections(): Promise<number> {
   const stats = (await (await fetch(`${server.http}/_/stats`)).json()) as { connections: number };
   return stats.connections;
-}
-
-async function rejection(p: Promise<unknown>): Promise<MultisocketError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof MultisocketError, `expected a MultisocketError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected the promise to reject');
 }
 
 /** Members a and b of a fresh room, both connected and knowing each other. */

@@ -12,7 +12,7 @@ import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
 import { checkSeaWrite, EMPTY_GRAPH } from '../gun/sea/check.js';
-import { admissionMessage, readBody, sendError } from './http-util.js';
+import { admissionMessage, answerPreflight, readBody, sendError } from './http-util.js';
 import { errorBody, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import { handleNativePost, isNativeBody } from './native-post.js';
 import { requestToken } from './request-token.js';
@@ -44,16 +44,7 @@ function targetOf(rawUrl: string, room: string): Target {
 
 export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string, cors: Record<string, string>): void {
   const method = req.method ?? 'GET';
-  if (method === 'OPTIONS') {
-    res.writeHead(204, {
-      ...cors,
-      'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, OPTIONS',
-      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type, Authorization',
-      'Access-Control-Max-Age': '600',
-      'Content-Length': '0',
-    });
-    return void res.end();
-  }
+  if (method === 'OPTIONS') return answerPreflight(req, res, cors, 'GET, HEAD, POST, PUT, OPTIONS', 'Content-Type, Authorization');
   if (!['GET', 'HEAD', 'POST', 'PUT'].includes(method)) {
     return sendError(res, 'method_not_allowed', `method ${method} not allowed on a room path`, { ...cors, Allow: 'GET, HEAD, POST, PUT, OPTIONS' });
   }

@@ -66,3 +66,15 @@ export function admissionMessage(reason: AdmissionRefusal, room: string, config:
     case 'room_create_rate_limited': return `this client address has created --new-rooms-per-ip (${config.newRoomsPerIp}) rooms in the last minute`;
   }
 }
+
+/** Answer a CORS preflight (OPTIONS): these methods, the headers the page asked for (or `defaultHeaders`). */
+export function answerPreflight(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>, methods: string, defaultHeaders: string): void {
+  res.writeHead(204, {
+    ...cors,
+    'Access-Control-Allow-Methods': methods,
+    'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? defaultHeaders,
+    'Access-Control-Max-Age': '600',
+    'Content-Length': '0',
+  });
+  res.end();
+}

@@ -1,7 +1,7 @@
 // Plain HTTP: the server's own endpoints under /_/, and a clear answer on room paths.
 import type http from 'node:http';
 import { roomFromUrl } from '../rooms/room-path.js';
-import { sendError, sendJson } from './http-util.js';
+import { answerPreflight, sendError, sendJson } from './http-util.js';
 import { handleGunHttp } from './gun-http.js';
 import type { MultisocketServer } from './server.js';
 import { OriginPolicy } from './origin-policy.js';
@@ -32,17 +32,8 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
 
 /** The server's own endpoints under /_/. */
 function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, name: string, cors: Record<string, string>): void {
-  if (req.method === 'OPTIONS') {
-    // A page's fetch of /_/door with Authorization is preflighted.
-    res.writeHead(204, {
-      ...cors,
-      'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS',
-      'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Authorization',
-      'Access-Control-Max-Age': '600',
-      'Content-Length': '0',
-    });
-    return void res.end();
-  }
+  // A page's fetch of /_/door with Authorization is preflighted.
+  if (req.method === 'OPTIONS') return answerPreflight(req, res, cors, 'GET, HEAD, OPTIONS', 'Authorization');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return sendError(res, 'method_not_allowed', `${name} takes GET or HEAD`, { ...cors, Allow: 'GET, HEAD, OPTIONS' });
   }
