@@ -20,20 +20,11 @@ import type { CloseInfo, Transport, TransportFactory } from './transport.js';
 import { openSse } from './transport-sse.js';
 import { openWebSocket } from './transport-ws.js';
 import type { Cid, ClientMessage, DataMessage, ErrorCode, ErrorMessage, ParsedConnect, ParsedServerMessage, ReplyCommand, ReplyMessage, RequestMessage, ServerLimits } from './types.js';
+import { PendingCalls } from './calls.js';
 import { PendingWrites, writeRef, type JobResult, type PublishResult, type WriteKind } from './writes.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
-
-/** A call waiting for the server's answer (request or presence), with its own deadline. */
-interface PendingCall<T> {
-  resolve(value: T): void;
-  reject(err: Error): void;
-  timer: ReturnType<typeof setTimeout>;
-  deadline: number;
-  /** Handed to a connection (as opposed to waiting in the outbox). */
-  sent: boolean;
-}
 
 /** A message waiting for a connection: its JSON is made when it goes (a request's `timeout` is the time left then). */
 interface Queued {
@@ -103,9 +94,9 @@ export class Room extends Emitter<RoomEvents> {
   private serverPulling = false;
   private readonly puller = new Puller((msg) => this.enqueue({ msg }));
   private nextRequestId = 0;
-  private readonly requests = new Map<string, PendingCall<unknown>>();
+  private readonly requests = new PendingCalls<unknown>((id) => `request ${id}`, () => this.isOpen());
   private nextPresenceRef = 0;
-  private readonly presenceWaiters = new Map<string, PendingCall<Cid[]>>();
+  private readonly presenceWaiters = new PendingCalls<Cid[]>(() => 'presence', () => this.isOpen());
   private readonly own = new OwnPublishes();
   /** The room token the current (or next) connection uses. */
   private token: string | undefined;
@@ -223,18 +214,7 @@ export class Room extends Emitter<RoomEvents> {
       const msg: ClientMessage = { type: 'request', id, ref: id, data: data ?? null, ...(opts.to !== undefined ? { to: opts.to } : {}) };
       const over = this.oversize(JSON.stringify(msg) + ',"timeout":2147483647');
       if (over) return reject(over);
-      const key = String(id);
-      const pending: PendingCall<unknown> = {
-        resolve: resolve as (v: unknown) => void,
-        reject,
-        sent: false,
-        deadline: Date.now() + timeout,
-        timer: setTimeout(() => {
-          this.requests.delete(key);
-          reject(this.expired(pending, `request ${id} got no reply in ${timeout} ms`));
-        }, timeout),
-      };
-      this.requests.set(key, pending);
+      this.requests.add(String(id), timeout, resolve as (v: unknown) => void, reject);
       this.enqueue({ msg });
     });
   }
@@ -248,17 +228,7 @@ export class Room extends Emitter<RoomEvents> {
     const timeout = this.timeoutOf(opts.timeout);
     const ref = `p${++this.nextPresenceRef}`;
     return new Promise<Cid[]>((resolve, reject) => {
-      const waiter: PendingCall<Cid[]> = {
-        resolve,
-        reject,
-        sent: false,
-        deadline: Date.now() + timeout,
-        timer: setTimeout(() => {
-          this.presenceWaiters.delete(ref);
-          reject(this.expired(waiter, `presence got no answer in ${timeout} ms`));
-        }, timeout),
-      };
-      this.presenceWaiters.set(ref, waiter);
+      this.presenceWaiters.add(ref, timeout, resolve, reject);
       this.enqueue({ msg: { type: 'presence', ref } });
     });
   }
@@ -267,12 +237,6 @@ export class Room extends Emitter<RoomEvents> {
     const timeout = given ?? this.opts.requestTimeout ?? DEFAULT_TIMEOUT_MS;
     if (!(timeout > 0) || !Number.isFinite(timeout)) throw new TypeError(`timeout must be a positive number of ms, not ${String(timeout)}`);
     return timeout;
-  }
-
-  /** The error of a call whose time ran out: `timeout` if the server has it and the connection is up. */
-  private expired(call: PendingCall<unknown>, message: string): MultisocketError {
-    if (call.sent && this.isOpen()) return new MultisocketError('timeout', message);
-    return new MultisocketError('disconnected', `${message}: the connection was down`);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -465,9 +429,8 @@ export class Room extends Emitter<RoomEvents> {
     const resend: Queued[] = info.unsent.filter((msg) => RESENT_TYPES.has(msg.type)).map((msg) => ({ msg, member: this.memberGeneration }));
     for (const { msg } of resend) this.markSent(msg, false);
     // An unanswered presence is asked again (it is idempotent).
-    for (const [ref, waiter] of this.presenceWaiters) {
-      if (!waiter.sent) continue;
-      waiter.sent = false;
+    for (const ref of this.presenceWaiters.sentKeys()) {
+      this.presenceWaiters.markSent(ref, false);
       resend.push({ msg: { type: 'presence', ref } });
     }
     this.outbox.unshift(...resend);
@@ -554,16 +517,8 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private rejectCalls(make: (what: string) => MultisocketError): void {
-    for (const [id, pending] of this.requests) {
-      clearTimeout(pending.timer);
-      pending.reject(make(`request ${id} was answered`));
-    }
-    this.requests.clear();
-    for (const waiter of this.presenceWaiters.values()) {
-      clearTimeout(waiter.timer);
-      waiter.reject(make('presence was answered'));
-    }
-    this.presenceWaiters.clear();
+    this.requests.rejectAll((what) => make(`${what} was answered`));
+    this.presenceWaiters.rejectAll((what) => make(`${what} was answered`));
     this.outbox = this.outbox.filter((q) => q.msg.type !== 'request' && q.msg.type !== 'presence');
   }
 
@@ -601,12 +556,9 @@ export class Room extends Emitter<RoomEvents> {
         this.replaceMap(this.userByCid, msg.users);
         this.replaceMap(this.infoByCid, msg.infos);
         // An older server does not echo the ref: the oldest question sent is the one answered.
-        const ref = msg.ref !== undefined ? String(msg.ref) : [...this.presenceWaiters].find(([, w]) => w.sent)?.[0];
-        const waiter = ref !== undefined ? this.presenceWaiters.get(ref) : undefined;
-        if (!waiter || ref === undefined) return;
-        this.presenceWaiters.delete(ref);
-        clearTimeout(waiter.timer);
-        return waiter.resolve([...msg.members]);
+        const ref = msg.ref !== undefined ? String(msg.ref) : this.presenceWaiters.sentKeys()[0];
+        if (ref !== undefined) this.presenceWaiters.resolve(ref, [...msg.members]);
+        return;
       }
       case 'gap': return this.onGap(msg);
       case 'error': return this.onError(msg);
@@ -705,12 +657,7 @@ export class Room extends Emitter<RoomEvents> {
 
   /** Not resumed after a drop: calls and writes that went out on the old connection are lost. */
   private failInFlight(): void {
-    for (const [id, pending] of [...this.requests]) {
-      if (!pending.sent) continue;
-      this.requests.delete(id);
-      clearTimeout(pending.timer);
-      pending.reject(new MultisocketError('disconnected', `the connection dropped and the server could not resume this member: request ${id} will not be answered`));
-    }
+    this.requests.rejectAll((what) => new MultisocketError('disconnected', `the connection dropped and the server could not resume this member: ${what} will not be answered`), true);
     this.writes.failInFlight();
     // Replies to requests the old member got: nobody waits for them now.
     this.outbox = this.outbox.filter((q) => q.member === undefined || q.member === this.memberGeneration || q.msg.type !== 'reply');
@@ -748,11 +695,8 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private onReply(msg: ReplyMessage): void {
-    const key = String(msg.id);
-    const pending = this.requests.get(key);
+    const pending = this.requests.take(String(msg.id));
     if (!pending) return; // timed out here already, or not ours
-    this.requests.delete(key);
-    clearTimeout(pending.timer);
     if (msg.error !== undefined) pending.reject(MultisocketError.from(msg.error));
     else pending.resolve(msg.data);
   }
@@ -765,18 +709,7 @@ export class Room extends Emitter<RoomEvents> {
         this.writes.fail(key, err);
         return this.emit('error', err);
       }
-      const pending = this.requests.get(key);
-      if (pending) {
-        this.requests.delete(key);
-        clearTimeout(pending.timer);
-        return pending.reject(err);
-      }
-      const waiter = this.presenceWaiters.get(key);
-      if (waiter) {
-        this.presenceWaiters.delete(key);
-        clearTimeout(waiter.timer);
-        return waiter.reject(err);
-      }
+      if (this.requests.reject(key, err) || this.presenceWaiters.reject(key, err)) return;
       // An ack of a job the server already gave to another puller (after a drop): expected.
       if (this.puller.isOwnAnswer(msg.ref) && msg.code === 'unknown_job') return;
     }
@@ -880,12 +813,7 @@ export class Room extends Emitter<RoomEvents> {
       return undefined;
     }
     if (msg.type === 'request') {
-      const pending = this.requests.get(String(msg.id));
-      this.requests.delete(String(msg.id));
-      if (pending) {
-        clearTimeout(pending.timer);
-        pending.reject(err);
-      }
+      this.requests.reject(String(msg.id), err);
       return undefined;
     }
     // The asker / pusher learns that the answer was too large rather than waiting for nothing.
@@ -918,13 +846,8 @@ export class Room extends Emitter<RoomEvents> {
   private markSent(msg: ClientMessage, sent: boolean): void {
     const ref = writeRef(msg);
     if (ref !== undefined) return this.writes.markSent(ref, sent);
-    if (msg.type === 'request') {
-      const pending = this.requests.get(String(msg.id));
-      if (pending) pending.sent = sent;
-    } else if (msg.type === 'presence' && msg.ref !== undefined) {
-      const waiter = this.presenceWaiters.get(String(msg.ref));
-      if (waiter) waiter.sent = sent;
-    }
+    if (msg.type === 'request') this.requests.markSent(String(msg.id), sent);
+    else if (msg.type === 'presence' && msg.ref !== undefined) this.presenceWaiters.markSent(String(msg.ref), sent);
   }
 
   /** Keep what a page reload needs to come back as this member. */
