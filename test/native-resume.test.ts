@@ -168,3 +168,25 @@ test('a resume resends what the client did not see (?seen=<n>) from the member\'
   assert.equal(fresh.hello.resumed, false, 'a resume that would hide lost messages is refused: the member starts afresh');
   await b.waitFor((x) => x.type === 'leave' && x.cid === a.cid, 2000, 'the old member leaves');
 });
+
+test('an SSE request whose POST is cut before the reply gets the reply down its stream (numbered, so a resume brings it)', async () => {
+  const r = room('post-cut');
+  const asker = await pool.sse(r);
+  const server_ = await pool.ws(r);
+  const aborter = new AbortController();
+  const post = fetch(server.http + r, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, signal: aborter.signal,
+    body: JSON.stringify({ token: asker.token, type: 'request', id: 'q9', to: server_.cid, data: 'ping', timeout: 5000 }),
+  }).catch(() => 'aborted');
+  const q = await server_.waitFor((x) => x.type === 'request');
+  aborter.abort();
+  assert.equal(await post, 'aborted');
+  // The server must have handled the POST connection's close before the reply comes. Nothing the
+  // server answers shows that (no round trip on another connection orders it), so this one test
+  // waits: 100 ms puts the two in different event-loop turns even on a busy machine.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  server_.send({ type: 'reply', id: q.id, data: 'pong' });
+  const reply = await asker.waitFor((x) => x.type === 'reply' && x.id === 'q9', 2000, 'the reply on the stream');
+  assert.equal(reply.data, 'pong');
+  assert.ok(Number.isInteger(reply.n), 'numbered for a resume');
+});

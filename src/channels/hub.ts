@@ -563,6 +563,11 @@ export class ChannelHub implements WorkQueueHost {
     this.deliver(member, frame, true);
   }
 
+  /** A message for this member alone that could not go where it was meant to (e.g. its POST is gone). */
+  tell(member: Member, message: { type: string } & Record<string, unknown>): void {
+    if (this.members.get(member.cid) === member) this.directed(member, { ...message });
+  }
+
   /** Send an error to a member's connection (used by the transports for undecodable input). */
   sendError(member: Member, code: KnownErrorCode, message: string, ref?: Ref): void {
     this.directed(member, errorMessage(code, message, ref));

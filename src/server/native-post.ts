@@ -34,6 +34,11 @@ export function handleNativePost(server: MultisocketServer, req: http.IncomingMe
   const respond: Respond = (message, status = 200) => {
     if (answered) return;
     answered = true;
+    // A request's POST waits for its reply; if that HTTP connection is gone by then (a network
+    // cut), the reply goes down the member's stream instead, numbered, so a resume brings it.
+    if (res.destroyed && parsed.msg.type === 'request' && (message as { type?: string }).type === 'reply') {
+      return hub.tell(member, message as { type: string });
+    }
     if (message === OK) return sendJson(res, 200, OK, cors);
     const m = message as { type?: string; code?: string; message?: string; error?: { code: string; message: string }; seq?: number; job?: string };
     // A POST's answer is its ack: {"ok":true} with the publish's seq or the push's job id.
