@@ -10,7 +10,7 @@ import { Rng } from './rng.ts';
 import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
 import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
 import { generateNativeFrame, tokenGarbage } from './doors/native.ts';
-import { asText, pctEncode } from './mutate.ts';
+import { anyJson, asText, oddString, pctEncode } from './mutate.ts';
 import { TokenMint } from './tokens.ts';
 import { generateSsePost, type SsePostInput } from './doors/sse.ts';
 import { generateHttp, type HttpInput } from './doors/http.ts';
@@ -132,6 +132,10 @@ class Worker {
     if (this.run.owned.length && rng.chance(0.25)) room = rng.pick(this.run.owned);
     const query: string[] = [];
     if (rng.chance(0.25)) query.push(`since=${rng.pick([0, 1, 5, 40, 1e6, -1])}`, ...(rng.chance(0.5) ? ['topics=t,news.*,*'] : []), ...(rng.chance(0.3) ? ['epoch=' + rng.word()] : []));
+    // resume (a well-formed token of no member, or garbage), seen, and presence info (JSON, garbage, over the cap)
+    if (native && rng.chance(0.1)) query.push('resume=' + rng.weighted<string>([[3, Array.from({ length: 32 }, () => rng.int(0, 15).toString(16)).join('')], [1, pctEncode(oddString(rng, 80))], [1, '']]));
+    if (native && rng.chance(0.05)) query.push('seen=' + rng.pick(['0', '5', '999999999999999', '-1', 'x']));
+    if (rng.chance(0.1)) query.push('info=' + rng.weighted<string>([[3, pctEncode(JSON.stringify({ name: rng.word() }))], [1, pctEncode(oddString(rng, 200))], [1, 'x'.repeat(rng.int(1000, 3000))], [1, pctEncode(JSON.stringify(anyJson(rng, 3)))]]));
     if (this.run.tokens.enabled && rng.chance(0.85)) query.push('token=$JWT_' + rng.weighted([[8, 'ok'], [1, 'read'], [1, 'write'], [1, 'admin'], [1, 'sub']]));
     else if (rng.chance(0.1)) query.push('token=' + pctEncode(asText(tokenGarbage(rng))).slice(0, 2000));
     return query.length ? room + '?' + query.join('&') : room;

@@ -8,7 +8,12 @@ import { anyJson, mutateText, nested, oddString, PROTO_KEYS, setOwn } from '../m
 import type { WsFrameInput } from './gun.ts';
 import { JWT_KINDS } from '../tokens.ts';
 
-export const TYPES = ['publish', 'send', 'subscribe', 'unsubscribe', 'request', 'reply', 'serve', 'unserve', 'push', 'pull', 'unpull', 'presence'] as const;
+export const TYPES = ['publish', 'send', 'subscribe', 'unsubscribe', 'request', 'reply', 'serve', 'unserve', 'push', 'pull', 'unpull', 'presence', 'ack', 'nack', 'leave'] as const;
+
+/** A job id: the server's are "j" + base 36; most guesses name no job this member holds. */
+function jobId(rng: Rng): unknown {
+  return rng.weighted<unknown>([[5, 'j' + rng.int(1, 300).toString(36)], [2, oddString(rng)], [1, 'x'.repeat(129)], [1, anyJson(rng, 1)]]);
+}
 
 export function tokenGarbage(rng: Rng): unknown {
   return rng.weighted<unknown>([
@@ -39,8 +44,17 @@ export function nativeMessage(rng: Rng): Record<string, unknown> {
   set('data', 0.7, () => anyJson(rng, 3));
   set('ref', 0.3, () => rng.chance(0.8) ? rng.word() : anyJson(rng, 1));
   switch (type) {
-    case 'publish': set('topic', 0.4, () => topic(rng)); set('echo', 0.3, () => rng.pick([true, false, 1, 'yes'])); break;
-    case 'send': set('to', 0.9, () => target(rng)); set('cid', 0.1, () => target(rng)); break;
+    case 'publish': set('topic', 0.4, () => topic(rng)); set('echo', 0.3, () => rng.pick([true, false, 1, 'yes'])); set('ack', 0.3, () => rng.pick([true, false, 'yes'])); break;
+    case 'send': set('to', 0.9, () => target(rng)); set('cid', 0.1, () => target(rng)); set('ack', 0.3, () => rng.pick([true, 1])); break;
+    case 'push': set('ack', 0.5, () => rng.pick([true, false, null])); break;
+    case 'pull':
+      set('prefetch', 0.5, () => rng.pick([1, 2, 10, 1000, 1001, 0, -1, 1.5, '3', 1e309 as number]));
+      set('ack', 0.4, () => rng.pick([true, false, 0, 'no']));
+      break;
+    case 'ack': case 'nack':
+      set('job', 0.9, () => jobId(rng));
+      set('error', 0.3, () => rng.chance(0.6) ? { code: oddString(rng), message: oddString(rng, 2000) } : anyJson(rng, 1));
+      break;
     case 'subscribe': case 'unsubscribe': set('topic', 0.95, () => topic(rng)); break;
     case 'request':
       set('id', 0.9, () => rng.weighted<unknown>([[5, rng.int(0, 1e6)], [3, rng.word()], [1, 'x'.repeat(129)], [1, anyJson(rng, 1)]]));
