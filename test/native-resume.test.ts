@@ -190,3 +190,19 @@ test('an SSE request whose POST is cut before the reply gets the reply down its 
   assert.equal(reply.data, 'pong');
   assert.ok(Number.isInteger(reply.n), 'numbered for a resume');
 });
+
+test('a full room (--max-peers-per-room) takes back a dropped member that resumes; others still get 503', async (t) => {
+  const small = await startServer({ args: ['--resume-grace', '5', '--max-peers-per-room', '2'] });
+  const local = new MemberPool(small.ws, small.http);
+  t.after(async () => { await local.closeAll(); await small.stop(); });
+  const r = room('full');
+  const a = await local.ws(r);
+  await local.ws(r);
+  await a.terminate();
+  let refused: { statusCode?: number } | undefined;
+  try { await local.ws(r); } catch (e) { refused = e as { statusCode?: number }; }
+  assert.equal(refused?.statusCode, 503, 'a newcomer is refused: the dropped member still holds its place');
+  const back = await local.ws(r, { query: resumeQuery(a) });
+  assert.equal(back.hello.resumed, true);
+  assert.equal(back.cid, a.cid);
+});

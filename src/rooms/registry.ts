@@ -45,12 +45,14 @@ export class RoomRegistry {
 
   /**
    * Check limits and return the room a new peer or member of `name` will join, creating it if
-   * needed. `creator`: the client address a new room is counted against.
+   * needed. `creator`: the client address a new room is counted against. `resume`: the token of a
+   * member the connection comes to resume — it is counted already, so a full room takes it back.
    */
-  admit(name: string, creator = ''): Admission {
+  admit(name: string, creator = '', resume?: string): Admission {
     const room = this.rooms.get(name);
     if (room) {
-      if (room.population >= this.opts.maxPeersPerRoom) return { ok: false, reason: 'room_full' };
+      const returning = resume !== undefined && room.members > 0 && room.channels().memberByToken(resume) !== undefined;
+      if (room.population >= this.opts.maxPeersPerRoom && !returning) return { ok: false, reason: 'room_full' };
       return { ok: true, room };
     }
     return this.ensure(name, creator);

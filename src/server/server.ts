@@ -177,7 +177,7 @@ export class MultisocketServer {
 
   /** Admitted so far: join (or create) the room and complete the handshake. */
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, roomName: string, options: JoinOptions | undefined, address: string, principal: Principal): void {
-    const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address);
+    const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options?.resume);
     if (!admission.ok) {
       this.limits.close(address);
       return this.refuse(socket, roomName, admission.reason);
@@ -206,7 +206,7 @@ export class MultisocketServer {
   private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
     // The room may have closed or expired during the handshake: re-admit by name.
     if (this.rooms.get(room.name) !== room) {
-      const again = this.rooms.admit(room.name, remote);
+      const again = this.rooms.admit(room.name, remote, options?.resume);
       if (!again.ok) { this.limits.close(remote); ws.close(CloseCode.TRY_AGAIN_LATER, again.reason); return; }
       room = again.room;
     }
@@ -279,7 +279,7 @@ export class MultisocketServer {
     const limited = this.limits.open(address);
     if (limited) return fail(limited.code, limited.message);
     const start = (principal: Principal) => {
-      const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address);
+      const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options.resume);
       if (!admission.ok) {
         this.limits.close(address);
         return fail(admission.reason, admissionMessage(admission.reason, roomName, this.config));
