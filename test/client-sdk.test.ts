@@ -188,9 +188,10 @@ for (const T of TRANSPORTS) {
     // the target leaves before answering
     const c = join(server.http, path, T);
     await opened(c);
-    c.serve(() => new Promise(() => {}));
+    let asked = false;
+    c.serve(() => { asked = true; return new Promise(() => {}); });
     const pending = a.request('x', { to: c.cid });
-    await sleep(100);
+    await until(() => asked, 'the target to get the request'); // it must not leave before that
     c.close();
     assert.equal((await rejection(pending)).code, 'gone');
 

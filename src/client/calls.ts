@@ -23,16 +23,18 @@ export class PendingCalls<T> {
   constructor(private readonly describe: (key: string) => string, private readonly connected: () => boolean) {}
 
   add(key: string, timeoutMs: number, resolve: (value: T) => void, reject: (err: Error) => void): void {
-    const call: PendingCall<T> = {
-      resolve, reject, sent: false, deadline: Date.now() + timeoutMs,
-      timer: setTimeout(() => {
-        this.calls.delete(key);
-        const message = `${this.describe(key)} got no answer in ${timeoutMs} ms`;
-        reject(call.sent && this.connected()
-          ? new MultisocketError('timeout', message)
-          : new MultisocketError('disconnected', `${message}: the connection was down`));
-      }, timeoutMs),
+    const expire = (): void => {
+      // A timer counts from the event loop's cached time, which lags the clock while a turn runs:
+      // it can fire tens of ms before the deadline on a busy machine. Never reject early.
+      const left = call.deadline - Date.now();
+      if (left > 0) { call.timer = setTimeout(expire, left); return; }
+      this.calls.delete(key);
+      const message = `${this.describe(key)} got no answer in ${timeoutMs} ms`;
+      reject(call.sent && this.connected()
+        ? new MultisocketError('timeout', message)
+        : new MultisocketError('disconnected', `${message}: the connection was down`));
     };
+    const call: PendingCall<T> = { resolve, reject, sent: false, deadline: Date.now() + timeoutMs, timer: setTimeout(expire, timeoutMs) };
     this.calls.set(key, call);
   }
 
