@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +54,34 @@ const START_ATTEMPTS = 5; // a picked port can be taken before the engine binds 
 const READY_TIMEOUT_MS = 15_000; // a busy 2-core machine can be slow to start JetStream
 const STOP_GRACE_MS = 5_000; // SIGTERM, then SIGKILL
 const MACHINE_WIDE = new Set([6379, 4222, 6222, 8222, 16379]); // never ours, even if free right now
+
+/**
+ * kill(SIGSTOP) returns before the engine has stopped: each of its threads stops on its way back to
+ * user space, and on a busy machine one may first answer a request that was already in flight (seen
+ * with nats-server: a JetStream publish acked right after pause()). So pause() waits, spinning on
+ * /proc (a few ms at most; bounded), until every thread is in state T. Not on Linux: no wait.
+ */
+const STOP_WAIT_MS = 2_000;
+function waitUntilStopped(pid: number): void {
+  const tasks = `/proc/${pid}/task`;
+  if (!existsSync(tasks)) return;
+  const until = Date.now() + STOP_WAIT_MS;
+  for (;;) {
+    let running = false;
+    try {
+      for (const tid of readdirSync(tasks)) {
+        // stat is "tid (comm) S ...": the state follows the last ')' (comm may contain spaces)
+        const stat = readFileSync(`${tasks}/${tid}/stat`, 'utf8');
+        const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+        if (state !== 'T' && state !== 't' && state !== 'Z' && state !== 'X') { running = true; break; }
+      }
+    } catch {
+      return; // the process or a thread went away meanwhile
+    }
+    if (!running) return;
+    assert.ok(Date.now() < until, `engine pid ${pid} did not stop within ${STOP_WAIT_MS} ms of SIGSTOP`);
+  }
+}
 
 /** Spawn `redis-server` on a free loopback port, no persistence, files in a temp dir. */
 export function startRedis(tuning: StartTuning = {}): Promise<RunningEngine> {
@@ -239,6 +267,7 @@ async function startEngine(kind: EngineKind, opts: NatsOptions, tuning: StartTun
       assert.ok(current, `${kind} is down`);
       current.proc.kill('SIGSTOP');
       paused = true;
+      waitUntilStopped(current.proc.pid!);
     },
     resume() {
       assert.ok(current, `${kind} is down`);

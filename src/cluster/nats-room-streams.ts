@@ -1,0 +1,321 @@
+// RoomStreams in NATS JetStream (@nats-io/jetstream 3.3, servers 2.9+): one stream `<P>_HIST`
+// (subjects `<p>.hist.>`), one subject per room, `<p>.hist.<base64url(SHA-256(room))>` (43
+// characters from [A-Za-z0-9_-], whatever the room string), with per-subject limits:
+// max_msgs_per_subject = maxEntries + 1 and max_age = maxAgeMs + margin.
+//
+// Every message on a room's subject carries, in headers, `Ms-Epoch` and `Ms-Seq`; an entry also
+// `Ms-Bytes` (bytes of data, clear) and its record sealed as the payload. The first message of an
+// epoch is a marker (Ms-Seq 0, no payload). So the subject's LAST message always says where the
+// room's stream stands (epoch, last seq), and no other store is needed: the epoch lives in the
+// stream rather than in a KV bucket, so epoch and seq change in one write.
+//
+// Seq uniqueness: an append reads the subject's last message (direct get, or the value this node
+// cached from its own last append), and publishes seq+1 of that epoch with
+// `Nats-Expected-Last-Subject-Sequence` = that message's stream sequence. JetStream stores a
+// message only if the subject's last message is still the one expected, atomically in the stream
+// (one leader in a cluster), so of two nodes extending the same last message exactly one succeeds;
+// the other gets "wrong last sequence" (10071), reads the new last message and retries. Seqs on a
+// subject thus go up by exactly one per stored message, in stream order, and a conflict always
+// means another appender made progress (no livelock; a retry loop is bounded by the call's
+// deadline). There is no second step to crash between: an append is one conditional publish. A
+// new epoch is a marker published with expected last subject sequence 0 (the subject is empty) or
+// that of a foreign last message; of racing starters one wins and the others adopt its epoch.
+// A timed-out publish is not retried (it may have been stored; the caller is told it timed out).
+//
+// Bounds: count by max_msgs_per_subject (+1 for the marker; the last message is never removed by
+// count); bytes are NOT bounded in storage (JetStream has no per-subject byte limit): they are
+// applied on read, like age (exactly to maxAgeMs; the storage's max_age has a margin so that a just
+// expired history reads as a gap, not a reset). A message bigger than the byte bound (or than the
+// server's max_payload) is stored as a tombstone (`Ms-Lost`, no payload): it keeps its seq, and
+// readers see it and everything older as lost. A room idle for maxAgeMs + margin loses its last
+// message, so its next call starts a new epoch (readers of the old one get a reset).
+// All nodes must share the limits: the stream is configured by whichever node starts last.
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, Empty, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import {
+  AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType,
+  type JetStreamClient, type JetStreamManager, type StreamConfig,
+} from '@nats-io/jetstream';
+import type { ClusterKey } from './cluster-key.js';
+import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
+import { openOrWhy, seal } from './seal.js';
+import { newEpoch } from './memory-room-streams.js';
+import {
+  buildReplay, checkLimits, checkSince, dataBytes, decodeRecord, encodeRecord, HIST_KIND, newCounters, replayStart,
+  RoomStreamError, withDeadline, type Candidate, type RoomStreamCounters,
+} from './stream-replay.js';
+
+export interface NatsRoomStreamsOptions {
+  /** stream `<PREFIX>_HIST`, subjects `<prefix>.hist.>` (default 'ms'); [A-Za-z0-9_-] */
+  prefix?: string;
+  /** every call rejects with ERR_ROOM_STREAM_TIMEOUT after this (default 5000 ms) */
+  timeoutMs?: number;
+  /** added to maxAgeMs for the stream's max_age (default 60 s) */
+  expiryMarginMs?: number;
+  /** JetStream replicas of the stream (default 1) */
+  replicas?: number;
+  /** told of each entry a reader could not open (for a rate-limited log line) */
+  onLost?: (room: string, seq: number, reason: string) => void;
+}
+
+export const H_EPOCH = 'Ms-Epoch';
+export const H_SEQ = 'Ms-Seq';
+export const H_BYTES = 'Ms-Bytes';
+export const H_LOST = 'Ms-Lost';
+const WRONG_LAST_SEQUENCE = 10071;
+const HEADER_ALLOWANCE = 4096; // max_payload counts headers too
+const TAILS_KEPT = 10_000; // cached last positions, per node
+
+/** Where a room's subject ends: its last message, as far as this node knows. */
+interface Tail {
+  /** undefined: the subject is empty (streamSeq 0) or its last message is not ours */
+  epoch: string | undefined;
+  seq: number;
+  streamSeq: number;
+}
+
+export function roomToken(room: string): string {
+  return createHash('sha256').update(room, 'utf8').digest('base64url');
+}
+
+export class NatsRoomStreams implements RoomStreams {
+  readonly counters: RoomStreamCounters = newCounters();
+  readonly stream: string;
+  readonly #subjectRoot: string;
+  readonly #timeoutMs: number;
+  readonly #maxAgeStoredMs: number;
+  readonly #replicas: number;
+  readonly #onLost?: NatsRoomStreamsOptions['onLost'];
+  readonly #source: NatsConnection | string;
+  #ready?: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }>;
+  #nc?: NatsConnection;
+  readonly #tails = new Map<string, Tail>(); // subject -> tail after this node's last append
+  readonly #appending = new Map<string, Promise<unknown>>(); // room -> this node's appends, in order
+
+  constructor(nc: NatsConnection | string, private readonly key: ClusterKey | null, private readonly limits: StreamLimits, options: NatsRoomStreamsOptions = {}) {
+    checkLimits(limits);
+    const prefix = options.prefix ?? 'ms';
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RangeError('the NATS prefix must be 1 to 32 characters from A-Z a-z 0-9 _ -');
+    this.stream = `${prefix.toUpperCase()}_HIST`;
+    this.#subjectRoot = `${prefix}.hist`;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#maxAgeStoredMs = Number.isFinite(limits.maxAgeMs) ? Math.max(100, Math.ceil(limits.maxAgeMs + (options.expiryMarginMs ?? 60_000))) : 0;
+    this.#replicas = options.replicas ?? 1;
+    this.#onLost = options.onLost;
+    this.#source = nc;
+  }
+
+  subject(room: string): string {
+    return `${this.#subjectRoot}.${roomToken(room)}`;
+  }
+
+  /** Connects (if given a URL) and creates or updates the stream. Called by every operation. */
+  ready(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
+    this.#ready ??= this.#setUp().catch((err) => { this.#ready = undefined; throw err; });
+    return this.#ready;
+  }
+
+  async #setUp(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
+    const nc = typeof this.#source === 'string' ? await connect({ servers: this.#source, timeout: this.#timeoutMs }) : this.#source;
+    if (typeof this.#source === 'string') this.#nc = nc;
+    const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
+    const js = jetstream(nc, { timeout: this.#timeoutMs });
+    const wanted: Partial<StreamConfig> = {
+      subjects: [`${this.#subjectRoot}.>`],
+      max_msgs_per_subject: Math.min(this.limits.maxEntries, 1e15) + 1,
+      max_age: this.#maxAgeStoredMs * 1e6, // nanoseconds; 0 = none
+      allow_direct: true,
+      discard: DiscardPolicy.Old,
+    };
+    try {
+      const info = await jsm.streams.info(this.stream);
+      const c = info.config;
+      if (c.max_msgs_per_subject !== wanted.max_msgs_per_subject || c.max_age !== wanted.max_age || !c.allow_direct) {
+        await jsm.streams.update(this.stream, { ...c, ...wanted });
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
+      await jsm.streams.add({ name: this.stream, storage: StorageType.File, num_replicas: this.#replicas, ...wanted });
+    }
+    return { nc, js, jsm };
+  }
+
+  append(room: string, record: PublishRecord): Promise<StreamPosition> {
+    // One node's appends to one room go one at a time and in call order: no conflicts with itself,
+    // and one publisher's messages keep their order. Conflicts are only with other nodes.
+    const previous = this.#appending.get(room) ?? Promise.resolve();
+    const run = withDeadline('append', this.#timeoutMs, async (deadline) => {
+      await previous.catch(() => {});
+      return this.#append(room, record, deadline);
+    });
+    const tail = run.catch(() => {});
+    this.#appending.set(room, tail);
+    void tail.then(() => { if (this.#appending.get(room) === tail) this.#appending.delete(room); });
+    return run;
+  }
+
+  async #append(room: string, record: PublishRecord, deadline: number): Promise<StreamPosition> {
+    const { js, nc } = await this.ready();
+    const subject = this.subject(room);
+    const bytes = dataBytes(record);
+    const frame = seal(this.key, { kind: HIST_KIND, room }, encodeRecord(record));
+    const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
+    const lostReason = this.limits.maxEntries <= 0 ? 'not-kept' : bytes > this.limits.maxBytes ? 'too-big'
+      : frame.length > maxPayload - HEADER_ALLOWANCE ? 'over-max-payload' : undefined;
+    let tail = this.#tails.get(subject) ?? await this.#readTail(subject);
+    for (;;) {
+      if (Date.now() > deadline) throw new RoomStreamError('ERR_ROOM_STREAM_TIMEOUT', 'append: gave up retrying');
+      if (tail.epoch === undefined) { tail = await this.#startEpoch(subject, tail); continue; }
+      const seq = tail.seq + 1;
+      const h = headers();
+      h.set(H_EPOCH, tail.epoch);
+      h.set(H_SEQ, String(seq));
+      h.set(H_BYTES, String(bytes));
+      if (lostReason) h.set(H_LOST, lostReason);
+      try {
+        const ack = await js.publish(subject, lostReason ? Empty : frame, { headers: h, expect: { lastSubjectSequence: tail.streamSeq } });
+        const next = { epoch: tail.epoch, seq, streamSeq: ack.seq };
+        this.#remember(subject, next);
+        this.counters.appends++;
+        return { seq, epoch: tail.epoch };
+      } catch (err) {
+        if (!isWrongLast(err)) { this.#tails.delete(subject); throw err; }
+        this.#tails.delete(subject);
+        tail = await this.#readTail(subject); // another node appended (or the room was dropped)
+      }
+    }
+  }
+
+  position(room: string): Promise<StreamPosition> {
+    return withDeadline('position', this.#timeoutMs, async (deadline) => {
+      const tail = await this.#currentTail(this.subject(room), deadline);
+      return { seq: tail.seq, epoch: tail.epoch! };
+    });
+  }
+
+  since(room: string, seq: number, epoch?: string): Promise<StreamReplay> {
+    checkSince(seq);
+    return withDeadline('since', this.#timeoutMs, async (deadline) => {
+      const subject = this.subject(room);
+      const tail = await this.#currentTail(subject, deadline);
+      const position = { seq: tail.seq, epoch: tail.epoch! };
+      const { reset, from } = replayStart(position, seq, epoch);
+      const candidates = from < tail.seq ? await this.#read(room, subject, tail, from) : [];
+      const replay = buildReplay(position, from, reset, candidates, this.limits, Date.now());
+      this.counters.replayed += replay.entries.length;
+      return replay;
+    });
+  }
+
+  drop(room: string): Promise<void> {
+    return withDeadline('drop', this.#timeoutMs, async () => {
+      const { jsm } = await this.ready();
+      const subject = this.subject(room);
+      this.#tails.delete(subject);
+      await jsm.streams.purge(this.stream, { filter: subject });
+    });
+  }
+
+  /** Closes the connection if this instance made it from a URL. */
+  async close(): Promise<void> {
+    const nc = this.#nc;
+    this.#nc = undefined;
+    this.#ready = undefined;
+    if (nc) await nc.close();
+  }
+
+  /** The subject's tail, starting an epoch when it has none. */
+  async #currentTail(subject: string, deadline: number): Promise<Tail> {
+    let tail = await this.#readTail(subject);
+    while (tail.epoch === undefined) {
+      if (Date.now() > deadline) throw new RoomStreamError('ERR_ROOM_STREAM_TIMEOUT', 'gave up starting an epoch');
+      tail = await this.#startEpoch(subject, tail);
+    }
+    return tail;
+  }
+
+  async #readTail(subject: string): Promise<Tail> {
+    const { jsm } = await this.ready();
+    const m = await jsm.direct.getMessage(this.stream, { last_by_subj: subject });
+    if (!m) return { epoch: undefined, seq: 0, streamSeq: 0 };
+    const tail = tailOf(m.header, m.seq);
+    this.#remember(subject, tail);
+    return tail;
+  }
+
+  /** Publish a marker for a new epoch after `tail` (empty, or not ours); on a race, the winner's tail. */
+  async #startEpoch(subject: string, tail: Tail): Promise<Tail> {
+    const { js } = await this.ready();
+    const epoch = newEpoch();
+    const h = headers();
+    h.set(H_EPOCH, epoch);
+    h.set(H_SEQ, '0');
+    try {
+      const ack = await js.publish(subject, Empty, { headers: h, expect: { lastSubjectSequence: tail.streamSeq } });
+      const started = { epoch, seq: 0, streamSeq: ack.seq };
+      this.#remember(subject, started);
+      return started;
+    } catch (err) {
+      if (!isWrongLast(err)) throw err;
+      return this.#readTail(subject);
+    }
+  }
+
+  /** The subject's messages after `from` up to the tail, as candidates for buildReplay. */
+  async #read(room: string, subject: string, tail: Tail, from: number): Promise<Candidate[]> {
+    const { js, jsm } = await this.ready();
+    // An ephemeral consumer of this subject only, in memory, gone 10 s after its last use (and
+    // deleted at once below). A subject holds at most maxEntries + 1 messages.
+    const name = `r${randomBytes(8).toString('hex')}`;
+    const ci = await jsm.consumers.add(this.stream, {
+      name, filter_subject: subject, deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None,
+      mem_storage: true, num_replicas: 1, inactive_threshold: 10_000 * 1e6,
+    });
+    const candidates: Candidate[] = [];
+    try {
+      if (ci.num_pending === 0) return candidates;
+      const consumer = js.consumers.getConsumerFromInfo(ci);
+      const messages = await consumer.fetch({ max_messages: ci.num_pending, expires: 2000 });
+      for await (const m of messages) {
+        const t = m.headers ? tailOf(m.headers, m.seq) : undefined;
+        if (t && t.epoch === tail.epoch && t.seq > from && t.seq <= tail.seq) candidates.push(this.#candidate(room, t.seq, m.headers!, m.data));
+        if (m.seq >= tail.streamSeq || m.info.pending === 0) break;
+      }
+    } finally {
+      jsm.consumers.delete(this.stream, name).catch(() => { /* it expires on its own */ });
+    }
+    return candidates;
+  }
+
+  #candidate(room: string, seq: number, h: MsgHdrs, payload: Uint8Array): Candidate {
+    const bytes = parseInt(h.get(H_BYTES) || '0', 10);
+    const lostHeader = h.get(H_LOST);
+    if (lostHeader) return { seq, bytes, lost: lostHeader }; // too big when appended: not a failure to open
+    const lost = (reason: string): Candidate => {
+      this.counters.notOpened[reason] = (this.counters.notOpened[reason] ?? 0) + 1;
+      this.#onLost?.(room, seq, reason);
+      return { seq, bytes, lost: reason };
+    };
+    const opened = openOrWhy(this.key, { kind: HIST_KIND, room }, payload);
+    if (!opened.ok) return lost(opened.reason);
+    const record = decodeRecord(opened.plaintext);
+    if (!record || Buffer.byteLength(record.data) !== bytes) return lost('malformed');
+    return { seq, bytes, record };
+  }
+
+  #remember(subject: string, tail: Tail): void {
+    if (this.#tails.size >= TAILS_KEPT && !this.#tails.has(subject)) this.#tails.clear();
+    this.#tails.set(subject, tail);
+  }
+}
+
+function tailOf(h: MsgHdrs, streamSeq: number): Tail {
+  const epoch = h.get(H_EPOCH);
+  const seq = Number(h.get(H_SEQ));
+  if (!epoch || !Number.isSafeInteger(seq) || seq < 0) return { epoch: undefined, seq: 0, streamSeq };
+  return { epoch, seq, streamSeq };
+}
+
+function isWrongLast(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE;
+}
