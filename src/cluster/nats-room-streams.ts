@@ -30,7 +30,7 @@
 // readers see it and everything older as lost. A room idle for maxAgeMs + margin loses its last
 // message, so its next call starts a new epoch (readers of the old one get a reset).
 // All nodes must share the limits: the stream is configured by whichever node starts last.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, Empty, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType,
@@ -39,6 +39,7 @@ import {
 import type { ClusterKey } from './cluster-key.js';
 import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
 import { openOrWhy, seal } from './seal.js';
+import { roomToken } from './room-token.js';
 import { newEpoch } from './memory-room-streams.js';
 import {
   buildReplay, checkLimits, checkSince, dataBytes, decodeRecord, encodeRecord, HIST_KIND, newCounters, replayStart,
@@ -74,9 +75,7 @@ interface Tail {
   streamSeq: number;
 }
 
-export function roomToken(room: string): string {
-  return createHash('sha256').update(room, 'utf8').digest('base64url');
-}
+export { roomToken };
 
 export class NatsRoomStreams implements RoomStreams {
   readonly counters: RoomStreamCounters = newCounters();
