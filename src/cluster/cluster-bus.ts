@@ -161,7 +161,7 @@ export function decodeBusFrame(key: ClusterKey | null, context: (kind: string) =
 }
 
 /** Counts and reports a dropped frame; the hook's errors are swallowed (a hook never breaks delivery). */
-export function reject(counters: BusCounters, onRejected: ClusterBusOptions['onRejected'], rejection: BusRejection): void {
+export function reject(counters: Pick<BusCounters, 'rejected'>, onRejected: ClusterBusOptions['onRejected'], rejection: BusRejection): void {
   counters.rejected[rejection.reason] = (counters.rejected[rejection.reason] ?? 0) + 1;
   try { onRejected?.(rejection); } catch { /* a logging hook must not break delivery */ }
 }
