@@ -34,6 +34,7 @@ export class RedisNodeRegistry implements NodeRegistry {
   #info?: NodeInfo;
   #timer?: NodeJS.Timeout;
   #running = false;
+  #graceUntil = 0;
 
   constructor(url: string, private readonly key: ClusterKey | null, private readonly options: RedisNodeRegistryOptions = {}) {
     this.#times = registryTimes(options);
@@ -42,6 +43,10 @@ export class RedisNodeRegistry implements NodeRegistry {
     this.redis = new Redis(url, { ...common, maxRetriesPerRequest: 1, commandTimeout: this.#times.beatMs * 2 });
     this.sub = new Redis(url, { ...common, maxRetriesPerRequest: null });
     for (const client of [this.redis, this.sub]) client.on('error', () => { /* reconnects by itself */ });
+    // Back from a disconnect: the engine may have lost every record (a restart without
+    // persistence), and the other nodes rewrite theirs only at their next beat. Until a full TTL
+    // has passed, nobody is reported expired (as on NATS after a reconnect).
+    this.redis.on('ready', () => { if (this.#running) this.#graceUntil = Date.now() + this.#times.ttlMs; });
     this.#tracker.onGone((gone) => {
       if (this.#reported.size >= 10_000) this.#reported.clear();
       this.#reported.add(gone.id);
@@ -128,6 +133,7 @@ export class RedisNodeRegistry implements NodeRegistry {
     const ids = await this.redis.smembers(this.#setKey);
     const records = ids.length ? await this.redis.mgetBuffer(...ids.map((id) => this.#nodeKey(id))) : [];
     if (!this.#running) return;
+    const inGrace = Date.now() < this.#graceUntil;
     const present = new Set<string>();
     ids.forEach((id, i) => {
       const frame = records[i];
@@ -137,6 +143,7 @@ export class RedisNodeRegistry implements NodeRegistry {
       present.add(id);
       this.#tracker.seen(got.node, got.node.at);
     });
+    if (inGrace) return;
     for (const node of [...this.#tracker.live.values()]) {
       if (!present.has(node.id) && node.id !== this.#info!.id) this.#tracker.gone(node.id, 'expired', node.startedAt);
     }
