@@ -42,10 +42,13 @@ interface Node {
   subscribe(room: string): Promise<void>;
 }
 
+/** Short health checks, for the test of a hung engine. */
+interface Tuning { pingIntervalMs: number; timeoutMs: number }
+
 interface Impl {
   name: 'memory' | 'redis' | 'nats';
   engine?: RunningEngine;
-  bus(ns: string, id: string, key: ClusterKey | null): ClusterBus;
+  bus(ns: string, id: string, key: ClusterKey | null, tuning?: Tuning): ClusterBus;
   registry(ns: string, key: ClusterKey | null, options?: NodeRegistryOptions): NodeRegistry;
   /** Everything the engine carries under `ns` from now on (a raw subscriber to every channel/subject). */
   capture?(ns: string): Promise<{ frames: Buffer[]; stop(): Promise<void> }>;
@@ -66,7 +69,7 @@ const memory: Impl = {
 };
 const redis: Impl = {
   name: 'redis',
-  bus(ns, id, key) { return new RedisClusterBus(this.engine!.url, key, { nodeId: id, prefix: ns, timeoutMs: 2000, ...hooks.get(id) }); },
+  bus(ns, id, key, tuning) { return new RedisClusterBus(this.engine!.url, key, { nodeId: id, prefix: ns, timeoutMs: 2000, ...tuning, ...hooks.get(id) }); },
   registry(ns, key, options = REGISTRY) { return new RedisNodeRegistry(this.engine!.url, key, { ...options, prefix: ns }); },
   async capture(ns) {
     const r = new Redis(this.engine!.url);
@@ -78,7 +81,7 @@ const redis: Impl = {
 };
 const nats: Impl = {
   name: 'nats',
-  bus(ns, id, key) { return new NatsClusterBus(this.engine!.url, key, { nodeId: id, prefix: ns, reconnectWaitMs: 200, ...hooks.get(id) }); },
+  bus(ns, id, key, tuning) { return new NatsClusterBus(this.engine!.url, key, { nodeId: id, prefix: ns, reconnectWaitMs: 200, ...tuning, ...hooks.get(id) }); },
   registry(ns, key, options = REGISTRY) { return new NatsNodeRegistry(this.engine!.url, key, { ...options, prefix: ns, reconnectWaitMs: 200 }); },
   async capture(ns) {
     const nc = await connect({ servers: this.engine!.url });
@@ -98,7 +101,7 @@ const newRoom = () => `/room-${randomBytes(3).toString('hex')}/é {x} a.b *>`; /
 const bytes = (x: unknown) => Buffer.from(JSON.stringify(x));
 const parse = (m: BusMessage) => JSON.parse(Buffer.from(m.payload).toString()) as unknown;
 
-async function makeNode(impl: Impl, ns: string, name: string, key: ClusterKey | null = KEY_A): Promise<Node> {
+async function makeNode(impl: Impl, ns: string, name: string, key: ClusterKey | null = KEY_A, tuning?: Tuning): Promise<Node> {
   const id = `${ns}-${name}`;
   const waiters = new Set<() => void>();
   const arrived = () => { for (const w of [...waiters]) w(); };
@@ -124,7 +127,7 @@ async function makeNode(impl: Impl, ns: string, name: string, key: ClusterKey | 
     onNodeMessage: (m) => { node.inbox.push(m); arrived(); },
     onRejected: (r) => { node.rejections.push(r); arrived(); },
   });
-  node.bus = impl.bus(ns, id, key);
+  node.bus = impl.bus(ns, id, key, tuning);
   await node.bus.start();
   open.push(() => node.bus.close());
   return node;
@@ -298,7 +301,7 @@ for (const impl of [memory, redis, nats]) {
       assert.equal((counters.rejected as Record<string, number>).malformed, 1);
     });
 
-    test(`${impl.name}: engine hung (SIGSTOP) then resumed: nothing is lost on either side, and what was published during the pause arrives after it, in order`, { skip: impl.name === 'memory' ? 'no engine' : false }, async (t) => {
+    test(`${impl.name}: engine hung briefly (SIGSTOP, within the health bound) then resumed: nothing is lost on either side, and what was published during the pause arrives after it, in order`, { skip: impl.name === 'memory' ? 'no engine' : false }, async (t) => {
       const ns = newNs();
       const [a, b] = await Promise.all(['a', 'b'].map((n) => makeNode(impl, ns, n)));
       const room = newRoom();
@@ -357,6 +360,31 @@ for (const impl of [memory, redis, nats]) {
       await a.until(() => a.rooms.get(room)!.filter((m) => m.kind === 'pub').length === 10, '10 after the restart');
       assert.deepEqual(a.rooms.get(room)!.filter((m) => m.kind === 'pub').map(parse), Array.from({ length: 10 }, (_, i) => i));
       assert.equal(texts(a.rooms.get(room)).includes('while-down'), false);
+    });
+
+    test(`${impl.name}: engine hung for longer than the health bound: the bus goes down (publishes reject with ERR_BUS_DOWN), and up again after SIGCONT; messages flow`, { skip: impl.name === 'memory' ? 'no engine' : false }, async () => {
+      const ns = newNs();
+      const tuning = { pingIntervalMs: 150, timeoutMs: 400 };
+      const [a, b] = await Promise.all(['a', 'b'].map((n) => makeNode(impl, ns, n, KEY_A, tuning)));
+      const room = newRoom();
+      await a.subscribe(room);
+      await b.subscribe(room);
+      impl.engine!.pause();
+      try {
+        await eventually('a sees the engine down', () => (a.bus.state === 'down' ? true : undefined));
+        await assert.rejects(async () => a.bus.publishRoom(room, 'pub', bytes('while-hung')), { code: 'ERR_BUS_DOWN' });
+      } finally {
+        impl.engine!.resume();
+      }
+      await eventually('both up', () => (a.bus.state === 'up' && b.bus.state === 'up' ? true : undefined));
+      let probe = 0;
+      await eventually('a probe from a reaches b', async () => {
+        await a.bus.publishRoom(room, 'probe', bytes(probe++));
+        return b.rooms.get(room)!.some((m) => m.kind === 'probe') ? true : undefined;
+      }, 100);
+      await b.bus.publishRoom(room, 'pub', bytes('after'));
+      await a.until(() => texts(a.rooms.get(room)).includes('after'), 'after on a');
+      assert.equal(texts(b.rooms.get(room)).includes('while-hung'), false);
     });
 
     test(`${impl.name}: cross-node latency, publish on A to handler on B (printed)`, async (t) => {

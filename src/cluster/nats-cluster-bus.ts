@@ -25,6 +25,8 @@ export interface NatsClusterBusOptions extends ClusterBusOptions {
   timeoutMs?: number;
   /** wait between reconnect attempts (default 1000 ms) */
   reconnectWaitMs?: number;
+  /** client PING interval (default 5000 ms): a server that hangs is taken for down after 2 unanswered (the client's default is 2 minutes) */
+  pingIntervalMs?: number;
 }
 
 export class NatsClusterBus implements ClusterBus {
@@ -63,6 +65,7 @@ export class NatsClusterBus implements ClusterBus {
       nc = await connect({
         servers: this.#url, timeout: this.options.timeoutMs ?? 5000, name: this.nodeId,
         maxReconnectAttempts: -1, reconnectTimeWait: this.options.reconnectWaitMs ?? 1000,
+        pingInterval: this.options.pingIntervalMs ?? 5000, maxPingOut: 2,
       });
     } catch (err) {
       throw new BusError('ERR_BUS_DOWN', `cannot reach NATS: ${(err as Error).message}`);

@@ -24,6 +24,8 @@ export interface NatsNodeRegistryOptions extends NodeRegistryOptions {
   /** subjects `<prefix>.node.*`, `<prefix>.claim.*`, stream `<PREFIX>_CLAIMS` (default 'ms') */
   prefix?: string;
   reconnectWaitMs?: number;
+  /** client PING interval (default 5000 ms; see NatsClusterBusOptions) */
+  pingIntervalMs?: number;
 }
 
 const WRONG_LAST_SEQUENCE = 10071;
@@ -53,7 +55,7 @@ export class NatsNodeRegistry implements NodeRegistry {
   async start(info: NodeInfo): Promise<void> {
     checkNodeId(info.id);
     this.#info = info;
-    const nc = await connect({ servers: this.#url, timeout: 5000, name: `${info.id}-registry`, maxReconnectAttempts: -1, reconnectTimeWait: this.options.reconnectWaitMs ?? 1000 });
+    const nc = await connect({ servers: this.#url, timeout: 5000, name: `${info.id}-registry`, maxReconnectAttempts: -1, reconnectTimeWait: this.options.reconnectWaitMs ?? 1000, pingInterval: this.options.pingIntervalMs ?? 5000, maxPingOut: 2 });
     this.#nc = nc;
     this.#connected = true;
     void this.#watch(nc);

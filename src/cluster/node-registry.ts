@@ -32,9 +32,9 @@ export interface NodeGone {
 }
 
 export interface NodeRegistryOptions {
-  /** heartbeat interval (default 3000 ms) */
+  /** heartbeat interval (default 2000 ms) */
   beatMs?: number;
-  /** a node that has not beaten for this long is gone (default 10000 ms) */
+  /** a node that has not beaten for this long is gone (default 7000 ms) */
   ttlMs?: number;
   /** how long a clean-up claim holds (default 60000 ms): another claim for the same node fails meanwhile */
   claimTtlMs?: number;
@@ -70,8 +70,11 @@ export interface RegistryCounters extends Pick<BusCounters, 'rejected'> {
   gone: number;
 }
 
-export const DEFAULT_BEAT_MS = 3000;
-export const DEFAULT_TTL_MS = 10_000;
+// A death is reported between ttl - beat and ttl + beat after it (the last beat was up to one
+// interval before it; a poll or expiry check runs every interval): 5 to 9 s with these, inside the
+// 10 s that issue 11 asks for. (3 s / 10 s would be 7 to 13 s.)
+export const DEFAULT_BEAT_MS = 2000;
+export const DEFAULT_TTL_MS = 7000;
 export const DEFAULT_CLAIM_TTL_MS = 60_000;
 
 export function registryTimes(options: NodeRegistryOptions): { beatMs: number; ttlMs: number; claimTtlMs: number } {

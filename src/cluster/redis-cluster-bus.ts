@@ -11,7 +11,9 @@
 // across a redis-server restart). The publisher has no offline queue: while it is disconnected a
 // publish rejects at once with ERR_BUS_DOWN instead of going out late; while Redis hangs with the
 // connection open, publishes wait (and go out in order when it answers) and reject with
-// ERR_BUS_TIMEOUT after `timeoutMs` (they may still be delivered later).
+// ERR_BUS_TIMEOUT after `timeoutMs` (they may still be delivered later); a health PING every
+// `pingIntervalMs` that is not answered within `timeoutMs` turns the state down (and publishes
+// reject with ERR_BUS_DOWN) until one is.
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterKey } from './cluster-key.js';
 import {
@@ -25,6 +27,8 @@ export interface RedisClusterBusOptions extends ClusterBusOptions {
   prefix?: string;
   /** a publish rejects with ERR_BUS_TIMEOUT after this; start() gives up after it (default 5000 ms) */
   timeoutMs?: number;
+  /** a PING every this often (default 5000 ms): a Redis that hangs (no answer within timeoutMs) makes the state down */
+  pingIntervalMs?: number;
   /** passed to both ioredis clients (e.g. TLS for rediss://, retryStrategy) */
   redis?: RedisOptions;
 }
@@ -39,6 +43,8 @@ export class RedisClusterBus implements ClusterBus {
   readonly #timeoutMs: number;
   readonly #rooms = new Map<string, { room: string; handler: RoomHandler }>(); // channel -> room
   #state: BusState = 'down';
+  #answering = true; // the last health PING was answered
+  #pinger?: NodeJS.Timeout;
 
   constructor(url: string, private readonly key: ClusterKey | null, private readonly options: RedisClusterBusOptions) {
     checkNodeId(options.nodeId);
@@ -52,7 +58,7 @@ export class RedisClusterBus implements ClusterBus {
     this.sub = new Redis(url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
     for (const client of [this.pub, this.sub]) {
       client.on('error', () => { /* reconnects by itself; state says down meanwhile */ });
-      client.on('ready', () => this.#updateState());
+      client.on('ready', () => { this.#answering = true; this.#updateState(); });
       client.on('close', () => this.#updateState());
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#receive(channel.toString('latin1'), message));
@@ -76,6 +82,14 @@ export class RedisClusterBus implements ClusterBus {
       throw new BusError('ERR_BUS_DOWN', `cannot reach Redis: ${(err as Error).message}`);
     }
     this.#updateState();
+    // ioredis notices a broken connection, not a hung server: a PING that times out says so.
+    let inFlight = false;
+    this.#pinger = setInterval(() => {
+      if (inFlight || this.pub.status !== 'ready') return;
+      inFlight = true;
+      this.pub.ping().then(() => true, () => false).then((ok) => { inFlight = false; this.#answering = ok; this.#updateState(); });
+    }, this.options.pingIntervalMs ?? 5000);
+    this.#pinger.unref();
   }
 
   async subscribeRoom(room: string, handler: RoomHandler): Promise<void> {
@@ -107,6 +121,7 @@ export class RedisClusterBus implements ClusterBus {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#pinger);
     this.#rooms.clear();
     this.pub.disconnect();
     this.sub.disconnect();
@@ -117,6 +132,7 @@ export class RedisClusterBus implements ClusterBus {
     // Checked here, not left to ioredis: its "stream isn't writeable" comes a tick later and a
     // connection being set up again would take the command.
     if (this.pub.status !== 'ready') throw new BusError('ERR_BUS_DOWN', `Redis connection is ${this.pub.status}`);
+    if (!this.#answering) throw new BusError('ERR_BUS_DOWN', 'Redis does not answer');
     try {
       await this.pub.publish(channel, frame);
     } catch (err) {
@@ -137,7 +153,7 @@ export class RedisClusterBus implements ClusterBus {
   }
 
   #updateState(): void {
-    const state: BusState = this.pub.status === 'ready' && this.sub.status === 'ready' ? 'up' : 'down';
+    const state: BusState = this.pub.status === 'ready' && this.sub.status === 'ready' && this.#answering ? 'up' : 'down';
     if (state === this.#state) return;
     this.#state = state;
     try { this.options.onState?.(state); } catch { /* a hook never breaks the bus */ }
