@@ -181,3 +181,13 @@ export function receiveFrame(
   // listener's would be), without breaking the delivery of the frames after it.
   try { deliver(decoded.message); } catch (err) { process.nextTick(() => { throw err; }); }
 }
+
+/** The engine URL for a message: without user and password. */
+export function engineAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return 'the engine';
+  }
+}

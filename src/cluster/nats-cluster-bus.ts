@@ -13,7 +13,7 @@
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { ClusterKey } from './cluster-key.js';
 import {
-  BusError, checkKind, checkNodeId, encodeBusFrame, newBusCounters, nodeContext, receiveFrame, roomContext,
+  BusError, checkKind, engineAddress, checkNodeId, encodeBusFrame, newBusCounters, nodeContext, receiveFrame, roomContext,
   type BusCounters, type BusState, type ClusterBus, type ClusterBusOptions, type RoomHandler,
 } from './cluster-bus.js';
 import { roomToken } from './room-token.js';
@@ -68,7 +68,7 @@ export class NatsClusterBus implements ClusterBus {
         pingInterval: this.options.pingIntervalMs ?? 5000, maxPingOut: 2,
       });
     } catch (err) {
-      throw new BusError('ERR_BUS_DOWN', `cannot reach NATS: ${(err as Error).message}`);
+      throw new BusError('ERR_BUS_DOWN', `cannot reach NATS at ${engineAddress(this.#url)}: ${(err as Error).message}`);
     }
     this.#nc = nc;
     void this.#watch(nc);

@@ -17,7 +17,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterKey } from './cluster-key.js';
 import {
-  BusError, checkKind, checkNodeId, encodeBusFrame, newBusCounters, nodeContext, receiveFrame, roomContext,
+  BusError, checkKind, engineAddress, checkNodeId, encodeBusFrame, newBusCounters, nodeContext, receiveFrame, roomContext,
   type BusCounters, type BusState, type ClusterBus, type ClusterBusOptions, type RoomHandler,
 } from './cluster-bus.js';
 import { roomToken } from './room-token.js';
@@ -38,6 +38,7 @@ export class RedisClusterBus implements ClusterBus {
   readonly counters: BusCounters = newBusCounters();
   readonly pub: Redis;
   readonly sub: Redis;
+  readonly #url: string;
   readonly #prefix: string;
   readonly #inbox: string;
   readonly #timeoutMs: number;
@@ -49,6 +50,7 @@ export class RedisClusterBus implements ClusterBus {
   constructor(url: string, private readonly key: ClusterKey | null, private readonly options: RedisClusterBusOptions) {
     checkNodeId(options.nodeId);
     this.nodeId = options.nodeId;
+    this.#url = url;
     this.#prefix = options.prefix ?? 'ms';
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#inbox = `${this.#prefix}:n:${this.nodeId}`;
@@ -79,7 +81,7 @@ export class RedisClusterBus implements ClusterBus {
     } catch (err) {
       this.pub.disconnect();
       this.sub.disconnect();
-      throw new BusError('ERR_BUS_DOWN', `cannot reach Redis: ${(err as Error).message}`);
+      throw new BusError('ERR_BUS_DOWN', `cannot reach Redis at ${engineAddress(this.#url)}: ${(err as Error).message}`);
     }
     this.#updateState();
     // ioredis notices a broken connection, not a hung server: a PING that times out says so.
