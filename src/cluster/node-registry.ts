@@ -100,12 +100,12 @@ export function encodeBeat(key: ClusterKey | null, kind: 'beat' | 'gone' | 'reco
 /** The node a frame describes, or undefined (counted and reported) when it does not open or fit. */
 export function decodeBeat(key: ClusterKey | null, frame: Uint8Array, counters: RegistryCounters, onRejected: NodeRegistryOptions['onRejected'], storedUnder?: string): { kind: string; node: Beat } | undefined {
   const decoded = decodeBusFrame(key, storedUnder === undefined ? registryContext : recordContext(storedUnder), frame);
-  const fail = (reason: BusRejection['reason'], kind?: string) => { reject(counters, onRejected, { reason, kind }); return undefined; };
-  if (!decoded.ok) return fail(decoded.reason, decoded.kind);
+  const dropped = (reason: BusRejection['reason'], kind?: string) => { reject(counters, onRejected, { reason, kind }); return undefined; };
+  if (!decoded.ok) return dropped(decoded.reason, decoded.kind);
   let node: Beat;
-  try { node = JSON.parse(Buffer.from(decoded.message.payload).toString('utf8')) as Beat; } catch { return fail('malformed', decoded.message.kind); }
+  try { node = JSON.parse(Buffer.from(decoded.message.payload).toString('utf8')) as Beat; } catch { return dropped('malformed', decoded.message.kind); }
   if (typeof node !== 'object' || node === null || node.id !== decoded.message.from || typeof node.startedAt !== 'number' || typeof node.at !== 'number') {
-    return fail('malformed', decoded.message.kind);
+    return dropped('malformed', decoded.message.kind);
   }
   return { kind: decoded.message.kind, node };
 }
