@@ -407,7 +407,8 @@ for (const impl of [memory, redis, nats]) {
       await log.append(r, { id: '2', graph: putJson({ s: { j: ['kept too', 1] } }) });
       await delay(600);
       await log.touch(r); // past ttl/2: NATS rewrites the room as a fresh snapshot
-      const touchedAt = Date.now() - t0
+      const touchedAt = Date.now() - t0;
+      if (impl.name === 'nats') assert.equal(log.counters.snapshots, 1, 'NATS: touch past ttl/2 rewrote the room as a fresh snapshot');
       await delay(Math.max(0, t0 + 1300 - Date.now()));
       if (touchedAt < ttlMs - 100) {
         assert.deepEqual(graphOf(await log.load(r)).dump(), [['s', [['j', 'kept too', 1], ['k', 'kept', 1]]]], 'touched: still there after the TTL from the writes');
