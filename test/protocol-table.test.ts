@@ -37,6 +37,9 @@ const NOT_SENT: Record<string, string[]> = {
   // The ClusterBus's answer when the engine is away or hung: between a node and its engine (the
   // hub falls back to local delivery on ERR_BUS_DOWN; see docs/cluster.md).
   'src/cluster/cluster-bus.ts': ['ERR_BUS_DOWN', 'ERR_BUS_TIMEOUT'],
+  // A GraphLog call the engine did not answer in time, or a put/snapshot too big for it: between
+  // a node and its engine; a GUN put it refuses is answered with an err ack.
+  'src/cluster/graph-log.ts': ['ERR_GRAPH_LOG_TIMEOUT', 'ERR_GRAPH_LOG_TOO_BIG'],
 };
 
 test(`docs/protocol.md §7 is generated from src/protocol/errors.ts (run \`${REGENERATE}\` after changing the table)`, async () => {

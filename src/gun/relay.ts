@@ -11,6 +11,7 @@ import { Dedup } from './dedup.js';
 import { DeferredWrites } from './deferred-writes.js';
 import type { DeferredWrite, GraphStore } from './graph-store.js';
 import type { IdGenerator } from './ids.js';
+import { mergeDue, mergePut } from './merge-put.js';
 import { parseKeyQuery, type KeyQuery } from './lex.js';
 import { chunkNode, graphJson, limitByBytes, nodeJson } from './node-json.js';
 import { checkSeaWrite } from './sea/check.js';
@@ -266,17 +267,11 @@ export class GunRelay {
 
   /** Merge into the graph. Returns an error text, or '' on success. */
   private merge(graph: GraphUpdate, now = Date.now()): string {
-    const outcome = this.store.merge(graph, now);
-    if (!outcome.ok) return outcome.err;
-    if (outcome.deferred.length && !this.deferred.add(outcome.deferred)) {
-      return `too many future-state writes waiting in this room (limit ${this.deferred.max})`;
-    }
-    return '';
+    return mergePut(this.store, () => this.deferred, graph, now);
   }
 
   private applyDue(due: DeferredWrite[]): void {
-    const graph: GraphUpdate = due.map((w) => ({ soul: w.soul, fields: [{ key: w.key, value: w.value, state: w.state }] }));
-    this.merge(graph);
+    mergeDue(this.store, () => this.deferred, due);
   }
 
   private get(peer: Connection, msg: GunMessage, id: string, raw: string | undefined): void {
