@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { connect } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
 import {
   compactGraphs, compactRoom, loadedGraphs, type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions,
@@ -23,7 +21,7 @@ import { DeferredWrites } from '../src/gun/deferred-writes.ts';
 import { mergeDue, mergePut } from '../src/gun/merge-put.ts';
 import { graphJson } from '../src/gun/node-json.ts';
 import type { GraphUpdate, GunValue } from '../src/gun/types.ts';
-import { startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
+import { rawJetStream, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
 
 const KEY_A = ClusterKey.fromSecret('graph-log-contract-cluster-key-A-0123456789');
 const KEY_B = ClusterKey.fromSecret('graph-log-contract-cluster-key-B-0123456789');
@@ -95,20 +93,7 @@ const nats: Impl = {
   async raw(ns, node) {
     const stream = (node as NatsGraphLog).stream;
     assert.equal(stream, `${ns.toUpperCase()}_G`);
-    const nc = await connect({ servers: this.engine!.url });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const ci = await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None });
-      const out: Buffer[] = [];
-      if (ci.num_pending === 0) return out;
-      const msgs = await jetstream(nc).consumers.getConsumerFromInfo(ci).fetch({ max_messages: ci.num_pending, expires: 2000 });
-      for await (const m of msgs) {
-        out.push(Buffer.from(m.data), Buffer.from(m.subject));
-        for (const [k, v] of m.headers ?? []) out.push(Buffer.from(`${k}: ${v.join(',')}`));
-        if (m.info.pending === 0) break;
-      }
-      return out;
-    } finally { await nc.close(); }
+    return rawJetStream(this.engine!.url, stream);
   },
 };
 

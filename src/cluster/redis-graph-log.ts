@@ -11,8 +11,8 @@
 // new one and the rest, never a trimmed log with the old snapshot. Every write sets the three keys'
 // TTL to the room TTL, and touch() renews it, so an abandoned room's log disappears on its own.
 // Run Redis without eviction (`maxmemory-policy noeviction`): an evicted log is lost GUN data.
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { runScript, script, type Script } from './redis-script.js';
 import type { ClusterKey } from './cluster-key.js';
 import {
   checkOffset, checkPut, countLost, decodePut, decodeSnapshot, DEFAULT_GRAPH_LOG_TTL_MS, DEFAULT_MAX_SNAPSHOT_BYTES, encodePut,
@@ -71,8 +71,6 @@ expire(tonumber(ARGV[1]))
 return 1
 `;
 
-interface Script { text: string; sha: string }
-const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
 const SCRIPTS = { append: script(APPEND), load: script(LOAD), snapshot: script(SNAPSHOT), touch: script(TOUCH) };
 
 export class RedisGraphLog implements GraphLog {
@@ -171,14 +169,7 @@ export class RedisGraphLog implements GraphLog {
     if (this.#owned) this.redis.disconnect();
   }
 
-  /** EVALSHA; on NOSCRIPT (a fresh or flushed server, another shard) EVAL, which caches it there. */
-  async #run(s: Script, room: string, args: (string | number | Buffer)[]): Promise<unknown> {
-    const keys = this.keys(room);
-    try {
-      return await this.redis.callBuffer('EVALSHA', s.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return await this.redis.callBuffer('EVAL', s.text, keys.length, ...keys, ...args);
-    }
+  #run(s: Script, room: string, args: (string | number | Buffer)[]): Promise<unknown> {
+    return runScript(this.redis, s, this.keys(room), args);
   }
 }

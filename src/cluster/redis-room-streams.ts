@@ -19,8 +19,8 @@
 // expire single stream entries), and every append sets the four keys' TTL to maxAgeMs + margin, so
 // an abandoned room's stream disappears on its own (the next call starts a new epoch). Run Redis
 // with `maxmemory-policy noeviction` (or no maxmemory): evicting a history key is a lost history.
-import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { runScript, script, type Script } from './redis-script.js';
 import type { ClusterKey } from './cluster-key.js';
 import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
 import { openOrWhy, seal } from './seal.js';
@@ -106,8 +106,6 @@ if from < last then entries = redis.call('XRANGE', KEYS[3], string.format('%d-0'
 return {last, epoch, reset and 1 or 0, entries}
 `;
 
-interface Script { text: string; sha: string }
-const script = (text: string): Script => ({ text, sha: createHash('sha1').update(text).digest('hex') });
 const SCRIPTS = { append: script(APPEND), position: script(POSITION), since: script(SINCE) };
 
 const BIG = Number.MAX_SAFE_INTEGER;
@@ -204,14 +202,7 @@ export class RedisRoomStreams implements RoomStreams {
     return { seq, bytes, record };
   }
 
-  /** EVALSHA; on NOSCRIPT (a fresh or flushed server, another shard) EVAL, which caches it there. */
-  async #run(s: Script, room: string, args: (string | number | Buffer)[]): Promise<unknown> {
-    const keys = this.keys(room);
-    try {
-      return await this.redis.callBuffer('EVALSHA', s.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return await this.redis.callBuffer('EVAL', s.text, keys.length, ...keys, ...args);
-    }
+  #run(s: Script, room: string, args: (string | number | Buffer)[]): Promise<unknown> {
+    return runScript(this.redis, s, this.keys(room), args);
   }
 }

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { connect as natsConnect } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { lines } from './server.js';
 
 export const ENSURE_ENGINES = 'scripts/ensure-engines.sh';
@@ -308,4 +309,25 @@ async function startEngine(kind: EngineKind, opts: NatsOptions, tuning: StartTun
     throw new Error(`${kind} logged ready on ${url} but did not answer a PING: ${(err as Error).message}\n${logs.slice(-20).join('\n')}`);
   }
   return engine;
+}
+
+/**
+ * Everything a JetStream stream holds, as the engine sees it: each message's data, subject and
+ * headers as bytes (the no-plaintext checks of the contract tests search these).
+ */
+export async function rawJetStream(url: string, stream: string): Promise<Buffer[]> {
+  const nc = await natsConnect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const ci = await jsm.consumers.add(stream, { deliver_policy: DeliverPolicy.All, ack_policy: AckPolicy.None });
+    const out: Buffer[] = [];
+    if (ci.num_pending === 0) return out;
+    const msgs = await jetstream(nc).consumers.getConsumerFromInfo(ci).fetch({ max_messages: ci.num_pending, expires: 2000 });
+    for await (const m of msgs) {
+      out.push(Buffer.from(m.data), Buffer.from(m.subject));
+      for (const [k, v] of m.headers ?? []) out.push(Buffer.from(`${k}: ${v.join(',')}`));
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  } finally { await nc.close(); }
 }
