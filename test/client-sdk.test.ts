@@ -16,7 +16,6 @@ import {
   type ConnectOptions,
   type DataMessage,
   type Room,
-  type RoomEvents,
   type TransportName,
 } from '../src/client/index.ts';
 import { OwnPublishes } from '../src/client/echoes.ts';

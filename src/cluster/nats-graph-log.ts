@@ -24,12 +24,13 @@
 // room's messages all age out. All nodes must share the TTL: the stream is configured by whichever
 // node starts last.
 import { randomBytes } from 'node:crypto';
-import { connect, Empty, headers, type NatsConnection } from '@nats-io/transport-node';
+import { Empty, headers, type NatsConnection } from '@nats-io/transport-node';
 import {
-  AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType,
+  AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError,
   type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from '@nats-io/jetstream';
 import type { ClusterKey } from './cluster-key.js';
+import { openStream } from './nats-stream.js';
 import {
   checkOffset, checkPut, compactGraphs, countLost, decodePut, decodeSnapshot, DEFAULT_GRAPH_LOG_TTL_MS, DEFAULT_MAX_SNAPSHOT_BYTES,
   encodePut, encodeSnapshot, GraphLogError, loadedGraphs, newGraphLogCounters, PUT_KIND, SNAP_KIND, withGraphDeadline,
@@ -94,25 +95,15 @@ export class NatsGraphLog implements GraphLog {
   }
 
   async #setUp(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
-    const nc = typeof this.#source === 'string' ? await connect({ servers: this.#source, timeout: this.#timeoutMs }) : this.#source;
-    if (typeof this.#source === 'string') this.#nc = nc;
-    const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
-    const js = jetstream(nc, { timeout: this.#timeoutMs });
     const wanted: Partial<StreamConfig> = {
       subjects: [`${this.#root}.>`],
       max_age: this.#ttlMs * 1e6, // nanoseconds
       allow_direct: true,
       discard: DiscardPolicy.Old,
     };
-    try {
-      const info = await jsm.streams.info(this.stream);
-      const c = info.config;
-      if (c.max_age !== wanted.max_age || !c.allow_direct) await jsm.streams.update(this.stream, { ...c, ...wanted });
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
-      await jsm.streams.add({ name: this.stream, storage: StorageType.File, num_replicas: this.#replicas, ...wanted });
-    }
-    return { nc, js, jsm };
+    const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
+    if (open.owned) this.#nc = open.nc;
+    return open;
   }
 
   append(room: string, put: GraphPut): Promise<{ offset: number }> {

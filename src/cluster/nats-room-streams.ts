@@ -31,12 +31,13 @@
 // message, so its next call starts a new epoch (readers of the old one get a reset).
 // All nodes must share the limits: the stream is configured by whichever node starts last.
 import { randomBytes } from 'node:crypto';
-import { connect, Empty, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { Empty, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import {
-  AckPolicy, DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, StorageType,
+  AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError,
   type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from '@nats-io/jetstream';
 import type { ClusterKey } from './cluster-key.js';
+import { openStream } from './nats-stream.js';
 import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
 import { openOrWhy, seal } from './seal.js';
 import { roomToken } from './room-token.js';
@@ -115,10 +116,6 @@ export class NatsRoomStreams implements RoomStreams {
   }
 
   async #setUp(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
-    const nc = typeof this.#source === 'string' ? await connect({ servers: this.#source, timeout: this.#timeoutMs }) : this.#source;
-    if (typeof this.#source === 'string') this.#nc = nc;
-    const jsm = await jetstreamManager(nc, { timeout: this.#timeoutMs });
-    const js = jetstream(nc, { timeout: this.#timeoutMs });
     const wanted: Partial<StreamConfig> = {
       subjects: [`${this.#subjectRoot}.>`],
       max_msgs_per_subject: Math.min(this.limits.maxEntries, 1e15) + 1,
@@ -126,17 +123,9 @@ export class NatsRoomStreams implements RoomStreams {
       allow_direct: true,
       discard: DiscardPolicy.Old,
     };
-    try {
-      const info = await jsm.streams.info(this.stream);
-      const c = info.config;
-      if (c.max_msgs_per_subject !== wanted.max_msgs_per_subject || c.max_age !== wanted.max_age || !c.allow_direct) {
-        await jsm.streams.update(this.stream, { ...c, ...wanted });
-      }
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
-      await jsm.streams.add({ name: this.stream, storage: StorageType.File, num_replicas: this.#replicas, ...wanted });
-    }
-    return { nc, js, jsm };
+    const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
+    if (open.owned) this.#nc = open.nc;
+    return open;
   }
 
   append(room: string, record: PublishRecord): Promise<StreamPosition> {
