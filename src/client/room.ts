@@ -61,6 +61,8 @@ export class Room extends Emitter<RoomEvents> {
   private epoch: string | undefined;
   /** The last `n` received of the messages sent to this member alone; a resume asks for the rest. */
   private lastN = 0;
+  /** A sessionStorage write is due at the end of this turn. */
+  private saveQueued = false;
   private memberList: Cid[] = [];
   private readonly userByCid = new Map<Cid, string>();
   private readonly infoByCid = new Map<Cid, unknown>();
@@ -852,7 +854,17 @@ export class Room extends Emitter<RoomEvents> {
 
   /** Keep what a page reload needs to come back as this member. */
   private save(): void {
-    if (!this.store || this.resumeToken === undefined || this.cid === undefined) return;
+    // Once per turn, not per message: a frame of a hundred messages is one sessionStorage write.
+    if (!this.store || this.saveQueued) return;
+    this.saveQueued = true;
+    queueMicrotask(() => {
+      this.saveQueued = false;
+      this.writeSaved();
+    });
+  }
+
+  private writeSaved(): void {
+    if (!this.store || this.state === 'closed' || this.resumeToken === undefined || this.cid === undefined) return;
     this.store.save({ token: this.resumeToken, cid: this.cid, lastSeq: this.lastSeq, seen: this.lastN, ...(this.epoch !== undefined ? { epoch: this.epoch } : {}) });
   }
 
