@@ -19,6 +19,8 @@ export interface RegistryOptions {
   log: Logger;
   /** Asked before a room is created for a client address; false refuses (per-address budget). */
   mayCreate?: (creator: string) => boolean;
+  /** The same question without spending the budget (for wouldRefuse). */
+  couldCreate?: (creator: string) => boolean;
 }
 
 export type AdmissionRefusal = 'too_many_rooms' | 'room_full' | 'room_closed' | 'room_create_rate_limited';
@@ -50,12 +52,32 @@ export class RoomRegistry {
    */
   admit(name: string, creator = '', resume?: string): Admission {
     const room = this.rooms.get(name);
-    if (room) {
-      const returning = resume !== undefined && room.members > 0 && room.channels().memberByToken(resume) !== undefined;
-      if (room.population >= this.opts.maxPeersPerRoom && !returning) return { ok: false, reason: 'room_full' };
-      return { ok: true, room };
-    }
+    if (room) return this.isFullFor(room, resume) ? { ok: false, reason: 'room_full' } : { ok: true, room };
     return this.ensure(name, creator);
+  }
+
+  /** No place for one more peer or member; a member coming back to resume is counted already. */
+  private isFullFor(room: Room, resume: string | undefined): boolean {
+    if (room.population < this.opts.maxPeersPerRoom) return false;
+    return resume === undefined || room.members === 0 || room.channels().memberByToken(resume) === undefined;
+  }
+
+  /**
+   * What admit (createOwned for `/_/new`) would refuse now, without creating the room or spending
+   * the creator's budget: the check behind GET /_/door.
+   */
+  wouldRefuse(name: string, creator = '', resume?: string): AdmissionRefusal | null {
+    if (name !== '/_/new') {
+      const room = this.rooms.get(name);
+      if (room) return this.isFullFor(room, resume) ? 'room_full' : null;
+      if (this.isTombstoned(name)) return 'room_closed';
+    }
+    if (this.opts.couldCreate && !this.opts.couldCreate(creator)) return 'room_create_rate_limited';
+    if (this.rooms.size >= this.opts.maxRooms) {
+      for (const room of this.rooms.values()) if (room.population === 0) return null;
+      return 'too_many_rooms';
+    }
+    return null;
   }
 
   /** The room of `name`, created if needed (HTTP writes create rooms too; they are not peers). */

@@ -5,7 +5,6 @@
 // connection or budget is counted.
 import type http from 'node:http';
 import type { MultisocketServer } from './server.js';
-import type { AdmissionRefusal } from '../rooms/registry.js';
 import { roomFromUrl } from '../rooms/room-path.js';
 import { isRefusal } from '../access/principal.js';
 import { admissionMessage, sendError } from './http-util.js';
@@ -29,7 +28,7 @@ export function handleDoor(server: MultisocketServer, req: http.IncomingMessage,
   const limited = server.limits.check(address);
   if (limited) return sendError(res, limited.code, limited.message, cors);
   const rooms = () => {
-    const refused = roomRefusal(server, room, address);
+    const refused = server.rooms.wouldRefuse(room, address);
     if (refused) return sendError(res, refused, admissionMessage(refused, room, server.config), cors);
     admitted();
   };
@@ -41,24 +40,4 @@ export function handleDoor(server: MultisocketServer, req: http.IncomingMessage,
     server.log.error('door check failed', { room, err: (err as Error).stack });
     if (!res.headersSent) sendError(res, 'internal', 'the server failed to check this room', cors);
   });
-}
-
-/**
- * What RoomRegistry.admit (createOwned for /_/new) would refuse now, without creating the room
- * or spending the creator's budget: room full, closed owned room, per-address creation budget,
- * --max-rooms with no empty room to free.
- */
-function roomRefusal(server: MultisocketServer, name: string, address: string): AdmissionRefusal | null {
-  const { rooms, config } = server;
-  if (name !== '/_/new') {
-    const room = rooms.get(name);
-    if (room) return room.population >= config.maxPeersPerRoom ? 'room_full' : null;
-    if (rooms.isTombstoned(name)) return 'room_closed';
-  }
-  if (!server.limits.couldCreateRoom(address)) return 'room_create_rate_limited';
-  if (rooms.size >= config.maxRooms) {
-    for (const [, room] of rooms) if (room.population === 0) return null;
-    return 'too_many_rooms';
-  }
-  return null;
 }

@@ -80,6 +80,7 @@ export class MultisocketServer {
       },
       log,
       mayCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.mayCreateRoom(creator) : undefined,
+      couldCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.couldCreateRoom(creator) : undefined,
     });
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
