@@ -344,7 +344,9 @@ for (const impl of [memory, redis, nats]) {
       assert.equal(again.puts.length, 1);
     });
 
-    test(`${impl.name}: engine hung (SIGSTOP): append rejects with ERR_GRAPH_LOG_TIMEOUT within its bound; after SIGCONT appends work and nothing acked is lost`, { skip: impl.name === 'memory' ? 'no engine' : false }, async () => {
+    // no engine to take away in memory
+
+    if (impl.name !== 'memory') test(`${impl.name}: engine hung (SIGSTOP): append rejects with ERR_GRAPH_LOG_TIMEOUT within its bound; after SIGCONT appends work and nothing acked is lost`, async () => {
       const ns = newNs();
       const log = impl.node(ns, { timeoutMs: PAUSE_TIMEOUT_MS });
       const r = room();
