@@ -326,6 +326,7 @@ for (const impl of [memory, redis, nats]) {
       for (let i = 0; i < 5; i++) await a.bus.publishRoom(room, 'pub', bytes(`after-${i}`));
       await b.bus.toNode(a.bus.nodeId, 'req', bytes('after-to-a'));
       await b.until(() => texts(b.rooms.get(room)).includes('after-4'), 'after-4 on b');
+      await a.until(() => texts(a.rooms.get(room)).includes('after-4'), 'after-4 on a (its own publications come back too)');
       await a.until(() => texts(a.inbox).includes('after-to-a'), 'after on a');
       const expected = ['before', ...Array.from({ length: 5 }, (_, i) => `during-${i}`), ...Array.from({ length: 5 }, (_, i) => `after-${i}`)];
       // Measured: the connections stay open through a SIGSTOP, so the engine reads what was
