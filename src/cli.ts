@@ -29,6 +29,12 @@ async function main(): Promise<void> {
   const server = new MultisocketServer(config, log);
   let address;
   try {
+    await server.cluster?.start();
+  } catch (err) {
+    process.stderr.write(`multisocket: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  try {
     address = await server.listen();
   } catch (err) {
     process.stderr.write(`multisocket: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
@@ -53,6 +59,8 @@ async function main(): Promise<void> {
     url: `${scheme}://${shownHost}:${address.port}/`,
     tls: Boolean(config.tls),
     version: VERSION,
+    broker: config.broker.kind,
+    node: server.cluster?.nodeId,
     uid: process.getuid?.(),
     gid: process.getgid?.(),
   });

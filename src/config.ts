@@ -4,6 +4,9 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { compileRoomGlob } from './access/room-glob.js';
+import { parseBrokerUrl, type BrokerConfig } from './cluster/broker-url.js';
+import { ClusterKey, ClusterKeyError } from './cluster/cluster-key.js';
+import { defaultNodeId, NODE_ID_RULE, validNodeId } from './cluster/node-id.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
@@ -69,6 +72,14 @@ export interface Config {
   uid?: string;
   gid?: string;
   logLevel: LogLevel;
+  /** Which engine joins this node's rooms with other nodes' (`memory`: one process). */
+  broker: BrokerConfig;
+  /** This process in the cluster (logs, /_/nodes, engine keys). */
+  nodeId: string;
+  /** Seals everything nodes exchange or store in the engine (--cluster-key); null: plain. */
+  clusterKey: ClusterKey | null;
+  /** Processes sharing the port (node:cluster); 1 = this process only. */
+  workers: number;
 }
 
 export interface AuthConfig {
@@ -80,7 +91,7 @@ export interface AuthConfig {
   audience?: string;
 }
 
-export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth'> = {
+export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 'clusterKey'> = {
   port: 8765,
   host: '0.0.0.0',
   roomTtlMs: 300_000,
@@ -110,6 +121,8 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth'> = {
   newRoomsPerIp: 600,
   trustProxy: 0,
   logLevel: 'info',
+  broker: { kind: 'memory' },
+  workers: 1,
 };
 
 /** Shortest --jwt-secret accepted: HS256 with a short secret can be brute-forced offline. */
@@ -158,6 +171,10 @@ const OPTIONS = {
   uid: { type: 'string' },
   gid: { type: 'string' },
   'log-level': { type: 'string' },
+  broker: { type: 'string' },
+  'node-id': { type: 'string' },
+  'cluster-key': { type: 'string' },
+  workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -206,6 +223,14 @@ Options (each also read from the environment variable shown):
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
       --log-level <level>          debug|info|warn|error|silent (MULTISOCKET_LOG_LEVEL; default info)
+      --broker <url>               join rooms with other nodes through an engine: memory (one process),
+                                   redis://[user:pass@]host:port[/db], rediss://… or nats://host:port
+                                   (MULTISOCKET_BROKER; default memory); docs/cluster.md
+      --node-id <name>             this node's name in the cluster, A-Z a-z 0-9 _ - (MULTISOCKET_NODE_ID;
+                                   default <hostname>-<pid>-<random>)
+      --cluster-key <secret>       seal everything nodes exchange or store in the engine, >= 16 bytes;
+                                   every node needs the same one (MULTISOCKET_CLUSTER_KEY)
+      --workers <n>                run n processes sharing the port, joined through --broker (MULTISOCKET_WORKERS; default 1)
   -h, --help                       show this help
   -V, --version                    show the version
 `;
@@ -288,7 +313,17 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,
     logLevel,
+    broker: broker(pick('broker')),
+    nodeId: nodeId(pick('node-id')),
+    clusterKey: clusterKey(pick('cluster-key')),
+    workers: int('workers', DEFAULTS.workers, 1, 256),
   };
+  if (config.workers > 1 && config.broker.kind === 'memory') {
+    throw new ConfigError(`--workers ${config.workers} needs --broker redis://… or nats://… (with the memory broker each process would hold its own rooms)`);
+  }
+  if (config.clusterKey && config.broker.kind === 'memory') {
+    throw new ConfigError('--cluster-key needs --broker redis://… or nats://… (the memory broker exchanges nothing)');
+  }
 
   const auth = authConfig(pick('jwt-secret'), pick('jwt-public-key'), pick('jwt-issuer')?.value, pick('jwt-audience')?.value);
   if (auth) config.auth = auth;
@@ -401,5 +436,28 @@ function readPem(file: string, what: string): Buffer {
 
 /** Config for embedding (tests, library use): defaults overridden by `partial`. */
 export function makeConfig(partial: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, ...partial };
+  return { ...DEFAULTS, nodeId: partial.nodeId ?? defaultNodeId(), clusterKey: null, ...partial } as Config;
+}
+
+function broker(p: { value: string; from: string } | undefined): BrokerConfig {
+  if (!p) return DEFAULTS.broker;
+  const parsed = parseBrokerUrl(p.value);
+  if ('error' in parsed) throw new ConfigError(`${p.from}: ${parsed.error}`);
+  return parsed;
+}
+
+function nodeId(p: { value: string; from: string } | undefined): string {
+  if (!p) return defaultNodeId();
+  if (!validNodeId(p.value)) throw new ConfigError(`${p.from}: a node id is ${NODE_ID_RULE}, got "${p.value}"`);
+  return p.value;
+}
+
+function clusterKey(p: { value: string; from: string } | undefined): ClusterKey | null {
+  if (!p) return null;
+  try {
+    return ClusterKey.fromSecret(p.value);
+  } catch (err) {
+    if (err instanceof ClusterKeyError) throw new ConfigError(`${p.from}: ${err.message}`);
+    throw err;
+  }
 }

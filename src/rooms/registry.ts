@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { createIdGenerator, createPeerId } from '../gun/ids.js';
 import { CloseCode } from '../transports/connection.js';
 import { Room, type RoomOptions } from './room.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 
 export interface RegistryOptions {
   roomTtlMs: number;
@@ -17,6 +18,8 @@ export interface RegistryOptions {
   maxRoomBytes: number;
   hub: RoomOptions['hub'];
   log: Logger;
+  /** This process's node of the cluster; undefined with the memory broker. */
+  cluster?: ClusterNode;
   /** Asked before a room is created for a client address; false refuses (per-address budget). */
   mayCreate?: (creator: string) => boolean;
   /** The same question without spending the budget (for wouldRefuse). */
@@ -99,7 +102,7 @@ export class RoomRegistry {
     if (this.rooms.size >= this.opts.maxRooms && !this.evictLongestEmpty()) return { ok: false, reason: 'too_many_rooms' };
     const room = new Room(name, {
       maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log,
-      owned, hub: this.opts.hub, onOwnerLeft: (r) => this.close(r, 'owner_left'), onMemberLeft: (r) => this.left(r),
+      owned, hub: this.opts.hub, cluster: this.opts.cluster, onOwnerLeft: (r) => this.close(r, 'owner_left'), onMemberLeft: (r) => this.left(r),
     });
     this.rooms.set(name, room);
     this.emptyRooms.set(name, room);

@@ -8,6 +8,7 @@ import { MemoryGraphStore } from '../gun/graph-store.js';
 import type { IdGenerator } from '../gun/ids.js';
 import { ChannelHub, type HubOptions } from '../channels/hub.js';
 import { Perm } from '../access/permissions.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
@@ -17,6 +18,8 @@ export interface RoomOptions {
   /** created by /_/new: closes when its owner leaves */
   owned: boolean;
   hub: HubOptions;
+  /** This process's node of the cluster; undefined with the memory broker (one process). */
+  cluster?: ClusterNode;
   onOwnerLeft: (room: Room) => void;
   /** A native member left for good (the room may now be empty). */
   onMemberLeft: (room: Room) => void;

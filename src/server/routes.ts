@@ -10,7 +10,7 @@ import { isRefusal } from '../access/principal.js';
 import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
 
-const ENDPOINTS = '/_/health, /_/stats, /_/door?room=<path>, /_/client.js';
+const ENDPOINTS = '/_/health, /_/stats, /_/nodes, /_/door?room=<path>, /_/client.js';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Every answer a page of an allowed origin may read carries CORS headers, refusals included
@@ -44,7 +44,10 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
         uptime: Math.round((Date.now() - server.startedAt) / 1000),
         rooms: server.rooms.size,
         connections: server.connectionCount,
+        broker: { kind: server.config.broker.kind, state: server.cluster ? server.cluster.state : 'up' },
       }, cors);
+    case '/_/nodes':
+      return sendNodes(server, res, cors);
     case '/_/stats':
       // It names every room: with tokens on, only an admin token may see it.
       if (!server.access.enabled) return sendJson(res, 200, stats(server), cors);
@@ -62,6 +65,21 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
     default:
       return sendError(res, 'not_found', `no endpoint ${name}; the endpoints are ${ENDPOINTS}`, cors);
   }
+}
+
+/** The live nodes of the cluster (this one alone with the memory broker). */
+function sendNodes(server: MultisocketServer, res: http.ServerResponse, cors: Record<string, string>): void {
+  const cluster = server.cluster;
+  if (!cluster) {
+    const self = { id: server.config.nodeId, startedAt: server.startedAt, lastSeen: Date.now(), rooms: server.rooms.size, connections: server.connectionCount };
+    return sendJson(res, 200, { self: self.id, nodes: [self] }, cors);
+  }
+  cluster.nodes().then((nodes) => {
+    const list = nodes.map((n) => ({ id: n.id, startedAt: n.startedAt, lastSeen: n.lastSeen, rooms: n.rooms ?? 0, connections: n.connections ?? 0 }));
+    sendJson(res, 200, { self: cluster.nodeId, nodes: list }, cors);
+  }, (err: unknown) => {
+    if (!res.headersSent) sendError(res, 'broker_unavailable', `the cluster's engine did not answer: ${(err as Error)?.message ?? err}`, cors);
+  });
 }
 
 function failed(server: MultisocketServer, res: http.ServerResponse, cors: Record<string, string>, err: unknown): void {

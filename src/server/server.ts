@@ -29,6 +29,7 @@ import { ConnectionLimits, type LimitRefusal } from './connection-limits.js';
 import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
 
 /** The longest request timeout honoured (a longer one is cut to it). */
 const MAX_REQUEST_TIMEOUT_MS = 60_000;
@@ -46,8 +47,21 @@ export class MultisocketServer {
   private readonly connections: LiveConnections<WebSocketConnection>;
   private readonly sseConnections: LiveConnections<SseConnection>;
   private closing: Promise<void> | undefined;
+  /** This process as a node of a cluster; undefined with the memory broker (one process). */
+  readonly cluster: ClusterNode | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {
+    if (config.broker.kind !== 'memory') {
+      this.cluster = new ClusterNode({
+        broker: config.broker,
+        nodeId: config.nodeId,
+        key: config.clusterKey,
+        streamLimits: { maxEntries: config.historySize, maxBytes: config.historyBytes, maxAgeMs: config.historyTtlMs },
+        graphTtlMs: config.roomTtlMs + 60_000,
+        log,
+        counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
+      });
+    }
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
     this.sseConnections = new LiveConnections(config.heartbeatMs);
@@ -79,6 +93,7 @@ export class MultisocketServer {
         }),
       },
       log,
+      cluster: this.cluster,
       mayCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.mayCreateRoom(creator) : undefined,
       couldCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.couldCreateRoom(creator) : undefined,
     });
@@ -119,6 +134,12 @@ export class MultisocketServer {
 
   /** close() has begun: every door refuses with shutting_down. */
   get isClosing(): boolean { return this.closing !== undefined; }
+
+  /** Join the cluster (when a broker is configured), then listen. Rejects with one line when the engine is unreachable. */
+  async start(): Promise<AddressInfo> {
+    await this.cluster?.start();
+    return this.listen();
+  }
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
@@ -346,6 +367,7 @@ export class MultisocketServer {
       this.http.closeAllConnections?.();
       await listening;
       this.rooms.clear();
+      await this.cluster?.stop();
     })());
   }
 }

@@ -1,0 +1,185 @@
+// This process as a node of a cluster (docs/cluster.md): the engine seams (ClusterBus,
+// NodeRegistry, RoomStreams, GraphLog) for the configured broker, started together, with one
+// routing of bus traffic by kind so that each protocol (GUN, native) subscribes to what it needs
+// of a room without knowing about the others.
+//
+// Only made for an engine broker (redis://, nats://). With `memory` the server has no ClusterNode
+// at all: one process runs today's synchronous code path, so the default pays nothing for the cluster.
+// The engine clients are imported lazily: a one-process server never loads ioredis or nats.
+import type { Logger } from '../log.js';
+import type { BrokerConfig } from './broker-url.js';
+import { BusError, engineAddress, type BusMessage, type BusRejection, type BusState, type ClusterBus } from './cluster-bus.js';
+import type { ClusterKey } from './cluster-key.js';
+import type { GraphLog } from './graph-log.js';
+import type { LiveNode, NodeCounts, NodeGone, NodeRegistry } from './node-registry.js';
+import type { RoomStreams, StreamLimits } from './room-stream.js';
+
+export type EngineKind = 'redis' | 'nats';
+
+export interface ClusterNodeOptions {
+  broker: Exclude<BrokerConfig, { kind: 'memory' }>;
+  nodeId: string;
+  /** null: no --cluster-key (payloads travel in plain framing, unauthenticated) */
+  key: ClusterKey | null;
+  /** the history limits (--history-size, --history-bytes, --history-ttl) */
+  streamLimits: StreamLimits;
+  /** how long a room's GUN log outlives its last touch (room TTL + margin) */
+  graphTtlMs: number;
+  log: Logger;
+  /** attached to this node's heartbeats (GET /_/nodes) */
+  counts: () => NodeCounts;
+  /** engine call bound (default 5000 ms) */
+  timeoutMs?: number;
+  /** heartbeat interval and TTL (defaults 2 s / 7 s; tests shorten them) */
+  beatMs?: number;
+  ttlMs?: number;
+}
+
+export type KindHandler = (message: BusMessage, room: string) => void;
+export type NodeKindHandler = (message: BusMessage) => void;
+
+/** Rejections are logged at most this often per reason (a node with the wrong key would flood the log). */
+const REJECTION_LOG_INTERVAL_MS = 10_000;
+
+export class ClusterNode {
+  readonly kind: EngineKind;
+  readonly nodeId: string;
+  readonly startedAt = Date.now();
+  bus!: ClusterBus;
+  registry!: NodeRegistry;
+  streams!: RoomStreams;
+  graphLog!: GraphLog;
+  /** room → kind → handler */
+  private readonly roomKinds = new Map<string, Map<string, KindHandler>>();
+  private readonly nodeKinds = new Map<string, NodeKindHandler>();
+  private readonly goneHandlers: ((gone: NodeGone) => void)[] = [];
+  private readonly stateHandlers: ((state: BusState) => void)[] = [];
+  private readonly closers: (() => Promise<void>)[] = [];
+  private readonly rejectionLogged = new Map<string, number>();
+  /** frames from other nodes dropped because they did not open (another key, altered...) */
+  rejected = 0;
+
+  constructor(private readonly opts: ClusterNodeOptions) {
+    this.kind = opts.broker.kind;
+    this.nodeId = opts.nodeId;
+  }
+
+  /** Connect every seam to the engine. Rejects with one line when the engine is unreachable. */
+  async start(): Promise<void> {
+    const { broker, key, nodeId, log } = this.opts;
+    const timeoutMs = this.opts.timeoutMs ?? 5000;
+    const onRejected = (r: BusRejection) => this.onRejected(r);
+    const busOptions = {
+      nodeId, timeoutMs, onRejected,
+      onNodeMessage: (m: BusMessage) => this.onNodeMessage(m),
+      onState: (s: BusState) => {
+        log.warn(s === 'up' ? 'broker up' : 'broker down', { broker: engineAddress(broker.url) });
+        for (const h of this.stateHandlers) h(s);
+      },
+    };
+    const registryOptions = { counts: this.opts.counts, onRejected, beatMs: this.opts.beatMs, ttlMs: this.opts.ttlMs };
+    const onLost = (room: string, at: number, reason: string) => log.warn('cluster entry not opened', { room, at, reason });
+    try {
+      if (broker.kind === 'redis') {
+        const [{ Redis }, { RedisClusterBus }, { RedisNodeRegistry }, { RedisRoomStreams }, { RedisGraphLog }] = await Promise.all([
+          import('ioredis'), import('./redis-cluster-bus.js'), import('./redis-node-registry.js'), import('./redis-room-streams.js'), import('./redis-graph-log.js'),
+        ]);
+        const redis = new Redis(broker.url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, commandTimeout: timeoutMs });
+        redis.on('error', () => { /* calls fail and say so; ioredis reconnects */ });
+        this.closers.push(async () => { redis.disconnect(); });
+        const bus = new RedisClusterBus(broker.url, key, busOptions);
+        this.bus = bus;
+        this.closers.push(() => bus.close());
+        await bus.start();
+        await redis.connect();
+        this.streams = new RedisRoomStreams(redis, key, this.opts.streamLimits, { timeoutMs, onLost });
+        this.graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
+        this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
+      } else {
+        const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }] = await Promise.all([
+          import('@nats-io/transport-node'), import('./nats-cluster-bus.js'), import('./nats-node-registry.js'), import('./nats-room-streams.js'), import('./nats-graph-log.js'),
+        ]);
+        const bus = new NatsClusterBus(broker.url, key, busOptions);
+        this.bus = bus;
+        this.closers.push(() => bus.close());
+        await bus.start();
+        const nc = await connect({ servers: broker.url, timeout: timeoutMs, name: `${nodeId}-data`, maxReconnectAttempts: -1, reconnectTimeWait: 1000 });
+        this.closers.push(async () => { if (!nc.isClosed()) await nc.close(); });
+        const streams = new NatsRoomStreams(nc, key, this.opts.streamLimits, { timeoutMs, onLost });
+        const graphLog = new NatsGraphLog(nc, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
+        // JetStream must be there (nats-server -js): found out now, not at the first publish.
+        await Promise.all([streams.ready(), graphLog.ready()]);
+        this.streams = streams;
+        this.graphLog = graphLog;
+        this.registry = new NatsNodeRegistry(broker.url, key, registryOptions);
+      }
+      const registry = this.registry;
+      registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
+      await registry.start({ id: nodeId, startedAt: this.startedAt });
+      this.closers.unshift(() => registry.stop());
+    } catch (err) {
+      await this.stop().catch(() => {});
+      const reason = err instanceof BusError || !(err instanceof Error) ? String((err as Error)?.message ?? err) : err.message;
+      throw new Error(`cannot use the ${broker.kind} broker at ${engineAddress(broker.url)}: ${reason.split('\n')[0]}`);
+    }
+  }
+
+  get state(): BusState { return this.bus?.state ?? 'down'; }
+
+  nodes(): Promise<LiveNode[]> { return this.registry.list(); }
+
+  /** Handle `kind` publications of `room` (one handler per kind and room). Resolves once routed here. */
+  async subscribe(room: string, kind: string, handler: KindHandler): Promise<void> {
+    let kinds = this.roomKinds.get(room);
+    const first = kinds === undefined;
+    if (!kinds) this.roomKinds.set(room, (kinds = new Map()));
+    kinds.set(kind, handler);
+    if (first) {
+      await this.bus.subscribeRoom(room, (message, r) => {
+        const h = this.roomKinds.get(r)?.get(message.kind);
+        if (h) h(message, r);
+      });
+    }
+  }
+
+  async unsubscribe(room: string, kind: string): Promise<void> {
+    const kinds = this.roomKinds.get(room);
+    if (!kinds?.delete(kind) || kinds.size > 0) return;
+    this.roomKinds.delete(room);
+    await this.bus.unsubscribeRoom(room);
+  }
+
+  /** Handle node messages of `kind` arriving in this node's inbox. */
+  onNode(kind: string, handler: NodeKindHandler): void {
+    this.nodeKinds.set(kind, handler);
+  }
+
+  onNodeGone(handler: (gone: NodeGone) => void): void {
+    this.goneHandlers.push(handler);
+  }
+
+  onState(handler: (state: BusState) => void): void {
+    this.stateHandlers.push(handler);
+  }
+
+  private onNodeMessage(message: BusMessage): void {
+    const h = this.nodeKinds.get(message.kind);
+    if (h) h(message);
+    else this.opts.log.debug('cluster message of no handler', { kind: message.kind, from: message.from });
+  }
+
+  private onRejected(r: BusRejection): void {
+    this.rejected++;
+    const now = Date.now();
+    const last = this.rejectionLogged.get(r.reason) ?? 0;
+    if (now - last < REJECTION_LOG_INTERVAL_MS) return;
+    this.rejectionLogged.set(r.reason, now);
+    this.opts.log.warn('cluster frame dropped', { reason: r.reason, kind: r.kind, room: r.room, dropped: this.rejected });
+  }
+
+  /** Clean stop: the others are told at once; every engine connection closes. */
+  async stop(): Promise<void> {
+    const closers = this.closers.splice(0);
+    for (const close of closers) await close().catch(() => {});
+  }
+}
