@@ -13,6 +13,8 @@ import type { ClusterKey } from './cluster-key.js';
 import type { GraphLog } from './graph-log.js';
 import type { LiveNode, NodeCounts, NodeGone, NodeRegistry } from './node-registry.js';
 import type { RoomStreams, StreamLimits } from './room-stream.js';
+import type { RoomLink, RoomProtocol } from './room-link.js';
+import type { Room } from '../rooms/room.js';
 
 export type EngineKind = 'redis' | 'nats';
 
@@ -125,6 +127,16 @@ export class ClusterNode {
   }
 
   get state(): BusState { return this.bus?.state ?? 'down'; }
+
+  /**
+   * The link of `room` for `protocol` (made once per room and protocol by Room.prepare), or
+   * undefined while that protocol does not span nodes yet.
+   */
+  link(room: Room, protocol: RoomProtocol): RoomLink | undefined {
+    void room;
+    void protocol;
+    return undefined;
+  }
 
   nodes(): Promise<LiveNode[]> { return this.registry.list(); }
 

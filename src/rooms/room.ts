@@ -9,6 +9,7 @@ import type { IdGenerator } from '../gun/ids.js';
 import { ChannelHub, type HubOptions } from '../channels/hub.js';
 import { Perm } from '../access/permissions.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
+import type { RoomLink, RoomProtocol } from '../cluster/room-link.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
@@ -47,6 +48,8 @@ export class Room implements RelayHost {
   readonly log: Logger;
   readonly owned: boolean;
   private hub: ChannelHub | undefined;
+  /** This room on the other nodes, per protocol (cluster only; made on first use). */
+  private links: Partial<Record<RoomProtocol, RoomLink>> | undefined;
   messagesIn = 0;
   messagesOut = 0;
   readonly createdAt = Date.now();
@@ -59,6 +62,27 @@ export class Room implements RelayHost {
     this.log = opts.log;
     this.owned = opts.owned;
     this.gun = new GunRelay(this, new MemoryGraphStore(opts.maxRoomBytes), { pid: opts.pid, newId: opts.newId });
+  }
+
+  /** This process's node of the cluster, or undefined (memory broker: one process). */
+  get cluster(): ClusterNode | undefined { return this.opts.cluster; }
+
+  /**
+   * Resolves once the room is joined with the rest of the cluster for `protocol` (its put log
+   * loaded, its subscriptions routed here); null when there is nothing to wait for (no cluster).
+   * The doors await it before letting a client in.
+   */
+  prepare(protocol: RoomProtocol): Promise<void> | null {
+    const cluster = this.opts.cluster;
+    if (!cluster) return null;
+    const links = (this.links ??= {});
+    const link = (links[protocol] ??= cluster.link(this, protocol));
+    return link ? link.ready() : null;
+  }
+
+  /** The link made by prepare(protocol), if any. */
+  link(protocol: RoomProtocol): RoomLink | undefined {
+    return this.links?.[protocol];
   }
 
   /** The native channel hub, created when the first native member arrives. */
@@ -105,6 +129,8 @@ export class Room implements RelayHost {
   }
 
   dispose(): void {
+    if (this.links) for (const link of Object.values(this.links)) link?.dispose();
+    this.links = undefined;
     if (this.expiry) clearTimeout(this.expiry);
     this.expiry = undefined;
     this.gun.dispose();

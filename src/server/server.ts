@@ -204,14 +204,28 @@ export class MultisocketServer {
       this.limits.close(address);
       return this.refuse(socket, roomName, admission.reason);
     }
-    let accepted = false;
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      accepted = true;
-      this.accept(ws, admission.room, address, options, principal);
+    const handshake = () => {
+      let accepted = false;
+      this.wss.handleUpgrade(req, socket, head, (ws) => {
+        accepted = true;
+        this.accept(ws, admission.room, address, options, principal);
+      });
+      // ws completes (or aborts) a handshake synchronously when there is no verifyClient and no
+      // deflate: not accepted by now means it refused the handshake, so the reserved slot is free.
+      if (!accepted) this.limits.close(address);
+    };
+    const ready = admission.room.prepare(options ? 'native' : 'gun');
+    if (!ready) return handshake();
+    // Cluster: the room is joined with the other nodes (its log loaded, its subscriptions routed
+    // here) before the client is let in, so it never sees a half-joined room.
+    ready.then(() => {
+      if (socket.destroyed) return this.limits.close(address);
+      handshake();
+    }, (err: unknown) => {
+      this.limits.close(address);
+      this.log.warn('upgrade refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
+      refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again');
     });
-    // ws completes (or aborts) a handshake synchronously when there is no verifyClient and no
-    // deflate: not accepted by now means it refused the handshake, so the reserved slot is free.
-    if (!accepted) this.limits.close(address);
   }
 
   private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
@@ -307,6 +321,21 @@ export class MultisocketServer {
         return fail(admission.reason, admissionMessage(admission.reason, roomName, this.config));
       }
       const room = admission.room;
+      const ready = room.prepare('native');
+      if (ready) {
+        ready.then(() => {
+          if (res.destroyed) return this.limits.close(address);
+          open(room, principal);
+        }, (err: unknown) => {
+          this.limits.close(address);
+          this.log.warn('event stream refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
+          fail('broker_unavailable', 'the cluster\'s engine did not answer; try again');
+        });
+        return;
+      }
+      open(room, principal);
+    };
+    const open = (room: Room, principal: Principal) => {
       const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
       if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
       let member;
