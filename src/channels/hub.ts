@@ -14,6 +14,7 @@ import { SentLog } from './sent-log.js';
 import { WorkQueue, type Job, type JobOutcome, type Puller, type WorkQueueHost, type WorkQueueOptions } from './work-queue.js';
 import { CLOSE_CODES, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import type { ServerLimits } from '../protocol/messages.js';
+import type { NativeRoomLink } from '../cluster/native-room-link.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -139,7 +140,11 @@ export class ChannelHub implements WorkQueueHost {
    * @param opts        shared by every hub of the server
    * @param owned  a room made by /_/new: only the owner sees join/leave, and it closes with its owner
    */
-  constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly events: HubEvents) {
+  /**
+   * @param link  cluster only: this room on the other nodes (undefined with the memory broker:
+   *              every member is here, and the code below is all there is)
+   */
+  constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly events: HubEvents, readonly link?: NativeRoomLink) {
     this.history = new History(opts.historySize, opts.historyTtlMs, opts.historyBytes);
   }
 

@@ -15,6 +15,7 @@ import type { LiveNode, NodeCounts, NodeGone, NodeRegistry } from './node-regist
 import type { RoomStreams, StreamLimits } from './room-stream.js';
 import type { RoomLink, RoomProtocol } from './room-link.js';
 import type { Room } from '../rooms/room.js';
+import { NativeRoomLink } from './native-room-link.js';
 
 export type EngineKind = 'redis' | 'nats';
 
@@ -133,9 +134,8 @@ export class ClusterNode {
    * undefined while that protocol does not span nodes yet.
    */
   link(room: Room, protocol: RoomProtocol): RoomLink | undefined {
-    void room;
-    void protocol;
-    return undefined;
+    if (protocol === 'native') return new NativeRoomLink(this, room);
+    return undefined; // GUN: the put log link (gun-room-link.ts), to come
   }
 
   nodes(): Promise<LiveNode[]> { return this.registry.list(); }

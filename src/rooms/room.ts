@@ -10,6 +10,7 @@ import { ChannelHub, type HubOptions } from '../channels/hub.js';
 import { Perm } from '../access/permissions.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { RoomLink, RoomProtocol } from '../cluster/room-link.js';
+import type { NativeRoomLink } from '../cluster/native-room-link.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
@@ -90,7 +91,7 @@ export class Room implements RelayHost {
     return (this.hub ??= new ChannelHub(this.name, this.opts.hub, this.owned, {
       ownerLeft: () => this.opts.onOwnerLeft(this),
       memberLeft: () => this.opts.onMemberLeft(this),
-    }));
+    }, this.links?.native as NativeRoomLink | undefined));
   }
 
   get members(): number { return this.hub?.size ?? 0; }

@@ -1,0 +1,36 @@
+// The native protocol of one room across nodes (docs/cluster.md, "Native across nodes"): two
+// halves, each with its own file so that each can be read (and replaced) alone —
+//   RoomPublications: publish → the room's stream in the engine (one seq per room), delivery to this
+//                     node's members from the stream itself, replay (`since`) from it;
+//   RoomRoster:       the members on other nodes (connect's members, join/leave, presence) and the
+//                     calls that reach them (send, request/reply) through ClusterBus.toNode.
+// The hub (channels/hub.ts) keeps its one-process code and asks the link only where a room spans nodes.
+import type { ClusterNode } from './cluster-node.js';
+import type { RoomLink } from './room-link.js';
+import type { Room } from '../rooms/room.js';
+import { RoomPublications } from './room-publications.js';
+import { RoomRoster } from './room-roster.js';
+
+export class NativeRoomLink implements RoomLink {
+  readonly publications: RoomPublications;
+  readonly roster: RoomRoster;
+  private readiness: Promise<void> | undefined;
+
+  constructor(readonly cluster: ClusterNode, readonly room: Room) {
+    this.publications = new RoomPublications(cluster, room);
+    this.roster = new RoomRoster(cluster, room);
+  }
+
+  ready(): Promise<void> {
+    this.readiness ??= Promise.all([this.publications.ready(), this.roster.ready()]).then(() => {}, (err: unknown) => {
+      this.readiness = undefined; // the next client tries again
+      throw err;
+    });
+    return this.readiness;
+  }
+
+  dispose(): void {
+    this.publications.dispose();
+    this.roster.dispose();
+  }
+}

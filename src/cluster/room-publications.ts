@@ -1,0 +1,9 @@
+// A room's publications across nodes (docs/cluster.md): TO BE BUILT (issue 11).
+import type { ClusterNode } from './cluster-node.js';
+import type { Room } from '../rooms/room.js';
+
+export class RoomPublications {
+  constructor(readonly cluster: ClusterNode, readonly room: Room) {}
+  ready(): Promise<void> { return Promise.resolve(); }
+  dispose(): void {}
+}
