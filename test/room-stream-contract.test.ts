@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
-import type { PublishRecord, RoomStreams, StreamLimits, StreamReplay } from '../src/cluster/room-stream.ts';
+import type { LiveEntry, PublishRecord, RoomStreams, StreamLimits, StreamReplay } from '../src/cluster/room-stream.ts';
 import { MemoryRoomStreams } from '../src/cluster/memory-room-streams.ts';
 import { RedisRoomStreams } from '../src/cluster/redis-room-streams.ts';
 import { NatsRoomStreams } from '../src/cluster/nats-room-streams.ts';
@@ -95,6 +95,24 @@ const room = () => `/room-${randomBytes(3).toString('hex')}/é {x}`; // braces a
 const rec = (data: unknown, extra: Partial<PublishRecord> = {}): PublishRecord => ({ from: 'c1', echo: false, data: JSON.stringify(data), at: Date.now(), ...extra });
 const seqs = (r: StreamReplay) => r.entries.map((e) => e.seq);
 
+/** What one watcher received, with a bounded wait for the n-th entry (resolved by the handler: no polling). */
+class Watched {
+  readonly got: { entry: LiveEntry; epoch: string }[] = [];
+  private waiter?: { n: number; resolve: () => void };
+  readonly handler = (entry: LiveEntry, epoch: string) => {
+    this.got.push({ entry, epoch });
+    if (this.waiter && this.got.length >= this.waiter.n) this.waiter.resolve();
+  };
+  async count(n: number, what: string, ms = 5000): Promise<void> {
+    if (this.got.length >= n) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what}: ${this.got.length} of ${n} entries within ${ms} ms`)), ms);
+      this.waiter = { n, resolve: () => { clearTimeout(timer); resolve(); } };
+    });
+  }
+  get seqs(): number[] { return this.got.map((g) => g.entry.seq); }
+}
+
 for (const impl of [memory, redis, nats]) {
   describe(`RoomStreams contract: ${impl.name}`, () => {
     before(async () => {
@@ -152,6 +170,45 @@ for (const impl of [memory, redis, nats]) {
           assert.equal((node === 'a' ? pa : pb)[i].seq, e.seq, 'the entry under a seq is the one that was given that seq');
         }
       }
+    });
+
+    test(`${impl.name}: watch: appends from two nodes reach every watcher once, in seq order, with the epoch; too big for history is still delivered live; unwatch stops`, async () => {
+      const ns = newNs();
+      const limits = { ...LIMITS, maxBytes: 50 };
+      const a = impl.node(ns, { limits, key: impl.name === 'memory' ? null : KEY_A });
+      const b = impl.node(ns, { limits, key: impl.name === 'memory' ? null : KEY_A });
+      const r = room();
+      const { epoch } = await a.position(r);
+      // memory: one process, one store, one watcher per room
+      const watchers = impl.name === 'memory' ? [new Watched()] : [new Watched(), new Watched()];
+      await Promise.all(watchers.map((w, i) => (i === 0 ? a : b).watch(r, w.handler)));
+      const N = 20; // concurrent appenders: on NATS they conflict (10071) and retry; refused publishes must not reach watchers
+      const big = 'x'.repeat(80); // over maxBytes: not kept, still live
+      const appends = [
+        ...Array.from({ length: N }, (_, i) => a.append(r, rec({ node: 'a', i }, { from: 'a', topic: 't.a' }))),
+        ...Array.from({ length: N }, (_, i) => b.append(r, rec({ node: 'b', i }, { from: 'b', echo: true }))),
+      ];
+      const positions = await Promise.all(appends);
+      const bigAt = await a.append(r, rec(big));
+      for (const w of watchers) {
+        await w.count(2 * N + 1, 'watch');
+        assert.deepEqual(w.seqs, Array.from({ length: 2 * N + 1 }, (_, i) => i + 1), 'every seq once, in order');
+        for (const { entry, epoch: e } of w.got) {
+          assert.equal(e, epoch);
+          assert.ok(!('lost' in entry), `entry ${entry.seq} delivered`);
+          if (entry.seq === bigAt.seq) { assert.equal((entry as { data: string }).data, JSON.stringify(big)); continue; }
+          const { node, i } = JSON.parse((entry as { data: string }).data) as { node: 'a' | 'b'; i: number };
+          assert.equal(positions[(node === 'a' ? 0 : N) + i].seq, entry.seq, 'the entry under a seq is the one the append was given');
+          assert.deepEqual({ ...entry, data: undefined, at: undefined },
+            { seq: entry.seq, from: node, echo: node === 'b', data: undefined, at: undefined, ...(node === 'a' ? { topic: 't.a' } : {}) });
+        }
+      }
+      const replay = await a.since(r, 0, epoch);
+      assert.deepEqual(replay.gap, { from: 1, to: bigAt.seq }, 'the big one is not kept (and takes everything older)');
+      await Promise.all(watchers.map((w, i) => (i === 0 ? a : b).unwatch(r)));
+      await a.append(r, rec('after unwatch'));
+      await a.position(r); // one more round trip: anything routed would be here by now
+      for (const w of watchers) assert.equal(w.got.length, 2 * N + 1, 'nothing after unwatch');
     });
 
     test(`${impl.name}: gap after trimming by count`, async () => {

@@ -6,7 +6,7 @@
 // takes everything older with it. History itself is not reused: it keeps framed OutFrames and
 // counts the frame's bytes, where a stream keeps records and counts `data` (StreamLimits).
 import { randomBytes } from 'node:crypto';
-import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
+import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay, WatchHandler } from './room-stream.js';
 import { buildReplay, checkLimits, dataBytes, replayStart, type Candidate } from './stream-replay.js';
 
 interface Ring {
@@ -23,6 +23,7 @@ export function newEpoch(): string {
 
 export class MemoryRoomStreams implements RoomStreams {
   readonly #rooms = new Map<string, Ring>();
+  readonly #watchers = new Map<string, WatchHandler>();
 
   constructor(private readonly limits: StreamLimits, private readonly now: () => number = Date.now) {
     checkLimits(limits);
@@ -46,6 +47,8 @@ export class MemoryRoomStreams implements RoomStreams {
         this.#prune(ring);
       }
     }
+    // Live delivery is part of the append (synchronous here, before it returns), kept or not.
+    this.#watchers.get(room)?.({ seq, ...record }, ring.epoch);
     return { seq, epoch: ring.epoch };
   }
 
@@ -68,6 +71,14 @@ export class MemoryRoomStreams implements RoomStreams {
 
   drop(room: string): void {
     this.#rooms.delete(room);
+  }
+
+  watch(room: string, handler: WatchHandler): void {
+    this.#watchers.set(room, handler);
+  }
+
+  unwatch(room: string): void {
+    this.#watchers.delete(room);
   }
 
   /** Rooms with a stream in this process. */

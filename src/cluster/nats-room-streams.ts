@@ -25,20 +25,28 @@
 // Bounds: count by max_msgs_per_subject (+1 for the marker; the last message is never removed by
 // count); bytes are NOT bounded in storage (JetStream has no per-subject byte limit): they are
 // applied on read, like age (exactly to maxAgeMs; the storage's max_age has a margin so that a just
-// expired history reads as a gap, not a reset). A message bigger than the byte bound (or than the
-// server's max_payload) is stored as a tombstone (`Ms-Lost`, no payload): it keeps its seq, and
-// readers see it and everything older as lost. A room idle for maxAgeMs + margin loses its last
+// expired history reads as a gap, not a reset). A message bigger than the byte bound is stored
+// with its payload and the header `Ms-Lost: too-big` (`not-kept` when the history size is 0):
+// readers see it and everything older as lost, but it is delivered live. A record over the
+// server's max_payload cannot be published at all: the append rejects with ERR_ROOM_STREAM_TOO_BIG
+// and takes no seq. A room idle for maxAgeMs + margin loses its last
 // message, so its next call starts a new epoch (readers of the old one get a reset).
+//
+// Live delivery (watch): the stream republishes every message it STORES to
+// `<p>.live.<token>` (JetStream's RePublish, with our headers plus Nats-Sequence), in stream
+// order, and a watcher is a core subscription there. Not a core subscription on the history subject
+// itself: that one also receives the publishes JetStream refuses (a 10071 conflict of two nodes
+// extending the same last message), which would deliver a message under a seq another message got.
 // All nodes must share the limits: the stream is configured by whichever node starts last.
 import { randomBytes } from 'node:crypto';
-import { Empty, headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { Empty, headers, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError,
   type JetStreamClient, type JetStreamManager, type StreamConfig,
 } from '@nats-io/jetstream';
 import type { ClusterKey } from './cluster-key.js';
 import { openStream } from './nats-stream.js';
-import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
+import type { LiveEntry, PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay, WatchHandler } from './room-stream.js';
 import { openOrWhy, seal } from './seal.js';
 import { roomToken } from './room-token.js';
 import { newEpoch } from './memory-room-streams.js';
@@ -91,6 +99,8 @@ export class NatsRoomStreams implements RoomStreams {
   #nc?: NatsConnection;
   readonly #tails = new Map<string, Tail>(); // subject -> tail after this node's last append
   readonly #appending = new Map<string, Promise<unknown>>(); // room -> this node's appends, in order
+  readonly #liveRoot: string;
+  readonly #watched = new Map<string, { sub: Subscription; handler: WatchHandler }>(); // room -> watcher
 
   constructor(nc: NatsConnection | string, private readonly key: ClusterKey | null, private readonly limits: StreamLimits, options: NatsRoomStreamsOptions = {}) {
     checkLimits(limits);
@@ -98,6 +108,7 @@ export class NatsRoomStreams implements RoomStreams {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RangeError('the NATS prefix must be 1 to 32 characters from A-Z a-z 0-9 _ -');
     this.stream = `${prefix.toUpperCase()}_HIST`;
     this.#subjectRoot = `${prefix}.hist`;
+    this.#liveRoot = `${prefix}.live`;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#maxAgeStoredMs = Number.isFinite(limits.maxAgeMs) ? Math.max(100, Math.ceil(limits.maxAgeMs + (options.expiryMarginMs ?? 60_000))) : 0;
     this.#replicas = options.replicas ?? 1;
@@ -122,6 +133,7 @@ export class NatsRoomStreams implements RoomStreams {
       max_age: this.#maxAgeStoredMs * 1e6, // nanoseconds; 0 = none
       allow_direct: true,
       discard: DiscardPolicy.Old,
+      republish: { src: `${this.#subjectRoot}.>`, dest: `${this.#liveRoot}.>` },
     };
     const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
     if (open.owned) this.#nc = open.nc;
@@ -148,8 +160,11 @@ export class NatsRoomStreams implements RoomStreams {
     const bytes = dataBytes(record);
     const frame = seal(this.key, { kind: HIST_KIND, room }, encodeRecord(record));
     const maxPayload = nc.info?.max_payload ?? 1024 * 1024;
-    const lostReason = this.limits.maxEntries <= 0 ? 'not-kept' : bytes > this.limits.maxBytes ? 'too-big'
-      : frame.length > maxPayload - HEADER_ALLOWANCE ? 'over-max-payload' : undefined;
+    if (frame.length > maxPayload - HEADER_ALLOWANCE) {
+      throw new RoomStreamError('ERR_ROOM_STREAM_TOO_BIG', `append: ${frame.length} bytes sealed, over the NATS server's max_payload (${maxPayload}) less ${HEADER_ALLOWANCE} for headers`);
+    }
+    // Stored with its payload even when not replayable: the republish delivers it live.
+    const lostReason = this.limits.maxEntries <= 0 ? 'not-kept' : bytes > this.limits.maxBytes ? 'too-big' : undefined;
     let tail = this.#tails.get(subject) ?? await this.#readTail(subject);
     for (;;) {
       if (Date.now() > deadline) throw new RoomStreamError('ERR_ROOM_STREAM_TIMEOUT', 'append: gave up retrying');
@@ -161,7 +176,7 @@ export class NatsRoomStreams implements RoomStreams {
       h.set(H_BYTES, String(bytes));
       if (lostReason) h.set(H_LOST, lostReason);
       try {
-        const ack = await js.publish(subject, lostReason ? Empty : frame, { headers: h, expect: { lastSubjectSequence: tail.streamSeq } });
+        const ack = await js.publish(subject, frame, { headers: h, expect: { lastSubjectSequence: tail.streamSeq } });
         const next = { epoch: tail.epoch, seq, streamSeq: ack.seq };
         this.#remember(subject, next);
         this.counters.appends++;
@@ -204,8 +219,57 @@ export class NatsRoomStreams implements RoomStreams {
     });
   }
 
+  liveSubject(room: string): string {
+    return `${this.#liveRoot}.${roomToken(room)}`;
+  }
+
+  async watch(room: string, handler: WatchHandler): Promise<void> {
+    const existing = this.#watched.get(room);
+    if (existing) { existing.handler = handler; return; }
+    await withDeadline('watch', this.#timeoutMs, async () => {
+      const { nc } = await this.ready();
+      if (this.#watched.has(room)) { this.#watched.get(room)!.handler = handler; return; }
+      const entry = {
+        handler,
+        sub: nc.subscribe(this.liveSubject(room), {
+          callback: (err, msg) => {
+            if (err || this.#watched.get(room) !== entry || !msg.headers) return;
+            this.#live(room, msg.headers, msg.data, entry.handler);
+          },
+        }),
+      };
+      this.#watched.set(room, entry);
+      await nc.flush(); // routed here from now on
+    });
+  }
+
+  unwatch(room: string): void {
+    const entry = this.#watched.get(room);
+    if (!entry) return;
+    this.#watched.delete(room);
+    entry.sub.unsubscribe();
+  }
+
+  #live(room: string, h: MsgHdrs, payload: Uint8Array, handler: WatchHandler): void {
+    const t = tailOf(h, 0);
+    if (t.epoch === undefined || t.seq === 0) return; // an epoch marker: no entry
+    let entry: LiveEntry;
+    const bytes = parseInt(h.get(H_BYTES) || '0', 10);
+    const opened = payload.length > 0 ? openOrWhy(this.key, { kind: HIST_KIND, room }, payload) : { ok: false as const, reason: h.get(H_LOST) || 'malformed' };
+    const record = opened.ok ? decodeRecord(opened.plaintext) : undefined;
+    if (record && Buffer.byteLength(record.data) === bytes) entry = { seq: t.seq, ...record };
+    else {
+      const reason = opened.ok ? 'malformed' : opened.reason;
+      this.counters.notOpened[reason] = (this.counters.notOpened[reason] ?? 0) + 1;
+      this.#onLost?.(room, t.seq, reason);
+      entry = { seq: t.seq, lost: reason };
+    }
+    try { handler(entry, t.epoch); } catch (err) { process.nextTick(() => { throw err; }); }
+  }
+
   /** Closes the connection if this instance made it from a URL. */
   async close(): Promise<void> {
+    for (const room of [...this.#watched.keys()]) this.unwatch(room);
     const nc = this.#nc;
     this.#nc = undefined;
     this.#ready = undefined;

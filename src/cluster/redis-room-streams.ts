@@ -15,6 +15,13 @@
 // readable, never numbered twice. If :seq is lost while :epoch stays (eviction), the next call
 // starts a new epoch instead of numbering from 1 again under the old one.
 //
+// Live delivery: the append script also PUBLISHes `<seq> <epoch> <sealed record>` to the room's
+// channel `<prefix>:p:<base64url(SHA-256(room))>` (kept for replay or not: a message too big for
+// the history is still delivered), so watchers learn of an entry from the append itself, in seq
+// order (scripts run one at a time, and Redis delivers one connection's publishes in order). A
+// dedicated subscriber connection (made on the first watch) listens; ioredis re-subscribes it
+// after a reconnect. What was published while it was away is not resent: the seq jump shows it.
+//
 // Bounds: count and bytes are enforced by the append script; age is applied on read (Redis cannot
 // expire single stream entries), and every append sets the four keys' TTL to maxAgeMs + margin, so
 // an abandoned room's stream disappears on its own (the next call starts a new epoch). Run Redis
@@ -22,7 +29,8 @@
 import { Redis } from 'ioredis';
 import { runScript, script, type Script } from './redis-script.js';
 import type { ClusterKey } from './cluster-key.js';
-import type { PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay } from './room-stream.js';
+import type { LiveEntry, PublishRecord, RoomStreams, StreamLimits, StreamPosition, StreamReplay, WatchHandler } from './room-stream.js';
+import { roomToken } from './room-token.js';
 import { openOrWhy, seal } from './seal.js';
 import { newEpoch } from './memory-room-streams.js';
 import {
@@ -58,7 +66,8 @@ local function ensure(newEpoch, ttl)
 end
 `;
 
-// ARGV[3] maxEntries, ARGV[4] maxBytes, ARGV[5] bytes of data, ARGV[6] the sealed record
+// ARGV[3] maxEntries, ARGV[4] maxBytes, ARGV[5] bytes of data, ARGV[6] the sealed record,
+// ARGV[7] the room's live channel
 const APPEND = `${ENSURE}
 local ttl = tonumber(ARGV[2])
 local epoch = ensure(ARGV[1], ttl)
@@ -85,6 +94,7 @@ end
 if ttl > 0 then
   for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
+redis.call('PUBLISH', ARGV[7], seq .. ' ' .. epoch .. ' ' .. ARGV[6])
 return {seq, epoch}
 `;
 
@@ -118,6 +128,8 @@ export class RedisRoomStreams implements RoomStreams {
   readonly #timeoutMs: number;
   readonly #ttlMs: number;
   readonly #onLost?: RedisRoomStreamsOptions['onLost'];
+  #sub?: Redis;
+  readonly #watched = new Map<string, { room: string; handler: WatchHandler }>(); // channel -> watcher
 
   constructor(client: Redis | string, private readonly key: ClusterKey | null, private readonly limits: StreamLimits, options: RedisRoomStreamsOptions = {}) {
     checkLimits(limits);
@@ -133,6 +145,11 @@ export class RedisRoomStreams implements RoomStreams {
     if (this.#owned) this.redis.on('error', () => { /* calls fail (or time out) and say so; ioredis reconnects */ });
   }
 
+  /** The room's live channel (watch). */
+  channel(room: string): string {
+    return `${this.#prefix}:p:${roomToken(room)}`;
+  }
+
   /** The room's keys (for tests and operators). */
   keys(room: string): [seq: string, epoch: string, h: string, hb: string] {
     const base = `${this.#prefix}:{${room}}:`;
@@ -144,7 +161,7 @@ export class RedisRoomStreams implements RoomStreams {
       const bytes = dataBytes(record);
       const frame = seal(this.key, { kind: HIST_KIND, room }, encodeRecord(record));
       const [seq, epoch] = await this.#run(SCRIPTS.append, room, [
-        newEpoch(), this.#ttlMs, Math.min(this.limits.maxEntries, BIG), Math.min(this.limits.maxBytes, BIG), bytes, frame,
+        newEpoch(), this.#ttlMs, Math.min(this.limits.maxEntries, BIG), Math.min(this.limits.maxBytes, BIG), bytes, frame, this.channel(room),
       ]) as [number, Buffer];
       this.counters.appends++;
       return { seq, epoch: epoch.toString() };
@@ -175,9 +192,60 @@ export class RedisRoomStreams implements RoomStreams {
     return withDeadline('drop', this.#timeoutMs, async () => { await this.redis.del(...this.keys(room)); });
   }
 
-  /** Closes the client if this instance made it from a URL. */
+  async watch(room: string, handler: WatchHandler): Promise<void> {
+    const channel = this.channel(room);
+    const had = this.#watched.has(channel);
+    this.#watched.set(channel, { room, handler });
+    if (had) return;
+    await withDeadline('watch', this.#timeoutMs, async () => { await this.#subscriber().subscribe(channel); });
+  }
+
+  async unwatch(room: string): Promise<void> {
+    const channel = this.channel(room);
+    if (!this.#watched.delete(channel)) return;
+    await this.#sub?.unsubscribe(channel).catch(() => { /* gone with the connection */ });
+  }
+
+  /** Closes the client if this instance made it from a URL, and the subscriber connection. */
   async close(): Promise<void> {
+    this.#watched.clear();
+    this.#sub?.disconnect();
     if (this.#owned) this.redis.disconnect();
+  }
+
+  #subscriber(): Redis {
+    if (this.#sub) return this.#sub;
+    // Its own connection (one in subscribe mode cannot run scripts); it keeps an offline queue, so
+    // a subscribe while disconnected goes out on reconnect, and re-subscribes after one.
+    const sub = this.redis.duplicate({ lazyConnect: false, autoResubscribe: true, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined });
+    sub.on('error', () => { /* reconnects by itself; a missed entry shows as a seq jump */ });
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#live(channel.toString('latin1'), message));
+    this.#sub = sub;
+    return sub;
+  }
+
+  #live(channel: string, message: Buffer): void {
+    const watcher = this.#watched.get(channel);
+    if (!watcher) return; // unwatched while it was on its way
+    const a = message.indexOf(0x20);
+    const b = a < 0 ? -1 : message.indexOf(0x20, a + 1);
+    if (b < 0) return;
+    const seq = parseInt(message.subarray(0, a).toString('latin1'), 10);
+    const epoch = message.subarray(a + 1, b).toString('latin1');
+    if (!Number.isSafeInteger(seq) || seq < 1) return;
+    const frame = message.subarray(b + 1);
+    let entry: LiveEntry;
+    const opened = openOrWhy(this.key, { kind: HIST_KIND, room: watcher.room }, frame);
+    const record = opened.ok ? decodeRecord(opened.plaintext) : undefined;
+    if (record) entry = { seq, ...record };
+    else {
+      const reason = opened.ok ? 'malformed' : opened.reason;
+      this.counters.notOpened[reason] = (this.counters.notOpened[reason] ?? 0) + 1;
+      this.#onLost?.(watcher.room, seq, reason);
+      entry = { seq, lost: reason };
+    }
+    // A throwing handler is the caller's bug: surfaced, without breaking the entries after it.
+    try { watcher.handler(entry, epoch); } catch (err) { process.nextTick(() => { throw err; }); }
   }
 
   #candidate(room: string, id: Buffer, fields: Buffer[]): Candidate {

@@ -51,9 +51,22 @@ export interface StreamLimits {
 }
 
 /**
+ * An entry as a watcher receives it live: the record, or only its seq when the record cannot be
+ * delivered (it did not open with this node's key, or NATS could not carry it) — the caller then
+ * reports that seq as a gap.
+ */
+export type LiveEntry = StreamEntry | { seq: number; lost: string };
+
+/** Told of each entry appended to a watched room, by any node, in seq order, at most once. */
+export type WatchHandler = (entry: LiveEntry, epoch: string) => void;
+
+/**
  * Rooms' streams on one node. Implementations may answer synchronously (memory) or not (engines);
- * callers await either way. Delivery of a publish to members is not here: the node that holds
- * members learns of publishes from its broker subscription (or, in one process, from the caller).
+ * callers await either way. Live delivery comes from the append itself (`watch`): the engine
+ * hands every appended entry to the watchers of its room as part of the append (Redis: the append
+ * script PUBLISHes it; NATS: the stream republishes what it stored), so there is no second step a
+ * node could crash between, and watchers see a room's entries in seq order. Like pub/sub, a watch
+ * keeps nothing for a watcher that is cut off: the seq jump shows what it missed.
  */
 export interface RoomStreams {
   /** Number and keep one publish. Concurrent publishes to one room from any node get distinct, increasing seqs. */
@@ -64,4 +77,12 @@ export interface RoomStreams {
   since(room: string, seq: number, epoch?: string): StreamReplay | Promise<StreamReplay>;
   /** The room is freed everywhere: its stream goes (the next publish starts a new epoch). */
   drop(room: string): void | Promise<void>;
+  /**
+   * Hand every entry appended to `room` from now on (by any node, this one included) to `handler`,
+   * replacing this node's previous handler for the room. Resolves once the engine routes them here.
+   * Entries too big to be kept for replay are still delivered.
+   */
+  watch(room: string, handler: WatchHandler): void | Promise<void>;
+  /** Stop: no handler call for the room after this returns. */
+  unwatch(room: string): void | Promise<void>;
 }

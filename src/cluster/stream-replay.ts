@@ -107,7 +107,7 @@ export function decodeRecord(bytes: Uint8Array): PublishRecord | undefined {
 export const HIST_KIND = 'hist';
 
 export class RoomStreamError extends Error {
-  constructor(readonly code: 'ERR_ROOM_STREAM_TIMEOUT', message: string) {
+  constructor(readonly code: 'ERR_ROOM_STREAM_TIMEOUT' | 'ERR_ROOM_STREAM_TOO_BIG', message: string) {
     super(message);
   }
 }
