@@ -146,6 +146,8 @@ export class ChannelHub implements WorkQueueHost {
    */
   constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly events: HubEvents, readonly link?: NativeRoomLink) {
     this.history = new History(opts.historySize, opts.historyTtlMs, opts.historyBytes);
+    // Cluster: publications come from the room's stream (RoomPublications), delivered through here.
+    link?.publications.attach({ members: this.members, deliver: (m, frame) => this.deliver(m, frame) });
   }
 
   get size(): number { return this.members.size; }
@@ -212,9 +214,11 @@ export class ChannelHub implements WorkQueueHost {
     // kilobytes in a big room) is written at once instead of being copied again into this turn's
     // joined write with the frames that follow it.
     const seesPresence = (member.perms & Perm.PRESENCE) !== 0;
+    const publications = this.link?.publications;
     const connect: Record<string, unknown> = {
       type: 'connect', room: this.room, cid: member.cid, token: member.token, resumed, owner: this.owner,
-      members: seesPresence ? [...this.members.keys()] : [member.cid], seq: this.history.lastSeq, epoch: this.epoch,
+      members: seesPresence ? [...this.members.keys()] : [member.cid],
+      seq: publications ? publications.seq : this.history.lastSeq, epoch: publications ? publications.epoch : this.epoch,
       limits: this.opts.limits,
     };
     if (member.user !== undefined) connect.user = member.user;
@@ -224,7 +228,11 @@ export class ChannelHub implements WorkQueueHost {
     const infos = seesPresence ? this.infos() : member.info !== undefined ? { [member.cid]: member.info } : undefined;
     if (infos) connect.infos = infos;
     this.deliver(member, this.frame(connect as { type: string }), true);
-    if (request.since !== undefined && member.perms & Perm.SUBSCRIBE) this.replay(member, request.since, request.epoch);
+    if (request.since !== undefined && member.perms & Perm.SUBSCRIBE) {
+      // Cluster: read from the room's stream (asynchronous; live frames wait behind it).
+      if (publications) publications.replay(member, request.since, request.epoch);
+      else this.replay(member, request.since, request.epoch);
+    }
   }
 
   /** Take over the member `request.resume` names; undefined when there is none to take (a fresh member then). */
@@ -414,7 +422,10 @@ export class ChannelHub implements WorkQueueHost {
       return refuse(respond, 'forbidden', `the token does not allow "${msg.type}" (it allows: ${permNames(member.perms).join(', ') || 'nothing'})`, msg.ref);
     }
     switch (msg.type) {
-      case 'publish': return accepted(respond, msg, { seq: this.publish(member, msg.data, msg.topic, msg.echo) });
+      case 'publish':
+        // Cluster: appended to the room's stream; answered and delivered once the engine numbered it.
+        if (this.link) return this.link.publications.publish(member, msg, respond);
+        return accepted(respond, msg, { seq: this.publish(member, msg.data, msg.topic, msg.echo) });
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);

@@ -667,7 +667,12 @@ export class Room extends Emitter<RoomEvents> {
 
   private onGap(msg: ParsedServerMessage & { type: 'gap' }): void {
     // With reset, from..to is of the new numbering: what replay cannot bring starts after `to`.
-    if (msg.reset && msg.to > this.lastSeq) this.lastSeq = msg.to;
+    // A cluster names the new epoch in the gap when the numbering restarts live: adopt it.
+    if (msg.reset && msg.epoch !== undefined && msg.epoch !== this.epoch) {
+      this.epoch = msg.epoch;
+      this.lastSeq = msg.to;
+      this.save();
+    } else if (msg.reset && msg.to > this.lastSeq) this.lastSeq = msg.to;
     this.emit('gap', msg);
   }
 

@@ -144,6 +144,8 @@ function parseMessage(v: unknown): ParsedServerMessage | undefined {
       if (!isNum(v.from) || !isNum(v.to)) return undefined;
       const g: GapMessage = { type: 'gap', from: v.from, to: v.to };
       if (v.reset === true) g.reset = true;
+      if (isStr(v.epoch)) g.epoch = v.epoch;
+      if (v.outage === true) g.outage = true;
       return g;
     }
     case 'error': {

@@ -260,6 +260,10 @@ export interface GapMessage {
   to: number;
   /** The room's numbering restarted (new epoch): what came after your last seq in the old one is unknown. */
   reset?: true;
+  /** With `reset` on a cluster: the new epoch (live, without a new `connect`); resume with it. */
+  epoch?: string;
+  /** Cluster: the engine was away; messages published on other nodes meanwhile were delivered only there, unnumbered (from..to may be empty: from = to + 1). */
+  outage?: true;
 }
 export interface ErrorMessage extends Numbered {
   type: 'error';

@@ -114,6 +114,9 @@ export class Room implements RelayHost {
   }
 
   stats(): RoomStats {
+    // Cluster: the history is in the engine, not here: lastSeq is the last seq this node has seen
+    // of the room, and no bytes are kept for replay on this node.
+    const publications = (this.links?.native as NativeRoomLink | undefined)?.publications;
     return {
       peers: this.peers.size,
       members: this.members,
@@ -121,8 +124,8 @@ export class Room implements RelayHost {
       bytes: this.gun.store.approxBytes,
       messagesIn: this.messagesIn + (this.hub?.messagesIn ?? 0),
       messagesOut: this.messagesOut + (this.hub?.messagesOut ?? 0),
-      lastSeq: this.hub?.history.lastSeq ?? 0,
-      historyBytes: this.hub?.history.keptBytes() ?? 0,
+      lastSeq: publications ? publications.seq : this.hub?.history.lastSeq ?? 0,
+      historyBytes: publications ? 0 : this.hub?.history.keptBytes() ?? 0,
       owned: this.owned,
       createdAt: new Date(this.createdAt).toISOString(),
       emptySince: this.emptySince === null ? null : new Date(this.emptySince).toISOString(),
