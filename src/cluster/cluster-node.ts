@@ -95,7 +95,9 @@ export class ClusterNode {
         this.closers.push(() => bus.close());
         await bus.start();
         await redis.connect();
-        this.streams = new RedisRoomStreams(redis, key, this.opts.streamLimits, { timeoutMs, onLost });
+        const streams = new RedisRoomStreams(redis, key, this.opts.streamLimits, { timeoutMs, onLost });
+        this.streams = streams;
+        this.closers.push(() => streams.close()); // its watch subscriber connection
         this.graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
       } else {
