@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { ENGINE_KINDS, startCluster, type RunningCluster } from './helpers/cluster.ts';
 import { MemberPool, SseMember, WsMember, uid, until, type Msg } from './helpers/native.ts';
 import { startServer } from './helpers/server.ts';
+import { CutProxy, FAST, Handles, TRANSPORTS, next, record, until as untilTrue } from './helpers/client.ts';
 
 const HISTORY_SIZE = 20;
 
@@ -165,6 +166,37 @@ for (const kind of ENGINE_KINDS) {
       a.send({ type: 'publish', data: 'next' });
       const m = await c.waitFor(published, 5000, 'the next publication');
       assert.equal(m.seq, 8);
+    });
+
+    test(`${kind}: SDK clients moved to another node (the load balancer's choice) replay there what they missed: nothing lost, nothing twice`, async () => {
+      const room = '/' + uid('sdk');
+      const handles = new Handles();
+      const proxy = await CutProxy.start(cluster.nodes[B].port);
+      try {
+        const clients = TRANSPORTS.map((transport) => handles.join(`ws://127.0.0.1:${proxy.port}`, room, transport, FAST));
+        const logs = clients.map(record);
+        await Promise.all(clients.map((c) => next(c, 'connect')));
+        const sender = handles.join(cluster.nodes[A].ws, room, 'websocket', FAST);
+        await next(sender, 'connect');
+        const acked: number[] = [];
+        for (let i = 1; i <= 5; i++) acked.push((await sender.publish(i, { ack: true })).seq!);
+        assert.deepEqual(acked, [1, 2, 3, 4, 5], 'the SDK\'s acked publish resolves with the seq');
+        const enough = (n: number) => () => logs.every((l) => l.length >= n);
+        await untilTrue(enough(5), 'the first five at B', 10_000);
+        proxy.target = cluster.nodes[C].port; // from now on the "load balancer" sends them to C
+        const reconnected = clients.map((c) => next(c, 'connect', (e) => e.reconnected, 10_000));
+        proxy.cut();
+        for (let i = 6; i <= 10; i++) acked.push((await sender.publish(i, { ack: true })).seq!);
+        await Promise.all(reconnected);
+        await untilTrue(enough(10), 'all ten after the move', 10_000);
+        for (const log of logs) {
+          assert.deepEqual(log.map((m) => m.data), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+          assert.deepEqual(log.map((m) => m.seq), acked);
+        }
+      } finally {
+        await handles.closeAll();
+        await proxy.close();
+      }
     });
 
     test(`${kind}: publish on A → delivery on B, latency at light load, next to one node alone (printed)`, async (t) => {

@@ -101,7 +101,7 @@ export class RoomPublications {
     const record: PublishRecord = { from: from.cid, echo: msg.echo, data: q(msg.data), at: Date.now() };
     if (msg.topic !== undefined) record.topic = msg.topic;
     if (this.cluster.state === 'down') return this.publishLocally(record, msg, respond);
-    Promise.resolve(this.cluster.streams.append(this.room.name, record)).then(
+    callEngine(() => this.cluster.streams.append(this.room.name, record)).then(
       (position) => answer(respond, msg, position.seq),
       (err: unknown) => {
         // Never delivered here instead: a timed-out append may still land and come back through
@@ -140,7 +140,7 @@ export class RoomPublications {
     };
     const reading = this.cluster.state === 'down'
       ? Promise.reject(new Error('the engine is away'))
-      : Promise.resolve(this.cluster.streams.since(this.room.name, since, epoch));
+      : callEngine(() => this.cluster.streams.since(this.room.name, since, epoch));
     reading.then((r) => finish(() => {
       const host = this.host!;
       if (r.reset) host.deliver(member, gapFrame({ reset: true, from: 1, to: r.gap ? r.gap.to : 0, epoch: r.position.epoch }));
@@ -216,7 +216,7 @@ export class RoomPublications {
     this.outage = false;
     // Back: where does the stream stand? What this node's watch missed is a gap; what other nodes
     // delivered only to their own members meanwhile has no number: `outage` says it may exist.
-    Promise.resolve(this.cluster.streams.position(this.room.name)).then((position) => {
+    callEngine(() => this.cluster.streams.position(this.room.name)).then((position) => {
       if (this.disposed) return;
       if (position.epoch !== this.epoch) {
         this.epoch = position.epoch;
@@ -234,6 +234,11 @@ export class RoomPublications {
       setTimeout(() => { if (this.outage) this.resync(attempt + 1); }, Math.min(250 * 2 ** attempt, 5000)).unref();
     });
   }
+}
+
+/** The engine call as a promise: a synchronous throw becomes a rejection (the caller answers it). */
+function callEngine<T>(call: () => T | Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(call()));
 }
 
 interface Gap { from: number; to: number; reset?: true; epoch?: string; outage?: true }

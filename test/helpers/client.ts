@@ -99,13 +99,15 @@ export class CutProxy {
   private readonly sockets = new Set<net.Socket>();
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   refusing = false;
+  /** Where new connections go (a test may move it: a load balancer picking another node). */
+  target = 0;
   private constructor(private readonly listener: net.Server, readonly port: number) {}
 
   static async start(targetPort: number): Promise<CutProxy> {
     let proxy: CutProxy | undefined;
     const listener = net.createServer((client) => {
       if (!proxy || proxy.refusing) { client.destroy(); return; }
-      const upstream = net.connect(targetPort, '127.0.0.1');
+      const upstream = net.connect(proxy.target, '127.0.0.1');
       for (const s of [client, upstream]) {
         proxy.sockets.add(s);
         s.on('close', () => proxy?.sockets.delete(s));
@@ -119,6 +121,7 @@ export class CutProxy {
     });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     proxy = new CutProxy(listener, (listener.address() as net.AddressInfo).port);
+    proxy.target = targetPort;
     return proxy;
   }
 
