@@ -143,6 +143,19 @@ for (const readFirst of [false, true]) {
   });
 }
 
+test('replay ahead of this node\'s watch: the entries it brought are not given again when the watch catches up', async () => {
+  const { streams, pubs, member, got } = setup();
+  await pubs.ready();
+  const epoch = pubs.epoch!;
+  streams.inner.unwatch(ROOM); // appends now reach the engine but not (yet) this node's watch
+  for (let i = 1; i <= 4; i++) streams.inner.append(ROOM, rec(i));
+  pubs.replay(member('j'), 0, epoch);
+  await turn();
+  assert.deepEqual(got.get('j')!.map((m) => m.seq), [1, 2, 3, 4]);
+  for (let seq = 1; seq <= 5; seq++) streams.handler!({ seq, ...rec(seq) }, epoch); // the watch catches up, then goes on
+  assert.deepEqual(got.get('j')!.map((m) => m.seq), [1, 2, 3, 4, 5]);
+});
+
 test('replay that cannot be read: the member is told what it may have missed', async () => {
   const { streams, pubs, member, got } = setup();
   await pubs.ready();

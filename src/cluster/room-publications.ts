@@ -51,6 +51,8 @@ export class RoomPublications {
   private host: PublicationHost | undefined;
   /** members whose replay is being read → live frames held for them */
   private replaying: Map<Member, Held[]> | undefined;
+  /** members whose replay went further than this node's watch → the last seq it brought them */
+  private floors: Map<Member, number> | undefined;
   /** The engine went away while this room was linked: members get a gap when it is back. */
   private outage = false;
   private disposed = false;
@@ -93,6 +95,7 @@ export class RoomPublications {
     linked.get(this.cluster)?.delete(this);
     this.host = undefined;
     this.replaying = undefined;
+    this.floors = undefined;
     Promise.resolve(this.cluster.streams?.unwatch(this.room.name)).catch(() => { /* the engine is away: nothing to stop */ });
   }
 
@@ -137,6 +140,9 @@ export class RoomPublications {
         if (upTo && h.epoch === upTo.epoch && h.seq <= upTo.seq) continue; // the replay had it
         host.deliver(member, h.frame);
       }
+      // The engine can be ahead of this node's watch: entries the replay brought may still be on
+      // their way here. Until the watch has passed them, they are not given to this member again.
+      if (upTo && upTo.epoch === this.epoch && upTo.seq > this.seq) (this.floors ??= new Map()).set(member, upTo.seq);
     };
     const reading = this.cluster.state === 'down'
       ? Promise.reject(new Error('the engine is away'))
@@ -170,13 +176,18 @@ export class RoomPublications {
       // The stream started again (its keys expired, the engine lost them, the room was dropped).
       this.epoch = epoch;
       this.seq = entry.seq - 1;
+      this.floors = undefined; // seqs of the old epoch
       this.gapToAll({ reset: true, from: 1, to: this.seq, epoch });
     }
     if (entry.seq <= this.seq) return; // already counted (position read ahead of the watch)
     if (entry.seq > this.seq + 1) this.gapToAll({ from: this.seq + 1, to: entry.seq - 1 });
     this.seq = entry.seq;
-    if ('lost' in entry) return this.gapToAll({ from: entry.seq, to: entry.seq });
-    this.fanOut(entry, publicationFrame(entry, entry.seq), entry.seq);
+    if ('lost' in entry) this.gapToAll({ from: entry.seq, to: entry.seq });
+    else this.fanOut(entry, publicationFrame(entry, entry.seq), entry.seq);
+    if (this.floors) {
+      for (const [m, floor] of this.floors) if (floor <= this.seq) this.floors.delete(m);
+      if (this.floors.size === 0) this.floors = undefined;
+    }
   }
 
   private fanOut(record: PublishRecord, frame: OutFrame, seq: number): void {
@@ -186,6 +197,7 @@ export class RoomPublications {
       if (m.cid === record.from && !record.echo) continue;
       if (!(m.perms & Perm.SUBSCRIBE)) continue;
       if (record.topic !== undefined && !m.topics?.matches(record.topic)) continue;
+      if (this.floors && seq <= (this.floors.get(m) ?? 0)) continue; // its replay brought it
       const held = this.replaying?.get(m);
       if (held) held.push({ epoch: this.epoch, seq, frame });
       else host.deliver(m, frame);
@@ -198,6 +210,7 @@ export class RoomPublications {
     const frame = gapFrame(gap);
     for (const m of host.members.values()) {
       if (!(m.perms & Perm.SUBSCRIBE)) continue;
+      if (!gap.reset && this.floors && gap.to <= (this.floors.get(m) ?? 0)) continue; // its replay brought those
       const held = this.replaying?.get(m);
       // A gap held during a replay is given after it, unless the replay covered all of it.
       if (held) held.push({ epoch: gap.reset ? undefined : this.epoch, seq: gap.to, frame });
