@@ -223,6 +223,36 @@ for (const kind of ENGINE_KINDS) {
       console.log(`# ${line}`);
     });
 
+    test(`${kind}: engine hung (SIGSTOP) under a publish: the publisher is told broker_unavailable, and when the engine goes on the publication is delivered once, through the stream, never also locally`, async () => {
+      const room = '/' + uid('hung');
+      const a1 = await pools[A].ws(room);
+      const a2 = await pools[A].ws(room);
+      const b1 = await pools[B].ws(room);
+      cluster.engine.pause();
+      let answer: Msg;
+      try {
+        a1.send({ type: 'publish', data: 'hung', ack: true, ref: 'hung' });
+        answer = await a1.waitFor((m) => m.ref === 'hung', 15_000, 'the answer while the engine hangs');
+      } finally {
+        cluster.engine.resume();
+      }
+      assert.equal(answer.type, 'error');
+      assert.equal(answer.code, 'broker_unavailable');
+      assert.match(answer.message, /may still be delivered/);
+      await until([a2, b1], () => datas(a2).includes('hung') && datas(b1).includes('hung'), 15_000, 'the hung publication, once the engine goes on');
+      await brokerState(cluster, 'up');
+      let marked = false;
+      for (let attempt = 0; attempt < 50 && !marked; attempt++) { // the engine may need a moment after SIGCONT
+        a1.send({ type: 'publish', data: `marker${attempt}`, ack: true, ref: `m${attempt}` });
+        marked = (await a1.waitFor((m) => m.ref === `m${attempt}`, 10_000, 'the marker\'s answer')).type === 'ack';
+      }
+      await until([a2, b1], () => [a2, b1].every((m) => datas(m).some((d) => String(d).startsWith('marker'))), 10_000, 'the marker');
+      for (const m of [a2, b1]) {
+        assert.equal(datas(m).filter((d) => d === 'hung').length, 1, `${m.label}: once`);
+        assert.equal(typeof pubs(m).find((x) => x.data === 'hung')!.seq, 'number', 'numbered: it came through the stream');
+      }
+    });
+
     // Last: it takes the engine away (Redis comes back empty: a new epoch).
     test(`${kind}: engine away — members of one node still talk (unnumbered, once), the others get nothing; when it is back everyone gets an outage gap and numbering goes on`, async () => {
       const room = '/' + uid('outage');
