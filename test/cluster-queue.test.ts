@@ -25,7 +25,7 @@ function worker(m: WsMember, holdMs: number): { seen: Msg[]; maxHeld: number } {
   const state = { seen: [] as Msg[], maxHeld: 0 };
   let held = 0;
   let read = 0;
-  m.watch(() => {
+  const scan = () => {
     for (; read < m.messages.length; read++) {
       const job = m.messages[read];
       if (!isJob()(job)) continue;
@@ -33,7 +33,9 @@ function worker(m: WsMember, holdMs: number): { seen: Msg[]; maxHeld: number } {
       state.maxHeld = Math.max(state.maxHeld, ++held);
       setTimeout(() => { held--; m.send({ type: 'ack', job: job.job, data: { by: m.cid, data: job.data } }); }, holdMs);
     }
-  });
+  };
+  scan(); // jobs that came before it started
+  m.watch(scan);
   return state;
 }
 
