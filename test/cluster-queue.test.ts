@@ -2,7 +2,8 @@
 // by a member on node A go through the engine's queue to pullers on B and C — every job exactly
 // once, to both, within each puller's prefetch; nack and a dropped puller send the job to a puller
 // elsewhere (attempt 2); after --job-max-attempts the pusher on A hears job_failed; a job never goes
-// to its own pusher (not even when it is the only free puller); the bound answers queue_full.
+// to its own pusher (not even when it is the only free puller); the bound answers queue_full; the
+// job held by a node that dies goes to a puller elsewhere after the engine's ack wait.
 // Raw protocol clients (test/helpers/native.ts), one pool per node.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -177,6 +178,31 @@ for (const kind of ENGINE_KINDS) {
       const got = worker(w, 0);
       await pusher.waitForCount((x) => x.type === 'job', 40, 20_000, 'outcomes of the waiting jobs');
       assert.deepEqual(got.seen.map((j) => j.data).sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i));
+    });
+
+    test(`${kind}: a node that dies (SIGKILL) holding a job: the engine hands the job to a puller on another node after its ack wait, attempt 2`, async () => {
+      const doomed = await cluster.addNode();
+      const doomedPool = new MemberPool(doomed.ws, doomed.http);
+      const r = '/' + uid('cq-kill');
+      const pusher = await on(0, r);
+      const holder = await doomedPool.ws(r);
+      await act(holder, { type: 'pull' });
+      pusher.send({ type: 'push', data: 'orphan', ack: true, ref: 'o' });
+      await holder.waitFor(isJob('orphan'), 5000);
+      const heir = await on(2, r);
+      await act(heir, { type: 'pull' });
+      const t0 = Date.now();
+      await doomed.stop('SIGKILL');
+      // engine ack wait = 1 s + max(1 s, 0.5 s) = 2 s, then the heir's node's next poll (≤ 0.5 s)
+      const again = await heir.waitFor(isJob('orphan'), 8000, 'the dead node\'s job');
+      const after = Date.now() - t0;
+      assert.equal(again.attempt, 2);
+      heir.send({ type: 'ack', job: again.job, data: 'rescued' });
+      const done = await pusher.waitFor((x) => x.type === 'job' && x.ref === 'o', 5000);
+      assert.equal(done.from, heir.cid);
+      assert.equal(done.attempts, 2);
+      console.log(`# ${kind}: the dead node's job redelivered ${after} ms after the kill`);
+      await doomedPool.closeAll().catch(() => {});
     });
 
     test(`${kind}: push on A → delivery to a puller on B, one job at a time (latency, printed)`, async () => {

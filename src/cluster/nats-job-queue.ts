@@ -108,7 +108,12 @@ export class NatsJobQueue implements JobQueue {
       try {
         nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.stream}.${this.consumer(room)}`, JSON.stringify({ batch: max, no_wait: true }), { reply: inbox });
         for await (const m of sub) {
-          if (m.headers?.code && m.data.length === 0) break; // 404 no messages, 408 request ended...
+          if (m.headers?.code && m.data.length === 0) {
+            // 404 no messages, 408 request ended; 503 no responders: the consumer is gone (the room
+            // was dropped by another node): made again on the next take.
+            if (m.headers.code === 503) this.#consumers.delete(room);
+            break;
+          }
           got++;
           const handle = m.reply ?? '';
           const job = openJob(this.key, room, m.data);
