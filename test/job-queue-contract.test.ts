@@ -24,7 +24,7 @@ const KEY_A = ClusterKey.fromSecret('job-queue-contract-cluster-key-A-0123456789
 const KEY_B = ClusterKey.fromSecret('job-queue-contract-cluster-key-B-0123456789');
 const LIMITS: JobQueueLimits = { maxJobs: 1000, maxBytes: 1 << 20, engineAckWaitMs: 30_000 };
 
-interface NodeOptions { key?: ClusterKey | null; limits?: JobQueueLimits }
+interface NodeOptions { key?: ClusterKey | null; limits?: JobQueueLimits; id?: string }
 
 interface Impl {
   name: 'memory' | 'redis' | 'nats';
@@ -47,7 +47,7 @@ const memory: Impl = {
   node(ns, opts = {}) {
     let store = memoryStores.get(ns);
     if (!store) memoryStores.set(ns, (store = new MemoryJobStore()));
-    return new MemoryJobQueue(store, opts.key ?? null, nodeId(), opts.limits ?? LIMITS);
+    return new MemoryJobQueue(store, opts.key ?? null, opts.id ?? nodeId(), opts.limits ?? LIMITS);
   },
 };
 
@@ -55,7 +55,7 @@ const redis: Impl = {
   name: 'redis',
   boundsBytes: true,
   node(ns, opts = {}) {
-    const q = new RedisJobQueue(this.engine!.url, opts.key ?? null, nodeId(), opts.limits ?? LIMITS, { prefix: ns });
+    const q = new RedisJobQueue(this.engine!.url, opts.key ?? null, opts.id ?? nodeId(), opts.limits ?? LIMITS, { prefix: ns });
     made.push(q);
     return q;
   },
@@ -243,6 +243,30 @@ for (const impl of [memory, redis, nats]) {
       assert.equal(await a.ack(r, held.handle), false, 'its holder lost it');
       assert.equal(await b.ack(r, again.handle), true);
       assert.deepEqual(await a.take(r, 1), []);
+    });
+
+    test(`${impl.name}: releaseNode: the jobs a gone node held go back at once with its delivery counted (NATS: 0, its ack wait does it)`, async () => {
+      const ns = newNs();
+      const a = impl.node(ns, { id: 'gone-node' });
+      const b = impl.node(ns);
+      const r = room();
+      await a.push(r, job('held by the dead', { id: 'jd' }));
+      await a.push(r, job('still waiting', { id: 'jw' }));
+      const [held] = await a.take(r, 1);
+      assert.equal(held.job.id, 'jd');
+      const released = await b.releaseNode(r, 'gone-node');
+      if (impl.name === 'nats') {
+        assert.equal(released, 0);
+        await a.ack(r, held.handle);
+      } else {
+        assert.equal(released, 1);
+        assert.equal(await b.releaseNode(r, 'gone-node'), 0, 'idempotent');
+        const got = await b.take(r, 5);
+        assert.deepEqual(got.map((t) => [t.job.id, t.attempt]), [['jw', 1], ['jd', 2]], 'behind the waiting job, attempt 2');
+        assert.equal(await a.ack(r, held.handle), false, 'the gone node no longer holds it');
+        for (const t of got) assert.equal(await b.ack(r, t.handle), true);
+      }
+      assert.equal(await b.releaseNode(room(), 'gone-node'), 0, 'a room without a queue');
     });
 
     if (impl.raw) test(`${impl.name}: with a cluster key the engine holds no plaintext; a node with another key or none drops the job and counts it`, async () => {

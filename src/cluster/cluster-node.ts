@@ -129,6 +129,7 @@ export class ClusterNode {
         this.registry = new NatsNodeRegistry(broker.url, key, registryOptions);
       }
       this.onNode(OUTCOME_KIND, (m) => routeOutcome(this, m));
+      this.onNodeGone((gone) => { for (const jobs of this.jobRooms.values()) jobs.nodeGone(gone.id); });
       const registry = this.registry;
       registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
       await registry.start({ id: nodeId, startedAt: this.startedAt });

@@ -63,6 +63,13 @@ export interface JobQueue {
    * when this node no longer holds it (the engine handed it out again meanwhile).
    */
   requeue(room: string, taken: TakenJob, attemptsMade: number): Promise<boolean>;
+  /**
+   * Node `nodeId` is gone (NodeRegistry.onNodeGone): the jobs it held go back to the queue now,
+   * each with the delivery it had counted, instead of after the engine ack wait. Idempotent: any
+   * number of nodes may call it. Returns how many went back (NATS: always 0, its ack wait is the
+   * only way: a pull consumer does not say which client holds what).
+   */
+  releaseNode(room: string, nodeId: string): Promise<number>;
   /** The room is freed everywhere: its queue goes. */
   drop(room: string): Promise<void>;
   readonly counters: JobQueueCounters;

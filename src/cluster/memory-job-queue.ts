@@ -81,6 +81,15 @@ export class MemoryJobQueue implements JobQueue {
     return true;
   }
 
+  async releaseNode(room: string, nodeId: string): Promise<number> {
+    const gone = (this.store.rooms.get(room) ?? []).filter((e) => e.holder === nodeId);
+    for (const e of gone) {
+      this.#remove(room, e);
+      this.#room(room).push(this.#entry(e.before + e.count, e.frame, e.bytes));
+    }
+    return gone.length;
+  }
+
   async drop(room: string): Promise<void> {
     this.store.rooms.delete(room);
   }

@@ -161,6 +161,9 @@ export class NatsJobQueue implements JobQueue {
     })());
   }
 
+  /** Not possible here: the server's ack wait brings a gone node's deliveries back. */
+  async releaseNode(): Promise<number> { return 0; }
+
   drop(room: string): Promise<void> {
     return jobDeadline('drop', this.#timeoutMs, (async () => {
       const { jsm } = await this.ready();

@@ -88,6 +88,26 @@ redis.call('XADD', KEYS[1], '*', 'a', ARGV[3], 'b', f['b'], 'p', f['p'])
 return 1
 `);
 
+// KEYS q; ARGV the gone node's consumer. Its pending entries become copies at the end of the stream
+// with the deliveries it had counted; then the consumer goes.
+const RELEASE_NODE = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = 0
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'g', '-', '+', 100000, ARGV[1])) do
+  local e = redis.call('XRANGE', KEYS[1], p[1], p[1])
+  redis.call('XACK', KEYS[1], 'g', p[1])
+  redis.call('XDEL', KEYS[1], p[1])
+  if #e > 0 then
+    local f = {}
+    for i = 1, #e[1][2], 2 do f[e[1][2][i]] = e[1][2][i + 1] end
+    redis.call('XADD', KEYS[1], '*', 'a', tonumber(f['a']) + p[4], 'b', f['b'], 'p', f['p'])
+    n = n + 1
+  end
+end
+redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'g', ARGV[1])
+return n
+`);
+
 export class RedisJobQueue implements JobQueue {
   readonly redis: Redis;
   readonly counters = newJobCounters();
@@ -159,6 +179,10 @@ export class RedisJobQueue implements JobQueue {
 
   requeue(room: string, taken: TakenJob, attemptsMade: number): Promise<boolean> {
     return jobDeadline('requeue', this.#timeoutMs, (async () => await this.#run(REQUEUE, room, [this.nodeId, taken.handle, attemptsMade]) === 1)());
+  }
+
+  releaseNode(room: string, nodeId: string): Promise<number> {
+    return jobDeadline('releaseNode', this.#timeoutMs, (async () => Number(await this.#run(RELEASE_NODE, room, [nodeId])))());
   }
 
   drop(room: string): Promise<void> {

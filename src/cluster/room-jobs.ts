@@ -10,9 +10,10 @@
 //   ack     → JobQueue.ack, then the outcome to the pusher's node (ClusterBus.toNode)
 //   nack, the puller drops, the ack wait runs out on this node → JobQueue.requeue with the attempts
 //             made, or, after --job-max-attempts, job_failed to the pusher
-// A node that dies holding jobs: the engine hands them out again after its ack wait (the node's
-// ack wait plus a margin, so a live node always settles its own jobs first); the taker sees the
-// attempt already past the limit and reports job_failed, or delivers it.
+// A node that dies holding jobs: on Redis every node with the room releases them as soon as the
+// registry reports the node gone; otherwise the engine hands them out again after its ack wait
+// (the node's ack wait plus a margin, so a live node always settles its own jobs first). The taker
+// delivers them (attempt + 1) or, the attempt past the limit, reports job_failed.
 import { randomBytes } from 'node:crypto';
 import type { Json, Ref } from '../channels/messages.js';
 import type { JobOutcome, Puller, WorkQueueOptions } from '../channels/work-queue.js';
@@ -179,6 +180,13 @@ export class RoomJobs {
     this.pullers.length = 0;
     if (this.subscribed) void this.cluster.unsubscribe(this.room, NUDGE_KIND).catch(() => {});
     if (this.cluster.jobRooms.get(this.room) === this) this.cluster.jobRooms.delete(this.room);
+  }
+
+  /** Node `id` is gone: the jobs it held in this room go back now (Redis; NATS waits for its ack wait). */
+  nodeGone(id: string): void {
+    void this.queue.releaseNode(this.room, id).then((n) => { if (n > 0) { this.nudge(); this.take(); } }, (err) => {
+      this.cluster.log.warn('jobs of a gone node not released', { room: this.room, node: id, err: String(err) }); // the engine ack wait brings them back
+    });
   }
 
   /** An outcome for a pusher here (from this node or another). */
