@@ -130,6 +130,7 @@ export class ClusterNode {
       }
       this.onNode(OUTCOME_KIND, (m) => routeOutcome(this, m));
       this.onNodeGone((gone) => { for (const jobs of this.jobRooms.values()) jobs.nodeGone(gone.id); });
+      this.onState((state) => { if (state === 'up') for (const jobs of this.jobRooms.values()) jobs.wake(); });
       const registry = this.registry;
       registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
       await registry.start({ id: nodeId, startedAt: this.startedAt });

@@ -189,6 +189,8 @@ export class NatsJobQueue implements JobQueue {
     if (!made) {
       made = (async () => {
         const { jsm } = await this.ready();
+        // Made by another node with other settings (another --job-ack-wait): use it as it is.
+        if (await jsm.consumers.info(this.stream, this.consumer(room)).then(() => true, () => false)) return;
         await jsm.consumers.add(this.stream, {
           durable_name: this.consumer(room),
           filter_subject: this.subject(room),

@@ -90,7 +90,9 @@ export class RoomJobs {
 
   constructor(private readonly cluster: ClusterNode, readonly room: string, private readonly opts: WorkQueueOptions, private readonly host: RoomJobsHost) {
     this.queue = cluster.jobs;
-    this.pollMs = Math.min(1000, Math.max(100, Math.round(engineAckWaitMs(opts.ackWaitMs) / 4)));
+    // The poll finds what no nudge announced: jobs of a node that died (after the engine ack wait)
+    // and nudges lost while the bus was cut off (also retaken when it comes back, see wake()).
+    this.pollMs = Math.min(5000, Math.max(100, Math.round(engineAckWaitMs(opts.ackWaitMs) / 4)));
     cluster.jobRooms.set(room, this);
   }
 
@@ -182,6 +184,9 @@ export class RoomJobs {
     if (this.cluster.jobRooms.get(this.room) === this) this.cluster.jobRooms.delete(this.room);
   }
 
+  /** The bus is back: nudges may have been lost meanwhile. */
+  wake(): void { this.take(); }
+
   /** Node `id` is gone: the jobs it held in this room go back now (Redis; NATS waits for its ack wait). */
   nodeGone(id: string): void {
     void this.queue.releaseNode(this.room, id).then((n) => { if (n > 0) { this.nudge(); this.take(); } }, (err) => {
@@ -233,12 +238,14 @@ export class RoomJobs {
     if (free === 0) return;
     this.taking = true;
     this.takeAgain = false;
-    void this.queue.take(this.room, Math.min(free, MAX_TAKE)).then((taken) => {
+    const asked = Math.min(free, MAX_TAKE);
+    void this.queue.take(this.room, asked).then((taken) => {
       this.taking = false;
       this.takeFailing = false;
       let gaveBack = false;
       for (const t of taken) if (!this.place(t)) gaveBack = true;
-      if (!gaveBack && (this.takeAgain || taken.length > 0)) this.take();
+      // Again if something changed meanwhile, or if the queue may hold more (it filled the take).
+      if (!gaveBack && (this.takeAgain || taken.length >= asked)) this.take();
     }, (err) => {
       this.taking = false;
       if (!this.takeFailing) this.cluster.log.warn('job take failed', { room: this.room, err: String(err) }); // the poll tries again
@@ -363,6 +370,7 @@ export class RoomJobs {
 export function routeOutcome(cluster: ClusterNode, message: BusMessage): void {
   let o: OutcomeMessage;
   try { o = JSON.parse(Buffer.from(message.payload).toString('utf8')) as OutcomeMessage; } catch { return; }
-  if (typeof o?.room !== 'string' || typeof o.cid !== 'string' || typeof o.id !== 'string') return;
+  if (typeof o?.room !== 'string' || typeof o.cid !== 'string' || typeof o.id !== 'string' || typeof o.attempts !== 'number') return;
+  if (typeof o.outcome !== 'object' || o.outcome === null || (o.outcome.status !== 'done' && o.outcome.status !== 'failed')) return;
   cluster.jobRooms.get(o.room)?.outcome(o);
 }
