@@ -166,6 +166,23 @@ for (const kind of ENGINE_KINDS) {
       assert.equal(both.count(isJob()), 0);
     });
 
+    test(`${kind}: an SSE member on A pushes by POST (answered with the job id); the outcome reaches its stream from C`, async () => {
+      const r = '/' + uid('cq-sse');
+      const sse = await pools[0].sse(r);
+      const w = await on(2, r);
+      await act(w, { type: 'pull' });
+      const post = await sse.send({ type: 'push', data: 'by post', ack: true });
+      assert.equal(post.status, 200, post.text);
+      assert.match(post.body.job, /^j/);
+      const job = await w.waitFor(isJob('by post'), 5000);
+      assert.equal(job.job, post.body.job);
+      assert.equal(job.from, sse.cid);
+      w.send({ type: 'ack', job: job.job, data: 42 });
+      const outcome = await sse.waitFor((x) => x.type === 'job' && x.job === post.body.job, 5000, 'the outcome on the SSE stream');
+      assert.equal(outcome.status, 'done');
+      assert.equal(outcome.data, 42);
+    });
+
     test(`${kind}: the bound: --max-queued-jobs jobs wait in the engine while nobody pulls; then queue_full`, async () => {
       const r = '/' + uid('cq-full');
       const pusher = await on(0, r);
