@@ -15,6 +15,7 @@ import { WorkQueue, type Job, type JobOutcome, type Puller, type WorkQueueHost, 
 import { CLOSE_CODES, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import type { ServerLimits } from '../protocol/messages.js';
 import type { NativeRoomLink } from '../cluster/native-room-link.js';
+import { RoomJobs, type DeliveredJob, type RoomJobsHost } from '../cluster/room-jobs.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -117,7 +118,7 @@ function newCid(): string {
   return 'c' + cidPrefix + (++cidCounter).toString(36);
 }
 
-export class ChannelHub implements WorkQueueHost {
+export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   readonly members = new Map<string, Member>();
   /** token → member, for POSTs; built on the first lookup (rooms of WebSocket members never need it) */
   private byToken: Map<string, Member> | undefined;
@@ -129,8 +130,8 @@ export class ChannelHub implements WorkQueueHost {
   private pending: Map<string, PendingRequest> | undefined;
   private ridCounter = 0;
   private serveCursor = 0;
-  /** push/pull; made on the first push or pull */
-  private queue: WorkQueue | undefined;
+  /** push/pull; made on the first push or pull: in the room's memory, or (cluster) in the engine */
+  private queue: WorkQueue | RoomJobs | undefined;
   /** resume token → cid of members that left, so a late resume keeps its cid (with leave/join seen) */
   private departed: Map<string, { cid: string; user: string | undefined; until: number }> | undefined;
   messagesIn = 0;
@@ -450,7 +451,8 @@ export class ChannelHub implements WorkQueueHost {
       case 'request': return this.request(member, msg, respond);
       case 'reply': return this.reply(member, msg, respond);
       case 'push': {
-        const queue = (this.queue ??= this.makeQueue());
+        if (this.link) return this.pushToCluster(member, msg, respond);
+        const queue = (this.queue ??= this.makeQueue()) as WorkQueue;
         const job = queue.push(member, msg.data, msg.ref, msg.ack);
         if (job === 'queue_full') return refuse(respond, 'queue_full', `the room's work queue is full (${queue.waitingCount} jobs waiting; --max-queued-jobs, --max-queued-job-bytes)`, msg.ref);
         // The pusher hears `ack` before any outcome: the job is given out only after it.
@@ -472,12 +474,22 @@ export class ChannelHub implements WorkQueueHost {
     }
   }
 
-  private makeQueue(): WorkQueue {
-    return new WorkQueue(this.opts.queue, this);
+  private makeQueue(): WorkQueue | RoomJobs {
+    return this.link ? new RoomJobs(this.link.cluster, this.room, this.opts.queue, this) : new WorkQueue(this.opts.queue, this);
   }
 
-  /** WorkQueueHost: a job to its puller. */
-  deliverJob(to: Puller, job: Job): void {
+  /** Cluster: the job goes to the engine's queue; the pusher hears `ack` once the engine took it. */
+  private pushToCluster(member: Member, msg: Extract<ClientMessage, { type: 'push' }>, respond: Respond): void {
+    const jobs = (this.queue ??= this.makeQueue()) as RoomJobs;
+    jobs.push(member, msg.data, msg.ref, msg.ack).then((id) => {
+      if (id === 'queue_full') return refuse(respond, 'queue_full', 'the room\'s work queue is full (--max-queued-jobs, --max-queued-job-bytes)', msg.ref);
+      accepted(respond, msg, { job: id });
+      jobs.pushAnswered(id);
+    }, () => refuse(respond, 'broker_unavailable', 'the cluster\'s engine did not answer: the job may not have been queued (retry)', msg.ref));
+  }
+
+  /** WorkQueueHost and RoomJobsHost: a job to its puller. */
+  deliverJob(to: Puller, job: Job | DeliveredJob): void {
     this.directed(to as Member, { type: 'message', kind: 'push', from: job.from, data: job.data, job: job.id, attempt: job.attempts });
   }
 
@@ -486,6 +498,12 @@ export class ChannelHub implements WorkQueueHost {
     const pusher = job.pusher as Member;
     if (this.members.get(pusher.cid) !== pusher) return;
     this.directed(pusher, { type: 'job', ref: job.ref ?? null, job: job.id, attempts: job.attempts, ...outcome });
+  }
+
+  /** RoomJobsHost: the outcome of a job pushed by `cid` (a member here), from whichever node settled it. */
+  tellJobOutcome(cid: string, ref: string | number | null, id: string, attempts: number, outcome: JobOutcome): void {
+    const pusher = this.members.get(cid);
+    if (pusher) this.directed(pusher, { type: 'job', ref, job: id, attempts, ...outcome });
   }
 
   private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): number {

@@ -11,6 +11,8 @@ import type { BrokerConfig } from './broker-url.js';
 import { BusError, engineAddress, type BusMessage, type BusRejection, type BusState, type ClusterBus } from './cluster-bus.js';
 import type { ClusterKey } from './cluster-key.js';
 import type { GraphLog } from './graph-log.js';
+import type { JobQueue, JobQueueLimits } from './job-queue.js';
+import { OUTCOME_KIND, routeOutcome, type RoomJobs } from './room-jobs.js';
 import type { LiveNode, NodeCounts, NodeGone, NodeRegistry } from './node-registry.js';
 import type { RoomStreams, StreamLimits } from './room-stream.js';
 import type { RoomLink, RoomProtocol } from './room-link.js';
@@ -26,6 +28,8 @@ export interface ClusterNodeOptions {
   key: ClusterKey | null;
   /** the history limits (--history-size, --history-bytes, --history-ttl) */
   streamLimits: StreamLimits;
+  /** the work queues' bounds (--max-queued-jobs, --max-queued-job-bytes) and engine ack wait (room-jobs.ts engineAckWaitMs) */
+  jobLimits: JobQueueLimits;
   /** how long a room's GUN log outlives its last touch (room TTL + margin) */
   graphTtlMs: number;
   log: Logger;
@@ -52,6 +56,9 @@ export class ClusterNode {
   registry!: NodeRegistry;
   streams!: RoomStreams;
   graphLog!: GraphLog;
+  jobs!: JobQueue;
+  /** rooms with push/pull on this node (where job outcomes for pushers here go) */
+  readonly jobRooms = new Map<string, RoomJobs>();
   /** room → kind → handler */
   private readonly roomKinds = new Map<string, Map<string, KindHandler>>();
   private readonly nodeKinds = new Map<string, NodeKindHandler>();
@@ -59,6 +66,7 @@ export class ClusterNode {
   private readonly stateHandlers: ((state: BusState) => void)[] = [];
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly rejectionLogged = new Map<string, number>();
+  private started = false;
   /** frames from other nodes dropped because they did not open (another key, altered...) */
   rejected = 0;
 
@@ -76,7 +84,8 @@ export class ClusterNode {
       nodeId, timeoutMs, onRejected,
       onNodeMessage: (m: BusMessage) => this.onNodeMessage(m),
       onState: (s: BusState) => {
-        log.warn(s === 'up' ? 'broker up' : 'broker down', { broker: engineAddress(broker.url) });
+        // The first `up` is the start itself (the listening line says so); changes after it are news.
+        if (this.started || s === 'down') log.warn(s === 'up' ? 'broker up' : 'broker down', { broker: engineAddress(broker.url) });
         for (const h of this.stateHandlers) h(s);
       },
     };
@@ -84,8 +93,9 @@ export class ClusterNode {
     const onLost = (room: string, at: number, reason: string) => log.warn('cluster entry not opened', { room, at, reason });
     try {
       if (broker.kind === 'redis') {
-        const [{ Redis }, { RedisClusterBus }, { RedisNodeRegistry }, { RedisRoomStreams }, { RedisGraphLog }] = await Promise.all([
+        const [{ Redis }, { RedisClusterBus }, { RedisNodeRegistry }, { RedisRoomStreams }, { RedisGraphLog }, { RedisJobQueue }] = await Promise.all([
           import('ioredis'), import('./redis-cluster-bus.js'), import('./redis-node-registry.js'), import('./redis-room-streams.js'), import('./redis-graph-log.js'),
+          import('./redis-job-queue.js'),
         ]);
         const redis = new Redis(broker.url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 1, commandTimeout: timeoutMs });
         redis.on('error', () => { /* calls fail and say so; ioredis reconnects */ });
@@ -99,10 +109,12 @@ export class ClusterNode {
         this.streams = streams;
         this.closers.push(() => streams.close()); // its watch subscriber connection
         this.graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
+        this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
       } else {
-        const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }] = await Promise.all([
+        const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }, { NatsJobQueue }] = await Promise.all([
           import('@nats-io/transport-node'), import('./nats-cluster-bus.js'), import('./nats-node-registry.js'), import('./nats-room-streams.js'), import('./nats-graph-log.js'),
+          import('./nats-job-queue.js'),
         ]);
         const bus = new NatsClusterBus(broker.url, key, busOptions);
         this.bus = bus;
@@ -113,21 +125,29 @@ export class ClusterNode {
         const streams = new NatsRoomStreams(nc, key, this.opts.streamLimits, { timeoutMs, onLost });
         const graphLog = new NatsGraphLog(nc, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         // JetStream must be there (nats-server -js): found out now, not at the first publish.
-        await Promise.all([streams.ready(), graphLog.ready()]);
+        const jobs = new NatsJobQueue(nc, key, this.opts.jobLimits, { timeoutMs });
+        await Promise.all([streams.ready(), graphLog.ready(), jobs.ready()]);
         this.streams = streams;
         this.graphLog = graphLog;
+        this.jobs = jobs;
         this.registry = new NatsNodeRegistry(broker.url, key, registryOptions);
       }
+      this.onNode(OUTCOME_KIND, (m) => routeOutcome(this, m));
+      this.onNodeGone((gone) => { for (const jobs of this.jobRooms.values()) jobs.nodeGone(gone.id); });
+      this.onState((state) => { if (state === 'up') for (const jobs of this.jobRooms.values()) jobs.wake(); });
       const registry = this.registry;
       registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
       await registry.start({ id: nodeId, startedAt: this.startedAt });
       this.closers.unshift(() => registry.stop());
+      this.started = true;
     } catch (err) {
       await this.stop().catch(() => {});
       const reason = err instanceof BusError || !(err instanceof Error) ? String((err as Error)?.message ?? err) : err.message;
       throw new Error(`cannot use the ${broker.kind} broker at ${engineAddress(broker.url)}: ${reason.split('\n')[0]}`);
     }
   }
+
+  get log(): Logger { return this.opts.log; }
 
   get state(): BusState { return this.bus?.state ?? 'down'; }
 

@@ -30,6 +30,7 @@ import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
+import { engineAckWaitMs } from '../cluster/room-jobs.js';
 
 /** The longest request timeout honoured (a longer one is cut to it). */
 const MAX_REQUEST_TIMEOUT_MS = 60_000;
@@ -58,6 +59,7 @@ export class MultisocketServer {
         key: config.clusterKey,
         streamLimits: { maxEntries: config.historySize, maxBytes: config.historyBytes, maxAgeMs: config.historyTtlMs },
         graphTtlMs: config.roomTtlMs + 60_000,
+        jobLimits: { maxJobs: config.maxQueuedJobs, maxBytes: config.maxQueuedJobBytes, engineAckWaitMs: engineAckWaitMs(config.jobAckWaitMs) },
         log,
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
       });
