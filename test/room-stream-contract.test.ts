@@ -19,7 +19,9 @@ import type { LiveEntry, PublishRecord, RoomStreams, StreamLimits, StreamReplay 
 import { MemoryRoomStreams } from '../src/cluster/memory-room-streams.ts';
 import { RedisRoomStreams } from '../src/cluster/redis-room-streams.ts';
 import { NatsRoomStreams } from '../src/cluster/nats-room-streams.ts';
-import { buildReplay, type RoomStreamCounters } from '../src/cluster/stream-replay.ts';
+import { buildReplay, encodeRecord, HIST_KIND, type RoomStreamCounters } from '../src/cluster/stream-replay.ts';
+import { seal } from '../src/cluster/seal.ts';
+import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
 import { rawJetStream, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
 
 const KEY_A = ClusterKey.fromSecret('contract-test-cluster-key-A-0123456789');
@@ -209,6 +211,36 @@ for (const impl of [memory, redis, nats]) {
       await a.append(r, rec('after unwatch'));
       await a.position(r); // one more round trip: anything routed would be here by now
       for (const w of watchers) assert.equal(w.got.length, 2 * N + 1, 'nothing after unwatch');
+    });
+
+    // The server republishes from the publishing connection's goroutine: two nodes' entries can pass each other.
+    if (impl.name === 'nats') test('nats: watch puts entries that pass each other back in seq order; a hole is given up after a bounded wait', async () => {
+      const s = impl.node(newNs()) as NatsRoomStreams;
+      const r = room();
+      const { epoch } = await s.position(r);
+      const w = new Watched();
+      await s.watch(r, w.handler);
+      const raw = await natsConnect({ servers: impl.engine!.url });
+      try {
+        const send = (seq: number) => {
+          const record = rec(seq);
+          const h = natsHeaders();
+          h.set('Ms-Epoch', epoch);
+          h.set('Ms-Seq', String(seq));
+          h.set('Ms-Bytes', String(Buffer.byteLength(record.data)));
+          raw.publish(s.liveSubject(r), seal(null, { kind: HIST_KIND, room: r }, encodeRecord(record)), { headers: h });
+        };
+        send(1); send(3); send(2); // 3 passed 2
+        await raw.flush();
+        await w.count(3, 'reordered');
+        assert.deepEqual(w.seqs, [1, 2, 3]);
+        send(5); send(6); // 4 never comes
+        await raw.flush();
+        const t0 = Date.now();
+        await w.count(5, 'after the hole');
+        assert.deepEqual(w.seqs, [1, 2, 3, 5, 6], 'the hole stays a hole (the caller reports the gap)');
+        assert.ok(Date.now() - t0 < 2000);
+      } finally { await raw.close(); }
     });
 
     test(`${impl.name}: gap after trimming by count`, async () => {

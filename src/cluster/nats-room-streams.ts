@@ -33,8 +33,9 @@
 // message, so its next call starts a new epoch (readers of the old one get a reset).
 //
 // Live delivery (watch): the stream republishes every message it STORES to
-// `<p>.live.<token>` (JetStream's RePublish, with our headers plus Nats-Sequence), in stream
-// order, and a watcher is a core subscription there. Not a core subscription on the history subject
+// `<p>.live.<token>` (JetStream's RePublish, with our headers plus Nats-Sequence), and a watcher
+// is a core subscription there; republishes of different nodes' appends can pass each other, so
+// the watcher puts them back in seq order (Watcher below). Not a core subscription on the history subject
 // itself: that one also receives the publishes JetStream refuses (a 10071 conflict of two nodes
 // extending the same last message), which would deliver a message under a seq another message got.
 // All nodes must share the limits: the stream is configured by whichever node starts last.
@@ -76,6 +77,24 @@ const WRONG_LAST_SEQUENCE = 10071;
 const HEADER_ALLOWANCE = 4096; // max_payload counts headers too
 const TAILS_KEPT = 10_000; // cached last positions, per node
 
+/**
+ * A room's watch. The server republishes a stored message from the goroutine of the connection
+ * that published it, so the republishes of two nodes' appends can pass each other (seen in the
+ * contract test: 24 before 23). An entry that comes early is held until the ones before it arrive,
+ * at most REORDER_WAIT_MS; then what is held goes out in seq order, and the hole is the caller's
+ * gap. Within one epoch; an entry of another epoch first releases what is held.
+ */
+interface Watcher {
+  sub: Subscription;
+  handler: WatchHandler;
+  epoch: string | undefined;
+  /** the seq expected next (0: none yet) */
+  next: number;
+  early: Map<number, LiveEntry>;
+  timer: NodeJS.Timeout | undefined;
+}
+const REORDER_WAIT_MS = 200;
+
 /** Where a room's subject ends: its last message, as far as this node knows. */
 interface Tail {
   /** undefined: the subject is empty (streamSeq 0) or its last message is not ours */
@@ -100,7 +119,7 @@ export class NatsRoomStreams implements RoomStreams {
   readonly #tails = new Map<string, Tail>(); // subject -> tail after this node's last append
   readonly #appending = new Map<string, Promise<unknown>>(); // room -> this node's appends, in order
   readonly #liveRoot: string;
-  readonly #watched = new Map<string, { sub: Subscription; handler: WatchHandler }>(); // room -> watcher
+  readonly #watched = new Map<string, Watcher>(); // room -> watcher
 
   constructor(nc: NatsConnection | string, private readonly key: ClusterKey | null, private readonly limits: StreamLimits, options: NatsRoomStreamsOptions = {}) {
     checkLimits(limits);
@@ -229,42 +248,79 @@ export class NatsRoomStreams implements RoomStreams {
     await withDeadline('watch', this.#timeoutMs, async () => {
       const { nc } = await this.ready();
       if (this.#watched.has(room)) { this.#watched.get(room)!.handler = handler; return; }
-      const entry = {
-        handler,
+      const watcher: Watcher = {
+        handler, epoch: undefined, next: 0, early: new Map(), timer: undefined,
         sub: nc.subscribe(this.liveSubject(room), {
           callback: (err, msg) => {
-            if (err || this.#watched.get(room) !== entry || !msg.headers) return;
-            this.#live(room, msg.headers, msg.data, entry.handler);
+            if (err || this.#watched.get(room) !== watcher || !msg.headers) return;
+            this.#live(room, msg.headers, msg.data, watcher);
           },
         }),
       };
-      this.#watched.set(room, entry);
+      this.#watched.set(room, watcher);
       await nc.flush(); // routed here from now on
     });
   }
 
   unwatch(room: string): void {
-    const entry = this.#watched.get(room);
-    if (!entry) return;
+    const watcher = this.#watched.get(room);
+    if (!watcher) return;
     this.#watched.delete(room);
-    entry.sub.unsubscribe();
+    clearTimeout(watcher.timer);
+    watcher.sub.unsubscribe();
   }
 
-  #live(room: string, h: MsgHdrs, payload: Uint8Array, handler: WatchHandler): void {
+  #live(room: string, h: MsgHdrs, payload: Uint8Array, w: Watcher): void {
     const t = tailOf(h, 0);
-    if (t.epoch === undefined || t.seq === 0) return; // an epoch marker: no entry
-    let entry: LiveEntry;
+    if (t.epoch === undefined) return;
+    if (t.epoch !== w.epoch) {
+      this.#release(w);
+      w.epoch = t.epoch;
+      w.next = t.seq === 0 ? 1 : t.seq;
+    }
+    if (t.seq === 0) return; // an epoch marker: no entry
+    const entry = this.#liveEntry(room, t.seq, h, payload);
+    if (t.seq < w.next) return this.#emit(w, entry); // late (its hole was given up) or a repeat: the caller decides
+    if (t.seq > w.next) {
+      w.early.set(t.seq, entry);
+      w.timer ??= setTimeout(() => this.#release(w), REORDER_WAIT_MS);
+      return;
+    }
+    this.#emit(w, entry);
+    w.next++;
+    for (let held = w.early.get(w.next); held; held = w.early.get(w.next)) {
+      w.early.delete(w.next);
+      this.#emit(w, held);
+      w.next++;
+    }
+    if (w.early.size === 0 && w.timer) { clearTimeout(w.timer); w.timer = undefined; }
+  }
+
+  /** Give out what is held, in seq order (the holes stay holes). */
+  #release(w: Watcher): void {
+    clearTimeout(w.timer);
+    w.timer = undefined;
+    if (w.early.size === 0) return;
+    const seqs = [...w.early.keys()].sort((a, b) => a - b);
+    const held = seqs.map((seq) => w.early.get(seq)!);
+    w.early.clear();
+    w.next = seqs[seqs.length - 1] + 1;
+    for (const entry of held) this.#emit(w, entry);
+  }
+
+  #emit(w: Watcher, entry: LiveEntry): void {
+    try { w.handler(entry, w.epoch!); } catch (err) { process.nextTick(() => { throw err; }); }
+  }
+
+  #liveEntry(room: string, seq: number, h: MsgHdrs, payload: Uint8Array): LiveEntry {
     const bytes = parseInt(h.get(H_BYTES) || '0', 10);
     const opened = payload.length > 0 ? openOrWhy(this.key, { kind: HIST_KIND, room }, payload) : { ok: false as const, reason: h.get(H_LOST) || 'malformed' };
     const record = opened.ok ? decodeRecord(opened.plaintext) : undefined;
-    if (record && Buffer.byteLength(record.data) === bytes) entry = { seq: t.seq, ...record };
-    else {
-      const reason = opened.ok ? 'malformed' : opened.reason;
-      this.counters.notOpened[reason] = (this.counters.notOpened[reason] ?? 0) + 1;
-      this.#onLost?.(room, t.seq, reason);
-      entry = { seq: t.seq, lost: reason };
-    }
-    try { handler(entry, t.epoch); } catch (err) { process.nextTick(() => { throw err; }); }
+    if (record && Buffer.byteLength(record.data) === bytes) return { seq, ...record };
+    const reason = opened.ok ? 'malformed' : opened.reason;
+    this.counters.notOpened[reason] = (this.counters.notOpened[reason] ?? 0) + 1;
+    this.#onLost?.(room, seq, reason);
+    return { seq, lost: reason };
   }
 
   /** Closes the connection if this instance made it from a URL. */
