@@ -61,7 +61,7 @@ export class RoomRegistry {
 
   /** No place for one more peer or member; a member coming back to resume is counted already. */
   private isFullFor(room: Room, resume: string | undefined): boolean {
-    if (room.population < this.opts.maxPeersPerRoom) return false;
+    if (room.headcount < this.opts.maxPeersPerRoom) return false;
     return resume === undefined || room.members === 0 || room.channels().memberByToken(resume) === undefined;
   }
 

@@ -30,9 +30,8 @@ import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
-
-/** The longest request timeout honoured (a longer one is cut to it). */
-const MAX_REQUEST_TIMEOUT_MS = 60_000;
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
+import { serveForwardedPosts } from './native-post.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -61,6 +60,7 @@ export class MultisocketServer {
         log,
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
       });
+      serveForwardedPosts(this, this.cluster);
     }
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
@@ -78,7 +78,7 @@ export class MultisocketServer {
         historyTtlMs: config.historyTtlMs,
         historyBytes: config.historyBytes,
         maxPendingRequests: config.maxPendingRequests,
-        defaultRequestTimeoutMs: 10_000,
+        defaultRequestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
         maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
         resumeGraceMs: config.resumeGraceMs,
         maxHeldBytes: config.maxQueuedBytes,
