@@ -1,6 +1,7 @@
 // Native membership, presence and calls across nodes (issue 11; docs/cluster.md, "Native
 // membership and calls"): three nodes on one engine, real clients (raw WebSocket and SSE + POST)
-// on different nodes. Every case runs on Redis and on NATS. The node kill is last: it takes a node away.
+// on different nodes. Every case runs on Redis and on NATS. The node kill and the engine outage
+// come last (the kill takes node 2 away; after the outage, the registry reports no death for one TTL).
 import { describe, test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { ENGINE_KINDS, startCluster, type RunningCluster } from './helpers/cluster.js';
@@ -190,7 +191,22 @@ for (const kind of ENGINE_KINDS) {
       for (const [cid, count] of by) assert.ok(count >= 80, `${cid} got ${count} of 200`);
       assert.equal(asker.count((m) => m.type === 'request'), 0, 'the requester never gets its own requests');
       ms.sort((x, y) => x - y);
-      console.log(`# ${kind}: request on node 0 → server on another node → reply, one in flight, 200 requests: p50 ${percentile(ms, 50).toFixed(2)} ms, p99 ${percentile(ms, 99).toFixed(2)} ms, max ${ms[ms.length - 1].toFixed(2)} ms; per server ${short([...by.values()])}`);
+      // the same with the server on the requester's node, for comparison
+      const r2 = room('rr-local');
+      const localAsker = await ws(n[0], r2);
+      const localServer = await ws(n[0], r2);
+      autoReply(localServer);
+      await act(localServer, { type: 'serve' });
+      const local: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const t0 = performance.now();
+        const rep = await ask(localAsker, { id: `lo${i}`, data: i });
+        local.push(performance.now() - t0);
+        assert.equal(rep.data?.by, localServer.cid, short(rep));
+      }
+      local.sort((x, y) => x - y);
+      const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(2)} ms, p99 ${percentile(xs, 99).toFixed(2)} ms`;
+      console.log(`# ${kind}: request → reply, one in flight, 200 requests: server on another node ${fmt(ms)} (max ${ms[ms.length - 1].toFixed(2)} ms; per server ${short([...by.values()])}); server on the same node ${fmt(local)}`);
     });
 
     test('no_responder, timeout, and gone when the serving member leaves', async () => {
@@ -209,7 +225,10 @@ for (const kind of ENGINE_KINDS) {
       } while (out.error?.code === 'no_responder');
       assert.equal(out.error?.code, 'timeout', short(out));
       assert.equal(out.from, slow.cid);
-      // a late reply to a timed-out request: unknown_request, as on one node
+      // a late reply to a timed-out request: unknown_request, as on one node. Node 0 told node 1 to
+      // forget the request before answering; a direct message from node 0 after that is behind it.
+      await act(asker, { type: 'send', to: slow.cid, data: 'sync' });
+      await slow.waitFor((m) => m.type === 'message' && m.data === 'sync', 3000, 'sync message');
       const late = slow.all((m) => m.type === 'request').at(-1)!;
       slow.send({ type: 'reply', id: late.id, data: 'late', ref: 'late' });
       assert.equal((await slow.waitFor((m) => m.type === 'error' && m.ref === 'late', 3000, 'late reply refused')).code, 'unknown_request');
@@ -267,6 +286,29 @@ for (const kind of ENGINE_KINDS) {
       assert.equal(again.status, 410, again.text);
     });
 
+    test('--max-peers-per-room counts the members of every node', async () => {
+      // a fourth node with a limit of 2: it learns of the room's members elsewhere before admitting
+      const limited = await cluster.addNode({ args: ['--max-peers-per-room', '2'] });
+      const r = room('full');
+      const a = await ws(n[0], r);
+      const b = await sse(n[1], r);
+      await a.waitFor(isJoin(b.cid), 3000, 'join of b');
+      await assert.rejects(WsMember.connect(limited.ws, r, { timeoutMs: 5000 }), (e: Error & { statusCode?: number; body?: string }) => {
+        assert.equal(e.statusCode, 503, e.message);
+        assert.match(e.body ?? '', /room_full/);
+        return true;
+      });
+      const refusedSse = await fetch(limited.http + r, { headers: { Accept: 'text/event-stream' } });
+      assert.equal(refusedSse.status, 503);
+      assert.equal(((await refusedSse.json()) as Msg).error.code, 'room_full');
+      await b.close();
+      await a.waitFor(isLeave(b.cid), 3000, 'leave of b');
+      const c = await ws(limited, r);
+      assert.deepEqual(new Set(c.hello.members), new Set([a.cid, c.cid]));
+      await c.close();
+      await limited.stop();
+    });
+
     test('a node SIGKILLed: its members leave on the others within 10 s, a request pending on one ends with gone', async () => {
       const r = room('kill');
       const a = await ws(n[0], r);
@@ -292,6 +334,28 @@ for (const kind of ENGINE_KINDS) {
       assert.deepEqual(new Set(p.members), new Set([a.cid, watcher.cid]));
       const nobody = await ask(a, { id: 'after', to: doomed.cid, data: 1 });
       assert.equal(nobody.error?.code, 'unknown_target');
+    });
+
+    test('the engine goes away and comes back: joins and leaves made meanwhile are reconciled', async () => {
+      const r = room('outage');
+      const a = await ws(n[0], r);
+      const b = await ws(n[1], r);
+      const keep = await ws(n[1], r); // keeps the room on node 1
+      await until([a], () => a.count(isJoin(b.cid)) > 0 && a.count(isJoin(keep.cid)) > 0, 3000, 'joins from node 1');
+      await cluster.engine.down();
+      // node 1 keeps serving its own members
+      await b.close();
+      await keep.waitFor(isLeave(b.cid), 3000, 'leave on node 1 while the engine is down');
+      const c = await ws(n[1], r);
+      await keep.waitFor(isJoin(c.cid), 3000, 'join on node 1 while the engine is down');
+      const t0 = Date.now();
+      await cluster.engine.up();
+      await a.waitFor(isLeave(b.cid), 20_000, 'leave of b on node 0 after the engine is back');
+      await a.waitFor(isJoin(c.cid), 20_000, 'join of c on node 0 after the engine is back');
+      console.log(`# ${kind}: engine back → membership reconciled on node 0 after ${Date.now() - t0} ms`);
+      autoReply(c);
+      const rep = await ask(a, { id: 'after-outage', to: c.cid, data: 1 });
+      assert.equal(rep.data?.by, c.cid, short(rep));
     });
   });
 }

@@ -91,6 +91,8 @@ interface PendingRequest {
   /** undefined when the target is on another node (cluster) */
   target: Member | undefined;
   targetCid: string;
+  /** the target's node, when it is another one (cluster) */
+  targetNode?: string;
   timer: NodeJS.Timeout;
   respond: Respond;
 }
@@ -526,7 +528,7 @@ export class ChannelHub implements WorkQueueHost {
   /** Cluster (the roster): a member on another node left, or its node is gone. */
   remoteLeft(cid: string, why: string): void {
     if (this.pending) {
-      for (const p of [...this.pending.values()]) if (p.target === undefined && p.targetCid === cid) this.finish(p, { error: { code: 'gone', message: why } });
+      for (const p of [...this.pending.values()]) if (p.target === undefined && p.targetCid === cid) this.finish(p, { error: { code: 'gone', message: why } }, false);
     }
     if (this.owner === cid) {
       if (this.owned) {
@@ -544,7 +546,7 @@ export class ChannelHub implements WorkQueueHost {
   /** Cluster (the roster): the outcome of a request this node sent to a member on another node. */
   finishRemote(rid: string, from: string, outcome: Outcome): void {
     const p = this.pending?.get(rid);
-    if (p && p.target === undefined && p.targetCid === from) this.finish(p, outcome);
+    if (p && p.target === undefined && p.targetCid === from) this.finish(p, outcome, false);
   }
 
   private makeQueue(): WorkQueue {
@@ -599,14 +601,14 @@ export class ChannelHub implements WorkQueueHost {
     const rid = 'r' + (++this.ridCounter).toString(36);
     const timeoutMs = Math.min(msg.timeout ?? this.opts.defaultRequestTimeoutMs, this.opts.maxRequestTimeoutMs);
     const pending: PendingRequest = {
-      rid, requester: member, clientId: msg.id, target: remote ? undefined : target as Member, targetCid: target.cid, respond,
+      rid, requester: member, clientId: msg.id, target: remote ? undefined : target as Member, targetCid: target.cid, targetNode: remote?.node, respond,
       timer: setTimeout(() => this.finish(pending, { error: { code: 'timeout', message: `no reply within ${timeoutMs} ms` } }), timeoutMs),
     };
     member.pendingRequests++;
     (this.pending ??= new Map()).set(rid, pending);
     if (!remote) return this.directed(target as Member, { type: 'request', id: rid, from: member.cid, data: msg.data });
     this.link!.roster.request(remote, rid, member.cid, msg.data, timeoutMs).catch((err: unknown) => {
-      this.finish(pending, { error: { code: 'broker_unavailable', message: `the request could not reach ${remote.cid}'s node: ${(err as Error)?.message ?? err}` } });
+      this.finish(pending, { error: { code: 'broker_unavailable', message: `the request could not reach ${remote.cid}'s node: ${(err as Error)?.message ?? err}` } }, false);
     });
   }
 
@@ -628,10 +630,12 @@ export class ChannelHub implements WorkQueueHost {
     respond(OK);
   }
 
-  private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }): void {
+  /** `cancel`: the target's node (another one) still waits for its reply and must forget it (a late reply is then `unknown_request`). */
+  private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }, cancel = true): void {
     if (!this.pending || this.pending.get(p.rid) !== p) return;
     this.pending.delete(p.rid);
     clearTimeout(p.timer);
+    if (cancel && p.targetNode !== undefined) this.link?.roster.cancel(p.targetNode, p.rid);
     p.requester.pendingRequests--;
     const base = { type: 'reply', id: p.clientId, from: p.targetCid };
     p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);

@@ -15,12 +15,14 @@ import type { BusMessage } from './cluster-bus.js';
 import type { NodeGone } from './node-registry.js';
 import { RosterDirectory } from './roster-directory.js';
 import {
-  encode, NODE_KINDS, parseJoin, parseLeave, parseUpdate, ROOM_KINDS,
+  busCall, encode, NODE_KINDS, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
   type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall,
 } from './roster-wire.js';
 
 /** How long ready() waits for the live nodes' snapshots; later ones are merged as they come. */
 export const ASK_BOUND_MS = 1000;
+/** After the bus is back, the exchange of snapshots is done again this much later (for nodes that were not yet back). */
+const RECONCILE_AGAIN_MS = 2000;
 /** Departed cids remembered so that a snapshot older than their leave does not bring them back. */
 const LEFT_MEMORY_MS = 60_000;
 const MAX_LEFT = 10_000;
@@ -55,6 +57,7 @@ export class RoomRoster {
   private asking: { q: number; waiting: Set<string>; done: () => void } | undefined;
   private askCounter = 0;
   private disposed = false;
+  private reconcileTimer: NodeJS.Timeout | undefined;
   private readonly directory: RosterDirectory;
 
   constructor(readonly cluster: ClusterNode, readonly room: Room) {
@@ -82,13 +85,20 @@ export class RoomRoster {
       this.cluster.subscribe(name, ROOM_KINDS.join, (m) => this.onJoin(m)),
       this.cluster.subscribe(name, ROOM_KINDS.leave, (m) => this.onLeave(m)),
       this.cluster.subscribe(name, ROOM_KINDS.update, (m) => this.onUpdate(m)),
+      this.cluster.subscribe(name, ROOM_KINDS.snapshot, (m) => {
+        const a = parseMembers(m.payload);
+        if (a) this.onMembers(m.from, a);
+      }),
     ]);
     await this.ask(ASK_BOUND_MS);
   }
 
   /** Ask every live node for its members of the room; resolves when all answered or after `boundMs`. */
-  async ask(boundMs: number): Promise<void> {
-    const nodes = (await this.cluster.nodes()).map((n) => n.id).filter((id) => id !== this.self);
+  async ask(boundMs: number, known: Iterable<string> = []): Promise<void> {
+    const ids = new Set(known);
+    for (const n of await this.cluster.nodes()) ids.add(n.id);
+    ids.delete(this.self);
+    const nodes = [...ids];
     if (nodes.length === 0 || this.disposed) return;
     const q = ++this.askCounter;
     let timer: NodeJS.Timeout | undefined;
@@ -97,16 +107,30 @@ export class RoomRoster {
       timer = setTimeout(resolve, boundMs);
     });
     const payload = encode({ room: this.room.name, q });
-    await Promise.all(nodes.map((id) => this.cluster.bus.toNode(id, NODE_KINDS.who, payload)));
+    await Promise.all(nodes.map((id) => busCall(() => this.cluster.bus.toNode(id, NODE_KINDS.who, payload))));
     await answered;
     clearTimeout(timer);
     if (this.asking?.q === q) this.asking = undefined;
   }
 
-  /** Re-ask after the bus came back: what was published meanwhile is lost; snapshots reconcile. */
-  reconcile(): void {
+  /**
+   * The bus is back: what was published meanwhile is lost. Snapshots reconcile, both ways: this
+   * node asks the others, and publishes its own for those that came back before it (their ask
+   * did not reach it). Once more a little later, for nodes that were not back yet.
+   */
+  reconcile(again = true): void {
     if (!this.readiness || this.disposed) return;
-    this.ask(ASK_BOUND_MS).catch((err: unknown) => this.room.log.warn('roster reconcile failed', { room: this.room.name, err: (err as Error)?.message }));
+    clearTimeout(this.reconcileTimer);
+    if (again) {
+      this.reconcileTimer = setTimeout(() => this.reconcile(false), RECONCILE_AGAIN_MS);
+      this.reconcileTimer.unref();
+    }
+    this.publish(ROOM_KINDS.snapshot, this.snapshot(0));
+    // Also the nodes this one knew: a Redis restarted without persistence lists no node until
+    // each has beaten again. A dead one does not answer (the registry reports it gone).
+    const known = new Set(this.seen.keys());
+    for (const r of this.remote.values()) known.add(r.node);
+    this.ask(ASK_BOUND_MS, known).catch((err: unknown) => this.room.log.warn('roster reconcile failed', { room: this.room.name, err: (err as Error)?.message }));
   }
 
   attach(hub: ChannelHub): void {
@@ -155,7 +179,7 @@ export class RoomRoster {
 
   private publish(kind: string, notice: object): void {
     // Lost while the bus is down: the others re-ask when it is back (reconcile).
-    Promise.resolve(this.cluster.bus.publishRoom(this.room.name, kind, encode(notice))).catch((err: unknown) => {
+    busCall(() => this.cluster.bus.publishRoom(this.room.name, kind, encode(notice))).catch((err: unknown) => {
       this.room.log.debug('roster notice not published', { room: this.room.name, kind, err: (err as Error)?.message });
     });
   }
@@ -186,12 +210,12 @@ export class RoomRoster {
 
   send(to: RemoteMember, from: string, data: Json): Promise<void> {
     const call: SendCall = { room: this.room.name, to: to.cid, from, data };
-    return Promise.resolve(this.cluster.bus.toNode(to.node, NODE_KINDS.send, encode(call)));
+    return busCall(() => this.cluster.bus.toNode(to.node, NODE_KINDS.send, encode(call)));
   }
 
   request(to: RemoteMember, rid: string, from: string, data: Json, timeoutMs: number): Promise<void> {
     const call: RequestCall = { room: this.room.name, rid, to: to.cid, from, data, timeoutMs };
-    return Promise.resolve(this.cluster.bus.toNode(to.node, NODE_KINDS.request, encode(call)));
+    return busCall(() => this.cluster.bus.toNode(to.node, NODE_KINDS.request, encode(call)));
   }
 
   /** A member here replies to a request that came from another node: true if it was one. */
@@ -205,7 +229,7 @@ export class RoomRoster {
   }
 
   private replyTo(node: string, call: ReplyCall): void {
-    Promise.resolve(this.cluster.bus.toNode(node, NODE_KINDS.reply, encode(call))).catch((err: unknown) => {
+    busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.reply, encode(call))).catch((err: unknown) => {
       // The requester's node times the request out.
       this.room.log.debug('reply not forwarded', { room: this.room.name, node, err: (err as Error)?.message });
     });
@@ -232,6 +256,20 @@ export class RoomRoster {
     timer.unref();
     this.inbound.set(xrid, { member, origin, rid: call.rid, timer });
     this.hub!.tell(member, { type: 'request', id: xrid, from: call.from, data: call.data });
+  }
+
+  /** The requester's node gave up on a request (timeout, its requester left): a late reply is `unknown_request`. */
+  cancel(node: string, rid: string): void {
+    busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.cancel, encode({ room: this.room.name, rid }))).catch(() => { /* it forgets at its own timeout */ });
+  }
+
+  onCancel(origin: string, rid: string): void {
+    for (const [xrid, r] of this.inbound) {
+      if (r.origin !== origin || r.rid !== rid) continue;
+      clearTimeout(r.timer);
+      this.inbound.delete(xrid);
+      return;
+    }
   }
 
   onReply(call: ReplyCall): void {
@@ -342,6 +380,7 @@ export class RoomRoster {
 
   dispose(): void {
     this.disposed = true;
+    clearTimeout(this.reconcileTimer);
     this.directory.remove(this);
     const name = this.room.name;
     for (const kind of Object.values(ROOM_KINDS)) void this.cluster.unsubscribe(name, kind).catch(() => {});

@@ -6,7 +6,7 @@ import type { ClusterNode } from './cluster-node.js';
 import type { BusMessage } from './cluster-bus.js';
 import type { RoomRoster } from './room-roster.js';
 import {
-  encode, NODE_KINDS, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseWho,
+  busCall, encode, NODE_KINDS, parseCancel, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseWho,
   type MembersAnswer, type PostAnswer, type PostCall,
 } from './roster-wire.js';
 
@@ -43,11 +43,15 @@ export class RosterDirectory {
       const roster = this.rosters.get(c.room);
       if (roster) return roster.onRequest(m.from, c);
       // The room is not here (any more): neither is its member.
-      void Promise.resolve(cluster.bus.toNode(m.from, NODE_KINDS.reply, encode({ room: c.room, rid: c.rid, from: c.to, error: { code: 'gone', message: `${c.to} left before replying` } }))).catch(() => {});
+      void busCall(() => cluster.bus.toNode(m.from, NODE_KINDS.reply, encode({ room: c.room, rid: c.rid, from: c.to, error: { code: 'gone', message: `${c.to} left before replying` } }))).catch(() => {});
     });
     cluster.onNode(NODE_KINDS.reply, (m) => {
       const c = parseReply(m.payload);
       if (c) this.rosters.get(c.room)?.onReply(c);
+    });
+    cluster.onNode(NODE_KINDS.cancel, (m) => {
+      const c = parseCancel(m.payload);
+      if (c) this.rosters.get(c.room)?.onCancel(m.from, c.rid);
     });
     cluster.onNode(NODE_KINDS.post, (m) => this.onPost(m));
     cluster.onNode(NODE_KINDS.postAnswer, (m) => {
@@ -81,7 +85,7 @@ export class RosterDirectory {
     const answer: MembersAnswer = roster
       ? roster.snapshot(ask.q)
       : { room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [] };
-    void Promise.resolve(this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
+    void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -97,7 +101,7 @@ export class RosterDirectory {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { this.posts.delete(q); resolve(undefined); }, timeoutMs);
       this.posts.set(q, (a) => { clearTimeout(timer); resolve(a); });
-      Promise.resolve(this.cluster.bus.toNode(node, NODE_KINDS.post, encode({ room, q, body }))).catch((err: unknown) => {
+      busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.post, encode({ room, q, body }))).catch((err: unknown) => {
         clearTimeout(timer);
         this.posts.delete(q);
         reject(err);
@@ -109,7 +113,7 @@ export class RosterDirectory {
     const call = parsePost(m.payload);
     if (!call) return;
     const answer = (status: number, body: unknown) => {
-      void Promise.resolve(this.cluster.bus.toNode(m.from, NODE_KINDS.postAnswer, encode({ q: call.q, status, body }))).catch(() => {});
+      void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.postAnswer, encode({ q: call.q, status, body }))).catch(() => {});
     };
     if (!this.postHandler) return answer(401, { error: { code: 'bad_token', message: 'unknown token for this room (its connection may be gone)' } });
     this.postHandler(call, answer);

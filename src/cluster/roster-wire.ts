@@ -5,10 +5,10 @@
 import type { Json } from '../channels/messages.js';
 
 /** Room publications (every node subscribed to the room). */
-export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd' } as const;
+export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', snapshot: 'r.snap' } as const;
 /** Node messages (one node's inbox); the room travels in the payload. */
 export const NODE_KINDS = {
-  who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', post: 'r.post', postAnswer: 'r.post-ans',
+  who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', cancel: 'r.cancel', post: 'r.post', postAnswer: 'r.post-ans',
 } as const;
 
 /** One member as its node describes it. */
@@ -40,8 +40,18 @@ export interface MembersAnswer { room: string; q: number; v: number; s: number; 
 export interface SendCall { room: string; to: string; from: string; data: Json }
 export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number }
 export interface ReplyCall { room: string; rid: string; from: string; data?: Json; error?: { code: string; message: string } }
+export interface CancelCall { room: string; rid: string }
 export interface PostCall { room: string; q: number; body: Record<string, unknown> }
 export interface PostAnswer { q: number; status: number; body: Json }
+
+/** A ClusterBus call as a promise: the engines' buses may throw at once (NATS while disconnected) or reject. */
+export function busCall(call: () => void | Promise<void>): Promise<void> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
 
 export function encode(value: unknown): Uint8Array {
   return Buffer.from(JSON.stringify(value));
@@ -132,6 +142,11 @@ export function parseReply(p: Uint8Array): ReplyCall | undefined {
   if (error) r.error = error;
   else r.data = (o.data ?? null) as Json;
   return r;
+}
+
+export function parseCancel(p: Uint8Array): CancelCall | undefined {
+  const o = parse(p);
+  return o && isStr(o.room) && isStr(o.rid) ? { room: o.room, rid: o.rid } : undefined;
 }
 
 export function parsePost(p: Uint8Array): PostCall | undefined {

@@ -220,6 +220,10 @@ export class MultisocketServer {
     // here) before the client is let in, so it never sees a half-joined room.
     ready.then(() => {
       if (socket.destroyed) return this.limits.close(address);
+      if (this.rooms.isFullFor(admission.room, options?.resume)) {
+        this.limits.close(address);
+        return this.refuse(socket, roomName, 'room_full');
+      }
       handshake();
     }, (err: unknown) => {
       this.limits.close(address);
@@ -325,6 +329,10 @@ export class MultisocketServer {
       if (ready) {
         ready.then(() => {
           if (res.destroyed) return this.limits.close(address);
+          if (this.rooms.isFullFor(room, options.resume)) {
+            this.limits.close(address);
+            return fail('room_full', admissionMessage('room_full', roomName, this.config));
+          }
           open(room, principal);
         }, (err: unknown) => {
           this.limits.close(address);
