@@ -286,7 +286,7 @@ for (const kind of ENGINE_KINDS) {
       assert.equal(again.status, 410, again.text);
     });
 
-    test('--max-peers-per-room counts the members of every node', async () => {
+    test('--max-peers-per-room counts the members of every node; a node that stops takes its members along', async () => {
       // a fourth node with a limit of 2: it learns of the room's members elsewhere before admitting
       const limited = await cluster.addNode({ args: ['--max-peers-per-room', '2'] });
       const r = room('full');
@@ -305,8 +305,11 @@ for (const kind of ENGINE_KINDS) {
       await a.waitFor(isLeave(b.cid), 3000, 'leave of b');
       const c = await ws(limited, r);
       assert.deepEqual(new Set(c.hello.members), new Set([a.cid, c.cid]));
-      await c.close();
+      // a node that stops cleanly (SIGTERM): its members leave on the others at once, not after the TTL
+      const t0 = Date.now();
       await limited.stop();
+      await a.waitFor(isLeave(c.cid), 3000, 'leave of the stopped node\'s member');
+      assert.ok(Date.now() - t0 < 3000);
     });
 
     test('a node SIGKILLed: its members leave on the others within 10 s, a request pending on one ends with gone', async () => {

@@ -49,6 +49,8 @@ export class RoomRoster {
   /** per other node: its incarnation and the last change of it applied here */
   private readonly seen = new Map<string, { s: number; v: number }>();
   private readonly left = new Map<string, number>();
+  /** nodes asked again because a change of theirs was missed (a gap in `v`), until they answer */
+  private readonly gapAsked = new Set<string>();
   /** this node's count of changes to the room (what `v` says to the others) */
   private v = 0;
   private readonly inbound = new Map<string, InboundRequest>();
@@ -282,6 +284,9 @@ export class RoomRoster {
     if (seen && seen.s === s && v <= seen.v) return false;
     if (seen && seen.s > s) return false; // an older incarnation's straggler
     if (seen && seen.s < s) this.dropNode(from, 'its node restarted');
+    // Its changes are numbered one by one: a gap is a change the bus lost (at most once), or one it
+    // could not publish. Its snapshot repairs the view.
+    if (seen && seen.s === s && v > seen.v + 1) this.askAgain(from);
     this.seen.set(from, { s, v });
     return true;
   }
@@ -311,8 +316,15 @@ export class RoomRoster {
     else delete r.info;
   }
 
+  private askAgain(node: string): void {
+    if (this.gapAsked.has(node)) return;
+    this.gapAsked.add(node);
+    busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.who, encode({ room: this.room.name, q: 0 }))).catch(() => this.gapAsked.delete(node));
+  }
+
   onMembers(from: string, a: MembersAnswer): void {
     if (from === this.self) return;
+    this.gapAsked.delete(from);
     const seen = this.seen.get(from);
     const stale = seen !== undefined && seen.s === a.s && a.v < seen.v;
     if (seen && seen.s > a.s) return;
