@@ -312,6 +312,17 @@ for (const kind of ENGINE_KINDS) {
       assert.ok(Date.now() - t0 < 3000);
     });
 
+    test('a node with many members answers in pages: a new node gets them all', async () => {
+      const r = room('pages');
+      const info = 'info=' + encodeURIComponent(JSON.stringify({ pad: 'x'.repeat(950) })); // near --max-info-bytes (1 KiB)
+      const many: WsMember[] = [];
+      for (let i = 0; i < 100; i++) many.push(await ws(n[1], r, info)); // ≈ 100 KiB of records: two pages
+      const late = await ws(n[2], r);
+      assert.equal(late.hello.members.length, 101, `members: ${late.hello.members.length}`);
+      assert.deepEqual(new Set(late.hello.members), new Set([...many.map((m) => m.cid), late.cid]));
+      assert.equal(Object.keys(late.hello.infos).length, 100);
+    });
+
     test('a node SIGKILLed: its members leave on the others within 10 s, a request pending on one ends with gone', async () => {
       const r = room('kill');
       const a = await ws(n[0], r);

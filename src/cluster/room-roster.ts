@@ -26,6 +26,10 @@ const RECONCILE_AGAIN_MS = 2000;
 /** Departed cids remembered so that a snapshot older than their leave does not bring them back. */
 const LEFT_MEMORY_MS = 60_000;
 const MAX_LEFT = 10_000;
+/** A snapshot page's members, in JSON bytes (a member with the largest --max-info-bytes is about 1 KiB). */
+const PAGE_BYTES = 64 * 1024;
+/** Pages of a snapshot still incomplete after this long are dropped (one was lost: at most once). */
+const PARTIAL_MS = 10_000;
 
 export interface RemoteMember extends MemberRecord {
   node: string;
@@ -51,6 +55,8 @@ export class RoomRoster {
   private readonly left = new Map<string, number>();
   /** nodes asked again because a change of theirs was missed (a gap in `v`), until they answer */
   private readonly gapAsked = new Set<string>();
+  /** snapshots arriving in pages, by sender, incarnation, version and ask */
+  private readonly partial = new Map<string, { pages: (MemberRecord[] | undefined)[]; got: number; at: number }>();
   /** this node's count of changes to the room (what `v` says to the others) */
   private v = 0;
   private readonly inbound = new Map<string, InboundRequest>();
@@ -92,6 +98,8 @@ export class RoomRoster {
         if (a) this.onMembers(m.from, a);
       }),
     ]);
+    // Freed while subscribing: dispose() ran before these subscriptions existed.
+    if (this.disposed) return this.unsubscribeAll();
     await this.ask(ASK_BOUND_MS);
   }
 
@@ -127,7 +135,7 @@ export class RoomRoster {
       this.reconcileTimer = setTimeout(() => this.reconcile(false), RECONCILE_AGAIN_MS);
       this.reconcileTimer.unref();
     }
-    this.publish(ROOM_KINDS.snapshot, this.snapshot(0));
+    for (const page of this.snapshot(0)) this.publish(ROOM_KINDS.snapshot, page);
     // Also the nodes this one knew: a Redis restarted without persistence lists no node until
     // each has beaten again. A dead one does not answer (the registry reports it gone).
     const known = new Set(this.seen.keys());
@@ -139,11 +147,35 @@ export class RoomRoster {
     this.hub = hub;
   }
 
-  /** This node's snapshot for `r.members`. */
-  snapshot(q: number): MembersAnswer {
-    const members: MemberRecord[] = [];
-    if (this.hub) for (const m of this.hub.members.values()) members.push(this.record(m));
-    return { room: this.room.name, q, v: this.v, s: this.cluster.startedAt, owned: this.room.owned, members };
+  /** This node's snapshot for `r.members` / `r.snap`, in pages of at most PAGE_BYTES of members. */
+  snapshot(q: number): MembersAnswer[] {
+    const pages: MemberRecord[][] = [[]];
+    let bytes = 0;
+    if (this.hub) {
+      for (const m of this.hub.members.values()) {
+        const r = this.record(m);
+        const size = JSON.stringify(r).length + 1;
+        if (bytes + size > PAGE_BYTES && pages[pages.length - 1].length > 0) { pages.push([]); bytes = 0; }
+        pages[pages.length - 1].push(r);
+        bytes += size;
+      }
+    }
+    return pages.map((members, page) => ({ room: this.room.name, q, v: this.v, s: this.cluster.startedAt, owned: this.room.owned, members, page, pages: pages.length }));
+  }
+
+  /** The whole snapshot once every page of it is here; undefined until then. */
+  private assemble(from: string, a: MembersAnswer): MembersAnswer | undefined {
+    if (a.pages === 1) return a;
+    const now = Date.now();
+    for (const [k, p] of this.partial) if (now - p.at > PARTIAL_MS) this.partial.delete(k);
+    const key = `${from} ${a.s} ${a.v} ${a.q}`;
+    let p = this.partial.get(key);
+    if (!p) this.partial.set(key, (p = { pages: new Array<MemberRecord[] | undefined>(a.pages), got: 0, at: now }));
+    if (p.pages.length !== a.pages || p.pages[a.page] !== undefined) return undefined;
+    p.pages[a.page] = a.members;
+    if (++p.got < a.pages) return undefined;
+    this.partial.delete(key);
+    return { ...a, members: p.pages.flatMap((m) => m!), page: 0, pages: 1 };
   }
 
   private record(m: Member): MemberRecord {
@@ -322,8 +354,10 @@ export class RoomRoster {
     busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.who, encode({ room: this.room.name, q: 0 }))).catch(() => this.gapAsked.delete(node));
   }
 
-  onMembers(from: string, a: MembersAnswer): void {
+  onMembers(from: string, page: MembersAnswer): void {
     if (from === this.self) return;
+    const a = this.assemble(from, page);
+    if (!a) return;
     this.gapAsked.delete(from);
     const seen = this.seen.get(from);
     const stale = seen !== undefined && seen.s === a.s && a.v < seen.v;
@@ -390,12 +424,15 @@ export class RoomRoster {
     for (const r of [...this.remote.values()]) if (r.node === node) this.remove(r.cid, `${r.cid} is gone (${why}) before replying`);
   }
 
+  private unsubscribeAll(): void {
+    for (const kind of Object.values(ROOM_KINDS)) void this.cluster.unsubscribe(this.room.name, kind).catch(() => {});
+  }
+
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.reconcileTimer);
     this.directory.remove(this);
-    const name = this.room.name;
-    for (const kind of Object.values(ROOM_KINDS)) void this.cluster.unsubscribe(name, kind).catch(() => {});
+    this.unsubscribeAll();
     for (const r of this.inbound.values()) clearTimeout(r.timer);
     this.inbound.clear();
     this.asking?.done();

@@ -82,10 +82,10 @@ export class RosterDirectory {
     const ask = parseWho(m.payload);
     if (!ask) return;
     const roster = this.rosters.get(ask.room);
-    const answer: MembersAnswer = roster
+    const answers: MembersAnswer[] = roster
       ? roster.snapshot(ask.q)
-      : { room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [] };
-    void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
+      : [{ room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [], page: 0, pages: 1 }];
+    for (const answer of answers) void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ export interface UpdateNotice { v: number; s: number; cid: string; serving: bool
 /** `s`: the sending node's start time (its incarnation: a restarted node with the same id is another one). */
 
 export interface WhoAsk { room: string; q: number }
-export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[] }
+/** A snapshot may come in pages (`page` of `pages`): one bus message is bounded (NATS: max_payload). */
+export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number }
 export interface SendCall { room: string; to: string; from: string; data: Json }
 export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number }
 export interface ReplyCall { room: string; rid: string; from: string; data?: Json; error?: { code: string; message: string } }
@@ -120,7 +121,9 @@ export function parseMembers(p: Uint8Array): MembersAnswer | undefined {
     if (!r) return undefined;
     members.push(r);
   }
-  return { room: o.room, q: o.q, v: o.v, s: o.s, owned: o.owned === true, members };
+  const pages = isNum(o.pages) && o.pages >= 1 && o.pages <= 100_000 ? o.pages : 1;
+  const page = isNum(o.page) && o.page >= 0 && o.page < pages ? o.page : 0;
+  return { room: o.room, q: o.q, v: o.v, s: o.s, owned: o.owned === true, members, page, pages };
 }
 
 export function parseSend(p: Uint8Array): SendCall | undefined {
