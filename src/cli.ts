@@ -4,6 +4,7 @@ import { ConfigError, HELP, parseConfig } from './config.js';
 import { createLogger } from './log.js';
 import { MultisocketServer } from './server/server.js';
 import { VERSION } from './version.js';
+import { isWorkerProcess, onStopFromPrimary, reportListening, runPrimary, workerNodeId, WORKER_INDEX_ENV } from './workers.js';
 
 async function main(): Promise<void> {
   let action;
@@ -21,6 +22,12 @@ async function main(): Promise<void> {
 
   const { config } = action;
   const log = createLogger(config.logLevel);
+  const worker = isWorkerProcess();
+  if (config.workers > 1 && !worker) {
+    runPrimary(config, log, config.logLevel === 'silent' ? log : createLogger('info'), VERSION);
+    return;
+  }
+  if (worker) config.nodeId = workerNodeId(config.nodeId, process.env[WORKER_INDEX_ENV]!);
   // Last resort only: every door answers its own failures. One that slips through is logged with
   // a fixed message (the fuzzer fails on it) instead of ending the process and every room in it.
   process.on('unhandledRejection', (reason) => {
@@ -53,7 +60,8 @@ async function main(): Promise<void> {
   const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
   // The one line every level but silent prints: it is how a supervisor learns the port (--port 0).
   const startup = config.logLevel === 'silent' ? log : createLogger('info');
-  startup.info('listening', {
+  if (worker) reportListening(address.port);
+  startup.info(worker ? 'worker listening' : 'listening', {
     port: address.port,
     host: address.address,
     url: `${scheme}://${shownHost}:${address.port}/`,
@@ -67,6 +75,7 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = (signal: string) => {
+    if (stopping && signal === 'primary') return; // the primary passing on a signal this worker had too
     if (stopping) { log.warn('second signal, exiting now', { signal }); process.exit(1); }
     stopping = true;
     log.info('shutting down', { signal });
@@ -76,6 +85,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (worker) onStopFromPrimary(() => stop('primary'));
 }
 
 main().catch((err) => {

@@ -60,6 +60,7 @@ export class ClusterNode {
   private readonly stateHandlers: ((state: BusState) => void)[] = [];
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly rejectionLogged = new Map<string, number>();
+  private started = false;
   /** frames from other nodes dropped because they did not open (another key, altered...) */
   rejected = 0;
 
@@ -79,7 +80,8 @@ export class ClusterNode {
       nodeId, timeoutMs, onRejected,
       onNodeMessage: (m: BusMessage) => this.onNodeMessage(m),
       onState: (s: BusState) => {
-        log.warn(s === 'up' ? 'broker up' : 'broker down', { broker: engineAddress(broker.url) });
+        // The first `up` is the start itself (the listening line says so); changes after it are news.
+        if (this.started || s === 'down') log.warn(s === 'up' ? 'broker up' : 'broker down', { broker: engineAddress(broker.url) });
         for (const h of this.stateHandlers) h(s);
       },
     };
@@ -123,6 +125,7 @@ export class ClusterNode {
       registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
       await registry.start({ id: nodeId, startedAt: this.startedAt });
       this.closers.unshift(() => registry.stop());
+      this.started = true;
     } catch (err) {
       await this.stop().catch(() => {});
       const reason = err instanceof BusError || !(err instanceof Error) ? String((err as Error)?.message ?? err) : err.message;
