@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { ENGINE_KINDS, startCluster, type RunningCluster } from './helpers/cluster.js';
 import type { RunningServer } from './helpers/server.js';
 import { SseMember, WsMember, postJson, short, uid, unnumbered, until, type Member, type Msg } from './helpers/native.js';
+import { Handles, opened, record, until as untilTrue } from './helpers/client.ts';
 
 type AnyMember = WsMember | SseMember;
 
@@ -239,6 +240,39 @@ for (const kind of ENGINE_KINDS) {
       const gone = await pending;
       assert.equal(gone.error?.code, 'gone', short(gone));
       assert.equal(gone.from, slow.cid);
+    });
+
+    test('the SDK on three nodes (WebSocket, SSE): members, send, request round-robin', async () => {
+      const handles = new Handles();
+      try {
+        const path = room('sdk');
+        const a = handles.join(n[0].http, path, 'websocket');
+        await opened(a);
+        const joined: string[] = [];
+        a.on('join', (j) => joined.push(j.cid));
+        const b = handles.join(n[1].http, path, 'sse');
+        const c = handles.join(n[2].http, path, 'websocket');
+        await opened(b, c);
+        await untilTrue(() => joined.includes(b.cid!) && joined.includes(c.cid!), 'joins of b and c on node 0');
+        assert.deepEqual(new Set(c.members), new Set([a.cid, b.cid, c.cid]));
+        assert.equal(c.owner, a.cid);
+        const aLog = record(a);
+        b.send(a.cid!, 'from b over SSE on node 1');
+        await untilTrue(() => aLog.length === 1, 'direct message from b');
+        assert.equal(aLog[0].from, b.cid);
+        b.serve((data) => ({ by: 'b', data }));
+        c.serve((data) => ({ by: 'c', data }));
+        const by = new Set<string>();
+        const end = Date.now() + 5000;
+        for (let i = 0; by.size < 2; i++) {
+          assert.ok(Date.now() < end, `servers reached: ${[...by]}`);
+          const answer = (await a.request(i).catch((e: Error & { code?: string }) => ({ by: e.code }))) as { by: string };
+          if (answer.by === 'b' || answer.by === 'c') by.add(answer.by);
+        }
+        assert.deepEqual((await a.request('to c', { to: c.cid })) as Msg, { by: 'c', data: 'to c' });
+      } finally {
+        await handles.closeAll();
+      }
     });
 
     test('an SSE member\'s POST is accepted by any node (forwarded to the member\'s node)', async () => {
