@@ -16,6 +16,8 @@ import { CLOSE_CODES, statusOf, type KnownErrorCode } from '../protocol/errors.j
 import type { ServerLimits } from '../protocol/messages.js';
 import type { NativeRoomLink } from '../cluster/native-room-link.js';
 import { RoomJobs, type DeliveredJob, type RoomJobsHost } from '../cluster/room-jobs.js';
+import type { Outcome, RemoteMember } from '../cluster/room-roster.js';
+import { newCid, newToken } from './cid.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -87,7 +89,11 @@ interface PendingRequest {
   rid: string;
   requester: Member;
   clientId: string | number;
-  target: Member;
+  /** undefined when the target is on another node (cluster) */
+  target: Member | undefined;
+  targetCid: string;
+  /** the target's node, when it is another one (cluster) */
+  targetNode?: string;
   timer: NodeJS.Timeout;
   respond: Respond;
 }
@@ -111,12 +117,6 @@ const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
 
 
 
-let cidCounter = 0;
-const cidPrefix = randomBytes(3).toString('hex');
-
-function newCid(): string {
-  return 'c' + cidPrefix + (++cidCounter).toString(36);
-}
 
 export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   readonly members = new Map<string, Member>();
@@ -147,8 +147,13 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    */
   constructor(readonly room: string, private readonly opts: HubOptions, private readonly owned: boolean, private readonly events: HubEvents, readonly link?: NativeRoomLink) {
     this.history = new History(opts.historySize, opts.historyTtlMs, opts.historyBytes);
-    // Cluster: publications come from the room's stream (RoomPublications), delivered through here.
-    link?.publications.attach({ members: this.members, deliver: (m, frame) => this.deliver(m, frame) });
+    if (link) {
+      link.roster.attach(this);
+      // An owned room reached on another node than its creator's: its owner is over there.
+      if (owned) this.owner = link.roster.remoteOwner() ?? null;
+      // Publications come from the room's stream (RoomPublications), delivered through here.
+      link.publications.attach({ members: this.members, deliver: (m, frame) => this.deliver(m, frame) });
+    }
   }
 
   get size(): number { return this.members.size; }
@@ -174,7 +179,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     const again = request.resume !== undefined ? this.departedCid(request.resume, conn.principal.user) : undefined;
     const member: Member = {
       cid: again ?? newCid(),
-      token: again !== undefined ? request.resume! : randomBytes(16).toString('hex'),
+      token: again !== undefined ? request.resume! : newToken(),
       conn,
       user: conn.principal.user,
       info: request.info,
@@ -193,13 +198,36 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     this.subscribeFromUrl(member, request.topics);
     this.members.set(member.cid, member);
     this.byToken?.set(member.token, member);
-    if (this.owner === null) this.owner = member.cid;
+    if (this.link) this.clusterJoined(member);
+    else if (this.owner === null) this.owner = member.cid;
     this.welcome(member, request, false);
     const join: Record<string, unknown> = { type: 'join', cid: member.cid };
     if (member.user !== undefined) join.user = member.user;
     if (member.info !== undefined) join.info = member.info;
     this.announce(this.frame(join as { type: string }), member);
     return member;
+  }
+
+  /**
+   * Cluster: the others are told; the owner of an ordinary room is the longest-present member
+   * cluster-wide (every node computes the same from the same view); an owned room's is its creator.
+   */
+  private clusterJoined(member: Member): void {
+    const roster = this.link!.roster;
+    if (this.owned) {
+      if (this.owner === null && roster.remote.size === 0) this.owner = member.cid;
+      roster.localJoined(member);
+    } else {
+      roster.localJoined(member);
+      this.owner = roster.oldest();
+    }
+  }
+
+  /** Every member's cid, on every node (cluster). */
+  private memberIds(): string[] {
+    const ids = [...this.members.keys()];
+    if (this.link) for (const cid of this.link.roster.remote.keys()) ids.push(cid);
+    return ids;
   }
 
   private subscribeFromUrl(member: Member, topics: string[] | undefined): void {
@@ -218,7 +246,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     const publications = this.link?.publications;
     const connect: Record<string, unknown> = {
       type: 'connect', room: this.room, cid: member.cid, token: member.token, resumed, owner: this.owner,
-      members: seesPresence ? [...this.members.keys()] : [member.cid],
+      members: seesPresence ? this.memberIds() : [member.cid],
       seq: publications ? publications.seq : this.history.lastSeq, epoch: publications ? publications.epoch : this.epoch,
       limits: this.opts.limits,
     };
@@ -268,6 +296,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     member.sent?.resumed();
     this.welcome(member, request, true);
     for (const frame of missed) this.deliver(member, frame);
+    this.link?.roster.localChanged(member);
     return member;
   }
 
@@ -289,6 +318,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     member.conn = undefined;
     member.sentAtDrop = member.sent?.last ?? 0;
     this.queue?.release(member);
+    if (member.serving) this.link?.roster.localChanged(member); // a dropped member serves no one
     if (this.opts.resumeGraceMs <= 0) { this.leave(member); return; }
     member.graceTimer = setTimeout(() => {
       member.graceTimer = undefined;
@@ -300,6 +330,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private infos(): Record<string, Json> | undefined {
     let out: Record<string, Json> | undefined;
     for (const m of this.members.values()) if (m.info !== undefined) (out ??= {})[m.cid] = m.info;
+    if (this.link) for (const r of this.link.roster.remote.values()) if (r.info !== undefined) (out ??= {})[r.cid] = r.info;
     return out;
   }
 
@@ -307,6 +338,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private users(): Record<string, string> | undefined {
     let out: Record<string, string> | undefined;
     for (const m of this.members.values()) if (m.user !== undefined) (out ??= {})[m.cid] = m.user;
+    if (this.link) for (const r of this.link.roster.remote.values()) if (r.user !== undefined) (out ??= {})[r.cid] = r.user;
     return out;
   }
 
@@ -316,7 +348,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    */
   authorize(member: Member, principal: Principal): void {
     member.perms = principal.perms;
-    if (!(member.perms & Perm.SERVE)) member.serving = false;
+    if (!(member.perms & Perm.SERVE)) this.setServing(member, false);
     if (!(member.perms & Perm.PULL)) this.queue?.unpull(member);
   }
 
@@ -334,7 +366,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   }
 
   /** join/leave go to everyone in ordinary rooms, only to the owner in owned rooms; only to members allowed `presence`. */
-  private announce(frame: OutFrame, about: Member): void {
+  private announce(frame: OutFrame, about: Member | undefined): void {
     if (this.owned) {
       const owner = this.owner !== null ? this.members.get(this.owner) : undefined;
       if (owner && owner !== about && owner.perms & Perm.PRESENCE) this.deliver(owner, frame);
@@ -353,6 +385,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     member.sent = undefined;
     this.queue?.forget(member);
     this.rememberDeparted(member);
+    this.link?.roster.localLeft(member);
     // Requests this member was answering fail with `gone`, and so do its own: an SSE member's
     // request is an HTTP POST still waiting for its answer (dropping it left the POST open forever).
     if (this.pending) {
@@ -367,9 +400,12 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
         this.events.ownerLeft();
         return true;
       }
-      // Ordinary rooms: the longest-present member (Map keeps insertion order) takes over.
-      const next = this.members.keys().next();
-      this.owner = next.done ? null : next.value;
+      // Ordinary rooms: the longest-present member (Map keeps insertion order; cluster-wide: join time) takes over.
+      if (this.link) this.owner = this.link.roster.oldest();
+      else {
+        const next = this.members.keys().next();
+        this.owner = next.done ? null : next.value;
+      }
       const leave = this.frame({ type: 'leave', cid: member.cid, owner: this.owner });
       this.announce(leave, member);
     } else {
@@ -429,18 +465,22 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
         return accepted(respond, msg, { seq: this.publish(member, msg.data, msg.topic, msg.echo) });
       case 'send': {
         const to = this.members.get(msg.to);
-        if (!to) return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);
+        if (!to) {
+          const remote = this.link?.roster.remote.get(msg.to);
+          if (remote) return this.sendRemote(member, remote, msg, respond);
+          return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);
+        }
         this.directed(to, { type: 'message', kind: 'direct', from: member.cid, data: msg.data });
         return accepted(respond, msg);
       }
       case 'subscribe': (member.topics ??= new Subscriptions()).add(msg.topic); return respond(OK);
       case 'unsubscribe': member.topics?.remove(msg.topic); return respond(OK);
-      case 'serve': member.serving = true; return respond(OK);
-      case 'unserve': member.serving = false; return respond(OK);
+      case 'serve': this.setServing(member, true); return respond(OK);
+      case 'unserve': this.setServing(member, false); return respond(OK);
       case 'pull': (this.queue ??= this.makeQueue()).pull(member, msg.prefetch, !msg.ack); return respond(OK);
       case 'unpull': this.queue?.unpull(member); member.pulling = false; return respond(OK);
       case 'presence': {
-        const answer: Record<string, unknown> = { type: 'presence', members: [...this.members.keys()], owner: this.owner };
+        const answer: Record<string, unknown> = { type: 'presence', members: this.memberIds(), owner: this.owner };
         const users = this.users();
         if (users) answer.users = users;
         const infos = this.infos();
@@ -472,6 +512,54 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
         member.conn?.close(CLOSE_CODES.NORMAL, 'left');
         return;
     }
+  }
+
+  private setServing(member: Member, serving: boolean): void {
+    if (member.serving === serving) return;
+    member.serving = serving;
+    this.link?.roster.localChanged(member);
+  }
+
+  /** `send` to a member on another node: accepted (acked) once the bus took it. */
+  private sendRemote(member: Member, to: RemoteMember, msg: Extract<ClientMessage, { type: 'send' }>, respond: Respond): void {
+    this.link!.roster.send(to, member.cid, msg.data).then(
+      () => accepted(respond, msg),
+      (err: unknown) => refuse(respond, 'broker_unavailable', `the message could not reach ${to.cid}'s node: ${(err as Error)?.message ?? err}`, msg.ref),
+    );
+  }
+
+  /** Cluster (the roster): a member joined on another node. */
+  remoteJoined(r: RemoteMember): void {
+    if (this.owned) { if (r.owner) this.owner = r.cid; }
+    else this.owner = this.link!.roster.oldest();
+    const join: Record<string, unknown> = { type: 'join', cid: r.cid };
+    if (r.user !== undefined) join.user = r.user;
+    if (r.info !== undefined) join.info = r.info;
+    this.announce(this.frame(join as { type: string }), undefined);
+  }
+
+  /** Cluster (the roster): a member on another node left, or its node is gone. */
+  remoteLeft(cid: string, why: string): void {
+    if (this.pending) {
+      for (const p of [...this.pending.values()]) if (p.target === undefined && p.targetCid === cid) this.finish(p, { error: { code: 'gone', message: why } }, false);
+    }
+    if (this.owner === cid) {
+      if (this.owned) {
+        this.owner = null;
+        this.events.ownerLeft();
+        return;
+      }
+      this.owner = this.link!.roster.oldest();
+      this.announce(this.frame({ type: 'leave', cid, owner: this.owner }), undefined);
+    } else {
+      this.announce(this.frame({ type: 'leave', cid }), undefined);
+    }
+  }
+
+  /** Cluster (the roster): the outcome of a request this node sent to a member on another node. */
+  finishRemote(rid: string, from: string, outcome: Outcome): void {
+    const p = this.pending?.get(rid);
+    if (p && p.target === undefined && p.targetCid === from) this.finish(p, outcome, false);
   }
 
   private makeQueue(): WorkQueue | RoomJobs {
@@ -530,28 +618,33 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     if (member.pendingRequests >= this.opts.maxPendingRequests) {
       return refuse(respond, 'too_many_requests', `at most ${this.opts.maxPendingRequests} requests may wait for replies`, msg.ref);
     }
-    let target: Member | undefined;
+    let target: Member | RemoteMember | undefined;
     if (msg.to !== undefined) {
-      target = this.members.get(msg.to);
+      target = this.members.get(msg.to) ?? this.link?.roster.remote.get(msg.to);
       if (!target) return replyError('unknown_target', `no member "${msg.to}" in this room`, 404);
     } else {
       target = this.nextServer(member);
       if (!target) return replyError('no_responder', 'no member serves requests', 200);
     }
+    const remote = 'node' in target ? target : undefined;
     const rid = 'r' + (++this.ridCounter).toString(36);
     const timeoutMs = Math.min(msg.timeout ?? this.opts.defaultRequestTimeoutMs, this.opts.maxRequestTimeoutMs);
     const pending: PendingRequest = {
-      rid, requester: member, clientId: msg.id, target, respond,
+      rid, requester: member, clientId: msg.id, target: remote ? undefined : target as Member, targetCid: target.cid, targetNode: remote?.node, respond,
       timer: setTimeout(() => this.finish(pending, { error: { code: 'timeout', message: `no reply within ${timeoutMs} ms` } }), timeoutMs),
     };
     member.pendingRequests++;
     (this.pending ??= new Map()).set(rid, pending);
-    this.directed(target, { type: 'request', id: rid, from: member.cid, data: msg.data });
+    if (!remote) return this.directed(target as Member, { type: 'request', id: rid, from: member.cid, data: msg.data });
+    this.link!.roster.request(remote, rid, member.cid, msg.data, timeoutMs).catch((err: unknown) => {
+      this.finish(pending, { error: { code: 'broker_unavailable', message: `the request could not reach ${remote.cid}'s node: ${(err as Error)?.message ?? err}` } }, false);
+    });
   }
 
-  /** Round-robin over connected members that serve, never the requester itself. */
-  private nextServer(requester: Member): Member | undefined {
-    const servers = [...this.members.values()].filter((m) => m.serving && m !== requester && m.conn !== undefined);
+  /** Round-robin over connected members that serve, never the requester itself (cluster: on every node). */
+  private nextServer(requester: Member): Member | RemoteMember | undefined {
+    const servers: (Member | RemoteMember)[] = [...this.members.values()].filter((m) => m.serving && m !== requester && m.conn !== undefined);
+    if (this.link) for (const r of this.link.roster.remote.values()) if (r.serving) servers.push(r);
     if (servers.length === 0) return undefined;
     return servers[this.serveCursor++ % servers.length];
   }
@@ -559,18 +652,21 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private reply(member: Member, msg: Extract<ClientMessage, { type: 'reply' }>, respond: Respond): void {
     const p = this.pending?.get(String(msg.id));
     if (!p || p.target !== member) {
+      if (this.link?.roster.replyFromHere(member, String(msg.id), msg.error ? { error: msg.error } : { data: msg.data })) return respond(OK);
       return refuse(respond, 'unknown_request', `no pending request "${msg.id}" for you (it may have timed out)`, msg.ref);
     }
     this.finish(p, msg.error ? { error: msg.error } : { data: msg.data });
     respond(OK);
   }
 
-  private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }): void {
+  /** `cancel`: the target's node (another one) still waits for its reply and must forget it (a late reply is then `unknown_request`). */
+  private finish(p: PendingRequest, outcome: { data?: Json; error?: { code: string; message: string } }, cancel = true): void {
     if (!this.pending || this.pending.get(p.rid) !== p) return;
     this.pending.delete(p.rid);
     clearTimeout(p.timer);
+    if (cancel && p.targetNode !== undefined) this.link?.roster.cancel(p.targetNode, p.rid);
     p.requester.pendingRequests--;
-    const base = { type: 'reply', id: p.clientId, from: p.target.cid };
+    const base = { type: 'reply', id: p.clientId, from: p.targetCid };
     p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);
   }
 

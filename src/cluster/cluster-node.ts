@@ -18,6 +18,7 @@ import type { RoomStreams, StreamLimits } from './room-stream.js';
 import type { RoomLink, RoomProtocol } from './room-link.js';
 import type { Room } from '../rooms/room.js';
 import { NativeRoomLink } from './native-room-link.js';
+import { useNodeCidPrefix } from '../channels/cid.js';
 
 export type EngineKind = 'redis' | 'nats';
 
@@ -73,6 +74,8 @@ export class ClusterNode {
   constructor(private readonly opts: ClusterNodeOptions) {
     this.kind = opts.broker.kind;
     this.nodeId = opts.nodeId;
+    // Before any member joins: cids must not collide with another node's.
+    useNodeCidPrefix(opts.nodeId, this.startedAt);
   }
 
   /** Connect every seam to the engine. Rejects with one line when the engine is unreachable. */

@@ -59,9 +59,13 @@ export class RoomRegistry {
     return this.ensure(name, creator);
   }
 
-  /** No place for one more peer or member; a member coming back to resume is counted already. */
-  private isFullFor(room: Room, resume: string | undefined): boolean {
-    if (room.population < this.opts.maxPeersPerRoom) return false;
+  /**
+   * No place for one more peer or member; a member coming back to resume is counted already.
+   * Cluster: the doors ask again once the room is joined with the cluster (its other nodes'
+   * members known), since a node's first client is admitted before that.
+   */
+  isFullFor(room: Room, resume: string | undefined): boolean {
+    if (room.headcount < this.opts.maxPeersPerRoom) return false;
     return resume === undefined || room.members === 0 || room.channels().memberByToken(resume) === undefined;
   }
 

@@ -47,7 +47,8 @@ export class Room implements RelayHost {
   readonly peers = new Set<Connection>();
   readonly gun: GunRelay;
   readonly log: Logger;
-  readonly owned: boolean;
+  /** Made by /_/new; in a cluster also learnt from the node that made it (the native roster), before the hub exists. */
+  owned: boolean;
   private hub: ChannelHub | undefined;
   /** This room on the other nodes, per protocol (cluster only; made on first use). */
   private links: Partial<Record<RoomProtocol, RoomLink>> | undefined;
@@ -98,6 +99,15 @@ export class Room implements RelayHost {
 
   /** GUN peers plus native members: a room with none is empty. */
   get population(): number { return this.peers.size + this.members; }
+
+  /**
+   * What --max-peers-per-room counts: the population here plus (cluster) the native members on the
+   * other nodes as this node last heard of them (docs/cluster.md: it lags by a bus round trip).
+   */
+  get headcount(): number {
+    const native = this.links?.native as NativeRoomLink | undefined;
+    return this.population + (native ? native.roster.remote.size : 0);
+  }
 
   send(peer: Connection, frame: OutFrame, direct = false): void {
     this.messagesOut++;

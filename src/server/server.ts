@@ -31,9 +31,8 @@ import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { engineAckWaitMs } from '../cluster/room-jobs.js';
-
-/** The longest request timeout honoured (a longer one is cut to it). */
-const MAX_REQUEST_TIMEOUT_MS = 60_000;
+import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
+import { serveForwardedPosts } from './native-post.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -63,6 +62,7 @@ export class MultisocketServer {
         log,
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
       });
+      serveForwardedPosts(this, this.cluster);
     }
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
@@ -80,7 +80,7 @@ export class MultisocketServer {
         historyTtlMs: config.historyTtlMs,
         historyBytes: config.historyBytes,
         maxPendingRequests: config.maxPendingRequests,
-        defaultRequestTimeoutMs: 10_000,
+        defaultRequestTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
         maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
         resumeGraceMs: config.resumeGraceMs,
         maxHeldBytes: config.maxQueuedBytes,
@@ -222,6 +222,10 @@ export class MultisocketServer {
     // here) before the client is let in, so it never sees a half-joined room.
     ready.then(() => {
       if (socket.destroyed) return this.limits.close(address);
+      if (this.rooms.isFullFor(admission.room, options?.resume)) {
+        this.limits.close(address);
+        return this.refuse(socket, roomName, 'room_full');
+      }
       handshake();
     }, (err: unknown) => {
       this.limits.close(address);
@@ -327,6 +331,10 @@ export class MultisocketServer {
       if (ready) {
         ready.then(() => {
           if (res.destroyed) return this.limits.close(address);
+          if (this.rooms.isFullFor(room, options.resume)) {
+            this.limits.close(address);
+            return fail('room_full', admissionMessage('room_full', roomName, this.config));
+          }
           open(room, principal);
         }, (err: unknown) => {
           this.limits.close(address);

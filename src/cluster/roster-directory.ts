@@ -1,0 +1,121 @@
+// One per ClusterNode: routes the node messages of the native roster (who, members, send,
+// request, reply, forwarded POSTs) to the room's RoomRoster, and tells every roster when a node
+// is gone or the bus is back. ClusterNode.onNode takes one handler per kind for the whole node,
+// hence this directory by room name.
+import type { ClusterNode } from './cluster-node.js';
+import type { BusMessage } from './cluster-bus.js';
+import type { RoomRoster } from './room-roster.js';
+import {
+  busCall, encode, NODE_KINDS, parseCancel, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseWho,
+  type MembersAnswer, type PostAnswer, type PostCall,
+} from './roster-wire.js';
+
+const directories = new WeakMap<ClusterNode, RosterDirectory>();
+
+/** Handles a POST forwarded from another node (set by the server: it owns the HTTP side). */
+export type PostHandler = (call: PostCall, answer: (status: number, body: unknown) => void) => void;
+
+export class RosterDirectory {
+  private readonly rosters = new Map<string, RoomRoster>();
+  private postHandler: PostHandler | undefined;
+  private readonly posts = new Map<number, (a: PostAnswer | undefined) => void>();
+  private postCounter = 0;
+
+  static of(cluster: ClusterNode): RosterDirectory {
+    let d = directories.get(cluster);
+    if (!d) directories.set(cluster, (d = new RosterDirectory(cluster)));
+    return d;
+  }
+
+  private constructor(readonly cluster: ClusterNode) {
+    cluster.onNode(NODE_KINDS.who, (m) => this.onWho(m));
+    cluster.onNode(NODE_KINDS.members, (m) => {
+      const a = parseMembers(m.payload);
+      if (a) this.rosters.get(a.room)?.onMembers(m.from, a);
+    });
+    cluster.onNode(NODE_KINDS.send, (m) => {
+      const c = parseSend(m.payload);
+      if (c) this.rosters.get(c.room)?.onSend(c);
+    });
+    cluster.onNode(NODE_KINDS.request, (m) => {
+      const c = parseRequest(m.payload);
+      if (!c) return;
+      const roster = this.rosters.get(c.room);
+      if (roster) return roster.onRequest(m.from, c);
+      // The room is not here (any more): neither is its member.
+      void busCall(() => cluster.bus.toNode(m.from, NODE_KINDS.reply, encode({ room: c.room, rid: c.rid, from: c.to, error: { code: 'gone', message: `${c.to} left before replying` } }))).catch(() => {});
+    });
+    cluster.onNode(NODE_KINDS.reply, (m) => {
+      const c = parseReply(m.payload);
+      if (c) this.rosters.get(c.room)?.onReply(c);
+    });
+    cluster.onNode(NODE_KINDS.cancel, (m) => {
+      const c = parseCancel(m.payload);
+      if (c) this.rosters.get(c.room)?.onCancel(m.from, c.rid);
+    });
+    cluster.onNode(NODE_KINDS.post, (m) => this.onPost(m));
+    cluster.onNode(NODE_KINDS.postAnswer, (m) => {
+      const a = parsePostAnswer(m.payload);
+      if (!a) return;
+      const waiter = this.posts.get(a.q);
+      this.posts.delete(a.q);
+      waiter?.(a);
+    });
+    cluster.onNodeGone((gone) => { for (const r of [...this.rosters.values()]) r.nodeGone(gone); });
+    cluster.onState((state) => { if (state === 'up') for (const r of this.rosters.values()) r.reconcile(); });
+  }
+
+  add(roster: RoomRoster): void {
+    this.rosters.set(roster.room.name, roster);
+  }
+
+  remove(roster: RoomRoster): void {
+    if (this.rosters.get(roster.room.name) === roster) this.rosters.delete(roster.room.name);
+  }
+
+  get(room: string): RoomRoster | undefined {
+    return this.rosters.get(room);
+  }
+
+  /** Every node answers, possibly with no members: the asker waits for all live nodes. */
+  private onWho(m: BusMessage): void {
+    const ask = parseWho(m.payload);
+    if (!ask) return;
+    const roster = this.rosters.get(ask.room);
+    const answers: MembersAnswer[] = roster
+      ? roster.snapshot(ask.q)
+      : [{ room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [], page: 0, pages: 1 }];
+    for (const answer of answers) void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // An SSE member's POST that reached a node that does not hold the member
+
+  setPostHandler(handler: PostHandler): void {
+    this.postHandler = handler;
+  }
+
+  /** Forward a POST to `node`; resolves with its answer, or undefined when none came within `timeoutMs`. */
+  forwardPost(node: string, room: string, body: Record<string, unknown>, timeoutMs: number): Promise<PostAnswer | undefined> {
+    const q = ++this.postCounter;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.posts.delete(q); resolve(undefined); }, timeoutMs);
+      this.posts.set(q, (a) => { clearTimeout(timer); resolve(a); });
+      busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.post, encode({ room, q, body }))).catch((err: unknown) => {
+        clearTimeout(timer);
+        this.posts.delete(q);
+        reject(err);
+      });
+    });
+  }
+
+  private onPost(m: BusMessage): void {
+    const call = parsePost(m.payload);
+    if (!call) return;
+    const answer = (status: number, body: unknown) => {
+      void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.postAnswer, encode({ q: call.q, status, body }))).catch(() => {});
+    };
+    if (!this.postHandler) return answer(401, { error: { code: 'bad_token', message: 'unknown token for this room (its connection may be gone)' } });
+    this.postHandler(call, answer);
+  }
+}

@@ -1,0 +1,164 @@
+// What nodes say to each other about a room's native members and calls (docs/cluster.md,
+// "Native membership and calls"): JSON payloads of ClusterBus messages, one kind each. They come
+// sealed from nodes holding the cluster key, but are still parsed into typed values here, once:
+// a payload that does not fit (another version of the server, a bug) is dropped, not thrown.
+import type { Json } from '../channels/messages.js';
+
+/** Room publications (every node subscribed to the room). */
+export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', snapshot: 'r.snap' } as const;
+/** Node messages (one node's inbox); the room travels in the payload. */
+export const NODE_KINDS = {
+  who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', cancel: 'r.cancel', post: 'r.post', postAnswer: 'r.post-ans',
+} as const;
+
+/** One member as its node describes it. */
+export interface MemberRecord {
+  cid: string;
+  /** when it joined (ms, its node's clock): the longest-present member owns an ordinary room */
+  at: number;
+  user?: string;
+  info?: Json;
+  /** serves requests now (a member whose connection dropped does not) */
+  serving: boolean;
+  /** the owner of an owned room (/_/new) */
+  owner?: boolean;
+}
+
+/**
+ * Every change a node publishes, and every snapshot it answers, carries `v`: that node's count of
+ * changes to the room. A receiver applies a change only if newer than the snapshot it applied,
+ * and a snapshot only if not older than the changes it applied (the two travel on different
+ * channels, which keep order each but not between them).
+ */
+export interface JoinNotice { v: number; s: number; member: MemberRecord }
+export interface LeaveNotice { v: number; s: number; cid: string }
+export interface UpdateNotice { v: number; s: number; cid: string; serving: boolean; info?: Json }
+/** `s`: the sending node's start time (its incarnation: a restarted node with the same id is another one). */
+
+export interface WhoAsk { room: string; q: number }
+/** A snapshot may come in pages (`page` of `pages`): one bus message is bounded (NATS: max_payload). */
+export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number }
+export interface SendCall { room: string; to: string; from: string; data: Json }
+export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number }
+export interface ReplyCall { room: string; rid: string; from: string; data?: Json; error?: { code: string; message: string } }
+export interface CancelCall { room: string; rid: string }
+export interface PostCall { room: string; q: number; body: Record<string, unknown> }
+export interface PostAnswer { q: number; status: number; body: Json }
+
+/** A ClusterBus call as a promise: the engines' buses may throw at once (NATS while disconnected) or reject. */
+export function busCall(call: () => void | Promise<void>): Promise<void> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+export function encode(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value));
+}
+
+type Obj = Record<string, unknown>;
+
+function parse(payload: Uint8Array): Obj | undefined {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 256;
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+function record(v: unknown): MemberRecord | undefined {
+  const o = v as Obj;
+  if (typeof o !== 'object' || o === null || !isStr(o.cid) || !isNum(o.at) || typeof o.serving !== 'boolean') return undefined;
+  const r: MemberRecord = { cid: o.cid, at: o.at, serving: o.serving };
+  if (typeof o.user === 'string') r.user = o.user;
+  if (o.info !== undefined) r.info = o.info as Json;
+  if (o.owner === true) r.owner = true;
+  return r;
+}
+
+function errorOf(v: unknown): { code: string; message: string } | undefined {
+  const e = v as Obj;
+  if (typeof e !== 'object' || e === null || !isStr(e.code)) return undefined;
+  return { code: e.code, message: typeof e.message === 'string' ? e.message : '' };
+}
+
+export function parseJoin(p: Uint8Array): JoinNotice | undefined {
+  const o = parse(p);
+  const member = o && record(o.member);
+  return o && member && isNum(o.v) && isNum(o.s) ? { v: o.v, s: o.s, member } : undefined;
+}
+
+export function parseLeave(p: Uint8Array): LeaveNotice | undefined {
+  const o = parse(p);
+  return o && isNum(o.v) && isNum(o.s) && isStr(o.cid) ? { v: o.v, s: o.s, cid: o.cid } : undefined;
+}
+
+export function parseUpdate(p: Uint8Array): UpdateNotice | undefined {
+  const o = parse(p);
+  if (!o || !isNum(o.v) || !isNum(o.s) || !isStr(o.cid) || typeof o.serving !== 'boolean') return undefined;
+  const u: UpdateNotice = { v: o.v, s: o.s, cid: o.cid, serving: o.serving };
+  if (o.info !== undefined) u.info = o.info as Json;
+  return u;
+}
+
+export function parseWho(p: Uint8Array): WhoAsk | undefined {
+  const o = parse(p);
+  return o && isStr(o.room) && isNum(o.q) ? { room: o.room, q: o.q } : undefined;
+}
+
+export function parseMembers(p: Uint8Array): MembersAnswer | undefined {
+  const o = parse(p);
+  if (!o || !isStr(o.room) || !isNum(o.q) || !isNum(o.v) || !isNum(o.s) || !Array.isArray(o.members)) return undefined;
+  const members: MemberRecord[] = [];
+  for (const m of o.members) {
+    const r = record(m);
+    if (!r) return undefined;
+    members.push(r);
+  }
+  const pages = isNum(o.pages) && o.pages >= 1 && o.pages <= 100_000 ? o.pages : 1;
+  const page = isNum(o.page) && o.page >= 0 && o.page < pages ? o.page : 0;
+  return { room: o.room, q: o.q, v: o.v, s: o.s, owned: o.owned === true, members, page, pages };
+}
+
+export function parseSend(p: Uint8Array): SendCall | undefined {
+  const o = parse(p);
+  return o && isStr(o.room) && isStr(o.to) && isStr(o.from) ? { room: o.room, to: o.to, from: o.from, data: (o.data ?? null) as Json } : undefined;
+}
+
+export function parseRequest(p: Uint8Array): RequestCall | undefined {
+  const o = parse(p);
+  if (!o || !isStr(o.room) || !isStr(o.rid) || !isStr(o.to) || !isStr(o.from) || !isNum(o.timeoutMs)) return undefined;
+  return { room: o.room, rid: o.rid, to: o.to, from: o.from, data: (o.data ?? null) as Json, timeoutMs: o.timeoutMs };
+}
+
+export function parseReply(p: Uint8Array): ReplyCall | undefined {
+  const o = parse(p);
+  if (!o || !isStr(o.room) || !isStr(o.rid) || !isStr(o.from)) return undefined;
+  const r: ReplyCall = { room: o.room, rid: o.rid, from: o.from };
+  const error = errorOf(o.error);
+  if (error) r.error = error;
+  else r.data = (o.data ?? null) as Json;
+  return r;
+}
+
+export function parseCancel(p: Uint8Array): CancelCall | undefined {
+  const o = parse(p);
+  return o && isStr(o.room) && isStr(o.rid) ? { room: o.room, rid: o.rid } : undefined;
+}
+
+export function parsePost(p: Uint8Array): PostCall | undefined {
+  const o = parse(p);
+  const body = o?.body as Obj | undefined;
+  return o && isStr(o.room) && isNum(o.q) && typeof body === 'object' && body !== null && !Array.isArray(body) ? { room: o.room, q: o.q, body } : undefined;
+}
+
+export function parsePostAnswer(p: Uint8Array): PostAnswer | undefined {
+  const o = parse(p);
+  return o && isNum(o.q) && isNum(o.status) ? { q: o.q, status: o.status, body: (o.body ?? null) as Json } : undefined;
+}
