@@ -387,6 +387,13 @@ export class ChannelHub implements WorkQueueHost {
     }
   }
 
+  /** Members a pending request waits on, as asker or as answerer (a drain keeps their connections until it is answered). */
+  inFlight(): Set<Member> {
+    const out = new Set<Member>();
+    if (this.pending) for (const p of this.pending.values()) { out.add(p.requester); out.add(p.target); }
+    return out;
+  }
+
   dispose(): void {
     this.clearPending();
     for (const m of this.members.values()) if (m.graceTimer) clearTimeout(m.graceTimer);

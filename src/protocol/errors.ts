@@ -115,6 +115,7 @@ export const CLOSE_CODES = {
   UNSUPPORTED_DATA: 1003, // a binary frame on a text protocol
   TOO_BIG: 1009, // too_large (sent by ws itself)
   INTERNAL_ERROR: 1011, // internal
+  SERVICE_RESTART: 1012, // the server drains (SIGTERM, POST /_/drain): after `closed` `restart` with `retryMs`
   TRY_AGAIN_LATER: 1013, // refused right after the handshake (the reason is the door's code, e.g. room_full)
   ROOM_CLOSED: 4000, // room_closed
   TOKEN_EXPIRED: 4001, // token_expired

@@ -1,0 +1,230 @@
+// The drain (docs/cluster.md "Drain", docs/protocol.md §1 and §7): SIGTERM (or POST /_/drain) makes
+// /_/ready answer 503 and the doors refuse, closes GUN peers with 1001, tells each native member
+// `closed` `restart` with a `retryMs` and closes it with 1012 once no request is in flight for it
+// (at the latest after --drain-timeout), then exits 0. The SDK comes back after retryMs, on the next
+// of its URLs. One node, memory broker; every server here is its own process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { startServer, type RunningServer } from './helpers/server.js';
+import { SseMember, WsMember, httpStatus, postJson, type Msg } from './helpers/native.ts';
+import { FAST, next, opened, uid, until } from './helpers/client.ts';
+import { connect, type Room, type TransportName } from '../src/client/index.ts';
+import { restartDelay, MAX_RESTART_DELAY_MS } from '../src/client/backoff.ts';
+import { retryHint, RETRY_MIN_MS, RETRY_SPREAD_MS } from '../src/server/drain.ts';
+
+const DRAIN = ['--drain-timeout', '2'];
+const isRestart = (m: Msg) => m.type === 'closed' && m.reason === 'restart';
+
+/** The process's exit code, once it exits (bounded). */
+async function exitCode(srv: RunningServer, timeoutMs = 8000): Promise<number | null> {
+  if (srv.proc.exitCode !== null) return srv.proc.exitCode;
+  const timer = setTimeout(() => srv.proc.kill('SIGKILL'), timeoutMs);
+  const [code] = await once(srv.proc, 'exit');
+  clearTimeout(timer);
+  return code as number | null;
+}
+
+async function ready(srv: RunningServer): Promise<{ status: number; body: unknown }> {
+  const r = await httpStatus(`${srv.http}/_/ready`);
+  return { status: r.status, body: JSON.parse(r.text) };
+}
+
+/** Poll /_/ready (each poll a round trip) until it answers 503: the drain has begun. */
+async function untilDraining(srv: RunningServer): Promise<void> {
+  const end = Date.now() + 4000;
+  while ((await ready(srv)).status !== 503) {
+    if (Date.now() > end) throw new Error('/_/ready never answered 503');
+  }
+}
+
+/** A GUN peer: a WebSocket without a subprotocol; resolves once open, with its close to await. */
+async function gunPeer(srv: RunningServer, room: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
+  const ws = new WebSocket(srv.ws + room);
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  await once(ws, 'open');
+  return { ws, closed };
+}
+
+test('SIGTERM: /_/ready 503, doors refuse, GUN peers 1001, members `closed restart` + 1012, a request in flight is answered, exit 0', async () => {
+  const srv = await startServer({ args: DRAIN });
+  const room = '/' + uid('drain');
+  try {
+    assert.deepEqual(await ready(srv), { status: 200, body: { status: 'ready' } });
+    const asker = await WsMember.connect(srv.ws, room);
+    const answerer = await WsMember.connect(srv.ws, room);
+    const idle = await WsMember.connect(srv.ws, room);
+    const sse = await SseMember.connect(srv.http, room);
+    const peer = await gunPeer(srv, room);
+    answerer.send({ type: 'serve' });
+    answerer.send({ type: 'presence', ref: 'p' });
+    await answerer.waitFor((m) => m.type === 'presence'); // serve was taken before it
+    asker.send({ type: 'request', id: 7, data: 'question' });
+    const asked = await answerer.waitFor((m) => m.type === 'request');
+
+    const started = Date.now();
+    srv.proc.kill('SIGTERM');
+    await untilDraining(srv);
+    assert.deepEqual(await ready(srv), { status: 503, body: { status: 'draining' } });
+    assert.equal((await httpStatus(`${srv.http}/_/health`)).status, 200, '/_/health stays the liveness check');
+
+    // Members with nothing in flight are told at once, each with its own retryMs, and closed with 1012.
+    for (const m of [idle, sse]) {
+      const closed = await m.waitFor(isRestart, 2000, 'closed restart');
+      assert.ok(Number.isInteger(closed.retryMs) && closed.retryMs >= RETRY_MIN_MS && closed.retryMs < RETRY_MIN_MS + RETRY_SPREAD_MS, `retryMs ${closed.retryMs}`);
+    }
+    assert.deepEqual(await idle.waitClosed(), { code: 1012, reason: 'restart' });
+    await sse.waitUntil(() => sse.streamEnds > 0, 2000, 'the event stream to end');
+    sse.es.close();
+    assert.equal(await peer.closed, 1001, 'a GUN peer closes with 1001');
+
+    // New connections are refused while it drains.
+    const refused = await WsMember.connect(srv.ws, room).then(() => undefined, (e: { statusCode?: number; body?: string }) => e);
+    assert.equal(refused?.statusCode, 503);
+    assert.match(refused?.body ?? '', /shutting_down/);
+    const stream = await httpStatus(srv.http + room, { accept: 'text/event-stream' });
+    assert.equal(stream.status, 503);
+    assert.match(stream.text, /shutting_down/);
+
+    // The two ends of the request in flight are kept until it is answered; the reply reaches the asker.
+    assert.ok(!asker.messages.some(isRestart) && !answerer.messages.some(isRestart), 'both ends of the request are kept');
+    answerer.send({ type: 'reply', id: asked.id, data: 'answer' });
+    const reply = await asker.waitFor((m) => m.type === 'reply', 2000, 'the reply');
+    assert.equal(reply.data, 'answer');
+    assert.equal(reply.id, 7);
+    for (const m of [asker, answerer]) {
+      await m.waitFor(isRestart, 2000, 'closed restart after the reply');
+      assert.equal((await m.waitClosed()).code, 1012);
+    }
+    assert.equal(await exitCode(srv), 0);
+    const ms = Date.now() - started;
+    assert.ok(ms < 2000 + 1500, `the drain did not wait for its timeout once nothing was in flight (${ms} ms)`);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a request never answered holds its two members until --drain-timeout, then they are closed and the process exits 0', async () => {
+  const srv = await startServer({ args: DRAIN });
+  const room = '/' + uid('drain-cut');
+  try {
+    const asker = await WsMember.connect(srv.ws, room);
+    const answerer = await WsMember.connect(srv.ws, room);
+    answerer.send({ type: 'serve' });
+    answerer.send({ type: 'presence', ref: 'p' });
+    await answerer.waitFor((m) => m.type === 'presence');
+    asker.send({ type: 'request', id: 1, data: 'never answered', timeout: 30_000 });
+    await answerer.waitFor((m) => m.type === 'request');
+    const started = Date.now();
+    srv.proc.kill('SIGTERM');
+    await asker.waitFor(isRestart, 4000, 'closed restart at the drain timeout');
+    const ms = Date.now() - started;
+    assert.ok(ms >= 1800 && ms < 3500, `told at the 2 s drain timeout (${ms} ms)`);
+    assert.equal((await asker.waitClosed()).code, 1012);
+    assert.equal((await answerer.waitClosed()).code, 1012);
+    assert.equal(await exitCode(srv), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('POST /_/drain: with --admin-token only its bearer may drain (401 otherwise); GET is 405; the drain exits 0', async () => {
+  const secret = 'an-admin-secret-of-some-length';
+  const srv = await startServer({ args: [...DRAIN, '--admin-token', secret] });
+  try {
+    const url = `${srv.http}/_/drain`;
+    assert.equal((await httpStatus(url)).status, 405);
+    const none = await postJson(url, {});
+    assert.equal(none.status, 401);
+    assert.equal(none.body.error.code, 'token_required');
+    const wrong = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer not-the-secret' } });
+    assert.equal(wrong.status, 401);
+    assert.equal((await wrong.json()).error.code, 'token_invalid');
+    assert.equal((await ready(srv)).status, 200, 'a refused drain changes nothing');
+    const member = await WsMember.connect(srv.ws, '/' + uid('admin-drain'));
+    const ok = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${secret}` } });
+    assert.equal(ok.status, 202);
+    assert.deepEqual(await ok.json(), { status: 'draining', drainTimeoutMs: 2000 });
+    await member.waitFor(isRestart, 2000, 'closed restart');
+    assert.equal(await exitCode(srv), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('POST /_/drain without an admin credential configured: loopback only, and not through a proxy (403)', async () => {
+  const srv = await startServer({ args: DRAIN });
+  try {
+    const url = `${srv.http}/_/drain`;
+    const proxied = await fetch(url, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9' } });
+    assert.equal(proxied.status, 403);
+    assert.equal((await proxied.json()).error.code, 'forbidden');
+    const ok = await fetch(url, { method: 'POST' });
+    assert.equal(ok.status, 202);
+    assert.equal(await exitCode(srv), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
+/** Handles opened by the SDK test; closed at its end. */
+function sdk(urls: string | string[], transport: TransportName, open: Room[]): Room {
+  const r = connect(urls, { transport, ...FAST });
+  open.push(r);
+  return r;
+}
+
+for (const transport of ['websocket', 'sse'] as const) {
+  test(`SDK (${transport}) given two URLs: a request in flight is answered through the drain, then the handles move to the second server and keep working`, async () => {
+    const [a, b] = await Promise.all([startServer({ args: DRAIN }), startServer({ args: DRAIN })]);
+    const room = uid('move');
+    const open: Room[] = [];
+    try {
+      const urls = [a.http + room, b.http + room];
+      const asker = sdk(urls, transport, open);
+      const answerer = sdk(urls, transport, open);
+      const onB = sdk(b.http + room, transport, open);
+      await opened(asker, answerer, onB);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      let asked = 0;
+      answerer.serve(async (q: string) => { asked++; await gate; return `answer to ${q}`; });
+      await answerer.presence(); // serve was taken
+      const moves = [asker, answerer].map((r) => next(r, 'reconnecting', (e) => e.reason === 'restart', 6000));
+      const answered = asker.request<string>('q1', { timeout: 8000 });
+      await until(() => asked === 1, 'the request to reach the answerer (its handler waits on the gate)');
+      a.proc.kill('SIGTERM');
+      await untilDraining(a);
+      release();
+      assert.equal(await answered, 'answer to q1', 'the reply of the request in flight reaches the asker');
+      for (const e of await Promise.all(moves)) {
+        assert.equal(e.code, 1012);
+        assert.equal(e.url, b.http + room);
+        assert.ok(e.delay >= RETRY_MIN_MS * 0.75 && e.delay <= (RETRY_MIN_MS + RETRY_SPREAD_MS) * 1.25, `delay ${e.delay}`);
+      }
+      const back = await Promise.all([asker, answerer].map((r) => next(r, 'connect', undefined, 8000)));
+      for (const c of back) assert.equal(c.reconnected, true);
+      assert.equal(await exitCode(a), 0);
+
+      // On B: a publish reaches the member there, and a request finds the answerer again.
+      const heard = next(onB, 'message', (m) => m.data === 'after the move', 4000);
+      await asker.publish('after the move', { ack: true });
+      assert.equal((await heard).from, asker.cid);
+      assert.equal(await asker.request<string>('q2', { timeout: 4000 }), 'answer to q2');
+    } finally {
+      await Promise.all(open.map((r) => r.close()));
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+}
+
+test('retry hints: the server spreads retryMs over 500..2000 ms; the SDK waits ±25% of it, at most 30 s', () => {
+  assert.equal(retryHint(() => 0), RETRY_MIN_MS);
+  assert.equal(retryHint(() => 0.999999), RETRY_MIN_MS + RETRY_SPREAD_MS - 1);
+  assert.equal(restartDelay(1000, () => 0), 750);
+  assert.equal(restartDelay(1000, () => 0.5), 1000);
+  assert.equal(restartDelay(undefined, () => 0.5), 1000);
+  assert.equal(restartDelay(10 * MAX_RESTART_DELAY_MS, () => 0.5), MAX_RESTART_DELAY_MS);
+  assert.equal(restartDelay(-5, () => 0.5), 0);
+});
