@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { startServer, type RunningServer } from './helpers/server.js';
-import { SseMember, WsMember, httpStatus, postJson, type Msg } from './helpers/native.ts';
+import { SseMember, SUBPROTOCOL, WsMember, httpStatus, postJson, type Msg } from './helpers/native.ts';
 import { FAST, next, opened, uid, until } from './helpers/client.ts';
 import { connect, type Room, type TransportName } from '../src/client/index.ts';
 import { restartDelay, MAX_RESTART_DELAY_MS } from '../src/client/backoff.ts';
@@ -140,7 +140,7 @@ test('POST /_/drain: with --admin-token only its bearer may drain (401 otherwise
     assert.equal(none.body.error.code, 'token_required');
     const wrong = await fetch(url, { method: 'POST', headers: { authorization: 'Bearer not-the-secret' } });
     assert.equal(wrong.status, 401);
-    assert.equal((await wrong.json()).error.code, 'token_invalid');
+    assert.equal(((await wrong.json()) as Msg).error.code, 'token_invalid');
     assert.equal((await ready(srv)).status, 200, 'a refused drain changes nothing');
     const member = await WsMember.connect(srv.ws, '/' + uid('admin-drain'));
     const ok = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${secret}` } });
@@ -159,7 +159,7 @@ test('POST /_/drain without an admin credential configured: loopback only, and n
     const url = `${srv.http}/_/drain`;
     const proxied = await fetch(url, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9' } });
     assert.equal(proxied.status, 403);
-    assert.equal((await proxied.json()).error.code, 'forbidden');
+    assert.equal(((await proxied.json()) as Msg).error.code, 'forbidden');
     const ok = await fetch(url, { method: 'POST' });
     assert.equal(ok.status, 202);
     assert.equal(await exitCode(srv), 0);
@@ -218,6 +218,34 @@ for (const transport of ['websocket', 'sse'] as const) {
     }
   });
 }
+
+test('SDK: a WebSocket closed with 1012 and no `closed` message is a restart too: the handle moves to its next URL', async () => {
+  // A stand-in server that admits one member and closes it with 1012 at once, saying nothing else.
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => SUBPROTOCOL });
+  await once(wss, 'listening');
+  wss.on('connection', (ws) => {
+    ws.send(JSON.stringify({ type: 'connect', room: '/bare', cid: 'c1', token: '0123456789abcdef', resumed: false, owner: 'c1', members: ['c1'], seq: 0, epoch: 'e1' }));
+    ws.close(1012, 'service restart');
+  });
+  const b = await startServer();
+  const open: Room[] = [];
+  try {
+    const stand = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/bare`;
+    const r = sdk([stand, b.ws + '/bare'], 'websocket', open);
+    const moved = await next(r, 'reconnecting', undefined, 4000);
+    assert.equal(moved.code, 1012);
+    assert.equal(moved.reason, 'restart');
+    assert.equal(moved.url, b.ws + '/bare');
+    assert.ok(moved.delay >= 750 && moved.delay <= 1250, `the default 1 s ±25% without a hint (${moved.delay} ms)`);
+    const again = await next(r, 'connect', undefined, 4000);
+    assert.notEqual(again.cid, 'c1');
+    assert.equal(r.state, 'open');
+  } finally {
+    await Promise.all(open.map((r) => r.close()));
+    await new Promise((resolve) => wss.close(resolve));
+    await b.stop();
+  }
+});
 
 test('retry hints: the server spreads retryMs over 500..2000 ms; the SDK waits ±25% of it, at most 30 s', () => {
   assert.equal(retryHint(() => 0), RETRY_MIN_MS);
