@@ -129,6 +129,34 @@ test('a request never answered holds its two members until --drain-timeout, then
   }
 });
 
+test('a request whose answerer has dropped holds nobody: its asker is told at once', async () => {
+  const srv = await startServer({ args: ['--drain-timeout', '5'] });
+  const room = '/' + uid('drain-dropped');
+  try {
+    const asker = await WsMember.connect(srv.ws, room);
+    const answerer = await WsMember.connect(srv.ws, room);
+    answerer.send({ type: 'serve' });
+    answerer.send({ type: 'presence', ref: 'p' });
+    await answerer.waitFor((m) => m.type === 'presence');
+    asker.send({ type: 'request', id: 1, data: 'to a member about to drop', timeout: 30_000 });
+    await answerer.waitFor((m) => m.type === 'request');
+    await answerer.terminate(); // dropped: kept for a resume that a draining server cannot take
+    // Until the server has seen the drop (each look a round trip).
+    const end = Date.now() + 3000;
+    while (JSON.parse((await httpStatus(`${srv.http}/_/health`)).text).connections !== 1) {
+      if (Date.now() > end) throw new Error('the server never saw the answerer drop');
+    }
+    const started = Date.now();
+    srv.proc.kill('SIGTERM');
+    await asker.waitFor(isRestart, 2000, 'closed restart');
+    const ms = Date.now() - started;
+    assert.ok(ms < 1500, `told at once, not at the 5 s drain timeout (${ms} ms)`);
+    assert.equal(await exitCode(srv), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('POST /_/drain: with --admin-token only its bearer may drain (401 otherwise); GET is 405; the drain exits 0', async () => {
   const secret = 'an-admin-secret-of-some-length';
   const srv = await startServer({ args: [...DRAIN, '--admin-token', secret] });

@@ -387,10 +387,10 @@ export class ChannelHub implements WorkQueueHost {
     }
   }
 
-  /** Members a pending request waits on, as asker or as answerer (a drain keeps their connections until it is answered). */
-  inFlight(): Set<Member> {
-    const out = new Set<Member>();
-    if (this.pending) for (const p of this.pending.values()) { out.add(p.requester); out.add(p.target); }
+  /** The two ends of every pending request (a drain keeps both connected until it is answered). */
+  inFlight(): Array<{ asker: Member; answerer: Member }> {
+    const out: Array<{ asker: Member; answerer: Member }> = [];
+    if (this.pending) for (const p of this.pending.values()) out.push({ asker: p.requester, answerer: p.target });
     return out;
   }
 

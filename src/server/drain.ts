@@ -4,9 +4,11 @@
 // - GUN peers are closed at once with 1001 (they hold no calls; GUN reconnects and re-syncs).
 // - A native member is told `{"type":"closed","reason":"restart","retryMs":n}` and its connection
 //   closed with 1012 (service restart) as soon as no request is in flight for it. "In flight"
-//   means pending in its room's hub: a request it asked that is not yet answered, or one it was
-//   asked and has not yet answered. Both ends stay connected until the reply has gone through the
-//   hub (the asker gets it), or until the drain deadline, when every member left is closed anyway.
+//   means pending in its room's hub (not answered, not timed out) with both ends still connected:
+//   a request it asked, or one it was asked. Both ends stay connected until the reply has gone
+//   through the hub (the asker gets it), or until the drain deadline, when every member left is
+//   closed anyway. A request whose other end is dropped or already told cannot complete here and
+//   holds nobody.
 // - retryMs is spread per member over RETRY_MIN_MS..RETRY_MIN_MS+RETRY_SPREAD_MS, so that the
 //   members of a node do not all reconnect (to the load balancer or the next node) in one instant.
 import type { Member } from '../channels/hub.js';
@@ -60,7 +62,7 @@ export async function drainMembers(rooms: () => Iterable<Room>, deadline: number
     for (const room of rooms()) {
       if (room.members === 0) continue;
       const hub = room.channels();
-      const busy = hub.inFlight();
+      const busy = waitedOn(hub.inFlight());
       for (const member of hub.members.values()) {
         const conn = member.conn;
         // Dropped (waiting for a resume) or already told: nothing more to do.
@@ -79,6 +81,21 @@ export async function drainMembers(rooms: () => Iterable<Room>, deadline: number
     if (waiting === 0) return result;
     await new Promise((resolve) => setTimeout(resolve, Math.min(RECHECK_MS, Math.max(1, deadline - Date.now()))));
   }
+}
+
+/**
+ * Members worth keeping: both ends of a request that can still complete here. An end that is
+ * dropped (waiting for a resume) or already told to go cannot answer or hear the answer on this
+ * server, so its request would only hold the other end until the deadline for nothing.
+ */
+function waitedOn(requests: Array<{ asker: Member; answerer: Member }>): Set<Member> {
+  const out = new Set<Member>();
+  for (const { asker, answerer } of requests) {
+    if (!asker.conn?.isOpen || !answerer.conn?.isOpen) continue;
+    out.add(asker);
+    out.add(answerer);
+  }
+  return out;
 }
 
 function restartFrame(retryMs: number): OutFrame {
