@@ -2,12 +2,14 @@
 // /_/ready answer 503 and the doors refuse, closes GUN peers with 1001, tells each native member
 // `closed` `restart` with a `retryMs` and closes it with 1012 once no request is in flight for it
 // (at the latest after --drain-timeout), then exits 0. The SDK comes back after retryMs, on the next
-// of its URLs. One node, memory broker; every server here is its own process.
+// of its URLs. One node, memory broker (and a check on Redis and NATS that a drained node leaves the
+// cluster); every server here is its own process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startServer, type RunningServer } from './helpers/server.js';
+import { ENGINE_KINDS, startCluster } from './helpers/cluster.ts';
 import { SseMember, SUBPROTOCOL, WsMember, httpStatus, postJson, type Msg } from './helpers/native.ts';
 import { FAST, next, opened, uid, until } from './helpers/client.ts';
 import { connect, type Room, type TransportName } from '../src/client/index.ts';
@@ -274,6 +276,24 @@ test('SDK: a WebSocket closed with 1012 and no `closed` message is a restart too
     await b.stop();
   }
 });
+
+for (const kind of ENGINE_KINDS) {
+  test(`cluster (${kind}): a drained node leaves the cluster (gone from the other's /_/nodes at once) and exits 0`, async () => {
+    const cluster = await startCluster(kind, { nodes: 2, args: DRAIN });
+    try {
+      const [a, b] = cluster.nodes;
+      const nodes = async () => (JSON.parse((await httpStatus(`${b.http}/_/nodes`)).text) as { nodes: { id: string }[] }).nodes.map((n) => n.id).sort();
+      assert.deepEqual(await nodes(), [...cluster.ids].sort());
+      const member = await WsMember.connect(a.ws, '/' + uid('cluster-drain'));
+      a.proc.kill('SIGTERM');
+      await member.waitFor(isRestart, 4000, 'closed restart');
+      assert.equal(await exitCode(a), 0);
+      assert.deepEqual(await nodes(), [cluster.ids[1]], 'its record went with cluster.stop(), not after the node TTL');
+    } finally {
+      await cluster.stop();
+    }
+  });
+}
 
 test('retry hints: the server spreads retryMs over 500..2000 ms; the SDK waits ±25% of it, at most 30 s', () => {
   assert.equal(retryHint(() => 0), RETRY_MIN_MS);
