@@ -410,7 +410,8 @@ export class MultisocketServer {
    * Resolves when all is done (the drain timeout plus at most ~3 s).
    */
   close(): Promise<void> {
-    return (this.closing ??= this.drain());
+    // Set before any connection is touched: whatever runs during the first pass sees isClosing.
+    return (this.closing ??= Promise.resolve().then(() => this.drain()));
   }
 
   private async drain(): Promise<void> {
