@@ -41,6 +41,25 @@ async function untilDraining(srv: RunningServer): Promise<void> {
   }
 }
 
+/** An event stream read as text by fetch; resolves with all of it once the server ends it. */
+async function rawStream(url: string): Promise<{ text: Promise<string> }> {
+  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: AbortSignal.timeout(8000) });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const first = await reader.read(); // the stream is open (the `connect` event or the retry line)
+  text += decoder.decode(first.value, { stream: true });
+  const rest = async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return text;
+      text += decoder.decode(value, { stream: true });
+    }
+  };
+  return { text: rest() }; // wrapped: an async function returning the promise itself would wait for it
+}
+
 /** A GUN peer: a WebSocket without a subprotocol; resolves once open, with its close to await. */
 async function gunPeer(srv: RunningServer, room: string): Promise<{ ws: WebSocket; closed: Promise<number> }> {
   const ws = new WebSocket(srv.ws + room);
@@ -59,6 +78,7 @@ test('SIGTERM: /_/ready 503, doors refuse, GUN peers 1001, members `closed resta
     const idle = await WsMember.connect(srv.ws, room);
     const sse = await SseMember.connect(srv.http, room);
     const peer = await gunPeer(srv, room);
+    const raw = await rawStream(srv.http + room);
     answerer.send({ type: 'serve' });
     answerer.send({ type: 'presence', ref: 'p' });
     await answerer.waitFor((m) => m.type === 'presence'); // serve was taken before it
@@ -80,6 +100,8 @@ test('SIGTERM: /_/ready 503, doors refuse, GUN peers 1001, members `closed resta
     await sse.waitUntil(() => sse.streamEnds > 0, 2000, 'the event stream to end');
     sse.es.close();
     assert.equal(await peer.closed, 1001, 'a GUN peer closes with 1001');
+    // On the wire of an event stream, `retry:` carries the hint for a plain EventSource too.
+    assert.match(await raw.text, /retry: (\d+)\nevent: closed\ndata: \{"type":"closed","reason":"restart","retryMs":\1\}\n\n$/);
 
     // New connections are refused while it drains.
     const refused = await WsMember.connect(srv.ws, room).then(() => undefined, (e: { statusCode?: number; body?: string }) => e);

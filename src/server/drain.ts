@@ -99,5 +99,19 @@ function waitedOn(requests: Array<{ asker: Member; answerer: Member }>): Set<Mem
 }
 
 function restartFrame(retryMs: number): OutFrame {
-  return new OutFrame(JSON.stringify({ type: 'closed', reason: 'restart', retryMs }), 'closed');
+  return new RestartFrame(retryMs);
+}
+
+/**
+ * `closed` `restart`. As a Server-Sent Event it also carries `retry: <retryMs>`, so that a page's
+ * plain EventSource (which reconnects by itself when the stream ends) follows the same spread.
+ */
+class RestartFrame extends OutFrame {
+  constructor(private readonly retryMs: number) {
+    super(JSON.stringify({ type: 'closed', reason: 'restart', retryMs }), 'closed');
+  }
+
+  override get sse(): Buffer {
+    return Buffer.concat([Buffer.from(`retry: ${this.retryMs}\n`), super.sse]);
+  }
 }
