@@ -72,7 +72,10 @@ async function main(): Promise<void> {
   let stopping: 'signal' | 'request' | undefined;
   const stop = (signal: string, kind: 'signal' | 'request' = 'signal') => {
     if (stopping === 'signal' && kind === 'signal') { log.warn('second signal, exiting now', { signal }); process.exit(1); }
-    if (stopping) { if (kind === 'signal') stopping = 'signal'; return; }
+    if (stopping) {
+      if (kind === 'signal') { stopping = 'signal'; log.info('signal during a requested drain, draining on', { signal }); }
+      return;
+    }
     stopping = kind;
     log.info('shutting down', { signal, drainTimeoutMs: config.drainTimeoutMs });
     const force = setTimeout(() => { log.error('shutdown took too long, exiting'); process.exit(1); }, config.drainTimeoutMs + 4500);

@@ -133,13 +133,7 @@ test('a request never answered holds its two members until --drain-timeout, then
   const srv = await startServer({ args: DRAIN });
   const room = '/' + uid('drain-cut');
   try {
-    const asker = await WsMember.connect(srv.ws, room);
-    const answerer = await WsMember.connect(srv.ws, room);
-    answerer.send({ type: 'serve' });
-    answerer.send({ type: 'presence', ref: 'p' });
-    await answerer.waitFor((m) => m.type === 'presence');
-    asker.send({ type: 'request', id: 1, data: 'never answered', timeout: 30_000 });
-    await answerer.waitFor((m) => m.type === 'request');
+    const { asker, answerer } = await requestInFlight(srv, room); // never answered
     const started = Date.now();
     srv.proc.kill('SIGTERM');
     await asker.waitFor(isRestart, 4000, 'closed restart at the drain timeout');
@@ -157,13 +151,7 @@ test('a request whose answerer has dropped holds nobody: its asker is told at on
   const srv = await startServer({ args: ['--drain-timeout', '5'] });
   const room = '/' + uid('drain-dropped');
   try {
-    const asker = await WsMember.connect(srv.ws, room);
-    const answerer = await WsMember.connect(srv.ws, room);
-    answerer.send({ type: 'serve' });
-    answerer.send({ type: 'presence', ref: 'p' });
-    await answerer.waitFor((m) => m.type === 'presence');
-    asker.send({ type: 'request', id: 1, data: 'to a member about to drop', timeout: 30_000 });
-    await answerer.waitFor((m) => m.type === 'request');
+    const { asker, answerer } = await requestInFlight(srv, room);
     await answerer.terminate(); // dropped: kept for a resume that a draining server cannot take
     // Until the server has seen the drop (each look a round trip).
     const end = Date.now() + 3000;
@@ -214,6 +202,49 @@ test('POST /_/drain without an admin credential configured: loopback only, and n
     assert.equal(((await proxied.json()) as Msg).error.code, 'forbidden');
     const ok = await fetch(url, { method: 'POST' });
     assert.equal(ok.status, 202);
+    assert.equal(await exitCode(srv), 0);
+  } finally {
+    await srv.stop();
+  }
+});
+
+/** A member asking and a member serving, with one request pending between them (its id at the answerer). */
+async function requestInFlight(srv: RunningServer, room: string): Promise<{ asker: WsMember; answerer: WsMember; id: string }> {
+  const asker = await WsMember.connect(srv.ws, room);
+  const answerer = await WsMember.connect(srv.ws, room);
+  answerer.send({ type: 'serve' });
+  answerer.send({ type: 'presence', ref: 'p' });
+  await answerer.waitFor((m) => m.type === 'presence');
+  asker.send({ type: 'request', id: 1, data: 'q', timeout: 30_000 });
+  const asked = await answerer.waitFor((m) => m.type === 'request');
+  return { asker, answerer, id: asked.id };
+}
+
+test('SIGINT drains as SIGTERM does; a second signal exits at once with 1', async () => {
+  const srv = await startServer({ args: ['--drain-timeout', '5'] });
+  try {
+    await requestInFlight(srv, '/' + uid('sigint'));
+    srv.proc.kill('SIGINT');
+    await untilDraining(srv); // held by the request in flight
+    const started = Date.now();
+    srv.proc.kill('SIGTERM');
+    assert.equal(await exitCode(srv), 1);
+    assert.ok(Date.now() - started < 1000, 'at once, not after the drain');
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('a signal during a drain POST /_/drain began lets the drain go on: the reply still arrives, exit 0', async () => {
+  const srv = await startServer({ args: ['--drain-timeout', '5'] });
+  try {
+    const { asker, answerer, id } = await requestInFlight(srv, '/' + uid('post-then-signal'));
+    assert.equal((await fetch(`${srv.http}/_/drain`, { method: 'POST' })).status, 202);
+    srv.proc.kill('SIGTERM');
+    await until(() => srv.logs.some((l) => l.includes('draining on')), 'the server to take the signal', 4000);
+    answerer.send({ type: 'reply', id, data: 'still here' });
+    assert.equal((await asker.waitFor((m) => m.type === 'reply', 2000, 'the reply')).data, 'still here');
+    await asker.waitFor(isRestart, 2000, 'closed restart');
     assert.equal(await exitCode(srv), 0);
   } finally {
     await srv.stop();
