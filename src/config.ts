@@ -245,7 +245,7 @@ Options (each also read from the environment variable shown):
                                    refused, members are told to reconnect elsewhere, and requests in flight get
                                    this long to be answered before the process exits 0 (MULTISOCKET_DRAIN_TIMEOUT; default 10)
       --admin-token <secret>       admits to POST /_/drain as Authorization: Bearer <secret>, >= 16 bytes; without it
-                                   (and without an admin room token) only loopback may drain (MULTISOCKET_ADMIN_TOKEN)
+                                   (and without an admin room token) only a local non-browser client may drain (MULTISOCKET_ADMIN_TOKEN)
   -h, --help                       show this help
   -V, --version                    show the version
 `;

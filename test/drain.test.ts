@@ -193,13 +193,15 @@ test('POST /_/drain: with --admin-token only its bearer may drain (401 otherwise
   }
 });
 
-test('POST /_/drain without an admin credential configured: loopback only, and not through a proxy (403)', async () => {
+test('POST /_/drain without an admin credential configured: loopback only, not through a proxy, not from a web page (403)', async () => {
   const srv = await startServer({ args: DRAIN });
   try {
     const url = `${srv.http}/_/drain`;
     const proxied = await fetch(url, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9' } });
     assert.equal(proxied.status, 403);
     assert.equal(((await proxied.json()) as Msg).error.code, 'forbidden');
+    const fromPage = await fetch(url, { method: 'POST', headers: { origin: 'https://some-page.example' } });
+    assert.equal(fromPage.status, 403, 'a web page open on this machine may not drain it');
     const ok = await fetch(url, { method: 'POST' });
     assert.equal(ok.status, 202);
     assert.equal(await exitCode(srv), 0);

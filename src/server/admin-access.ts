@@ -3,8 +3,10 @@
 //   - the --admin-token secret, or
 //   - a room token with the `admin` permission (when room tokens are configured);
 // and, when neither kind of credential is configured, a request from this machine: its socket is a
-// loopback address, it came through no proxy (no X-Forwarded-For / Forwarded header), and
-// --trust-proxy is off. A proxy on the same host would otherwise make every client "loopback".
+// loopback address, it came through no proxy (no X-Forwarded-For / Forwarded header), --trust-proxy
+// is off, and it carries no Origin. A proxy on the same host would otherwise make every client
+// "loopback", and any web page open in a browser on this machine could POST here (a browser
+// always sends Origin with a page's POST; curl and scripts do not).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { isRefusal, type AccessRefusal } from '../access/principal.js';
@@ -21,7 +23,7 @@ export interface AdminGuard {
 export async function checkAdmin(guard: AdminGuard, req: http.IncomingMessage): Promise<AccessRefusal | null> {
   if (guard.adminToken === undefined && !guard.access.enabled) {
     if (fromThisMachine(req, guard.trustProxy)) return null;
-    return { status: 403, code: 'forbidden', message: 'without --admin-token (or room tokens) the admin endpoints answer only loopback clients' };
+    return { status: 403, code: 'forbidden', message: 'without --admin-token (or room tokens) the admin endpoints answer only loopback clients, not through a proxy, not from a web page' };
   }
   const token = requestToken(req);
   if (!token) return { status: 401, code: 'token_required', message: 'this endpoint needs the admin credential (Authorization: Bearer <--admin-token, or a room token with "admin">)' };
@@ -42,6 +44,7 @@ function sameSecret(given: string, secret: string): boolean {
 
 function fromThisMachine(req: http.IncomingMessage, trustProxy: number): boolean {
   if (trustProxy > 0 || req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) return false;
+  if (req.headers.origin !== undefined) return false;
   const address = req.socket.remoteAddress ?? '';
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
