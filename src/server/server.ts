@@ -238,6 +238,10 @@ export class MultisocketServer {
     // here) before the client is let in, so it never sees a half-joined room.
     ready.then(() => {
       if (socket.destroyed) return this.limits.close(address);
+      if (this.closing) {
+        this.limits.close(address);
+        return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+      }
       handshake();
     }, (err: unknown) => {
       this.limits.close(address);
@@ -347,6 +351,10 @@ export class MultisocketServer {
       if (ready) {
         ready.then(() => {
           if (res.destroyed) return this.limits.close(address);
+          if (this.closing) {
+            this.limits.close(address);
+            return fail('shutting_down', 'the server is shutting down');
+          }
           open(room, principal);
         }, (err: unknown) => {
           this.limits.close(address);
