@@ -26,6 +26,7 @@ export const PLAIN_CLOSES: Record<number, string> = {
   1000: 'normal close (the other side\'s `close()`)',
   1002: 'WebSocket protocol error (a malformed frame)',
   1003: 'a binary frame on this text protocol',
+  1012: 'the server is draining (SIGTERM, `POST /_/drain`): a native member got `{"type":"closed","reason":"restart","retryMs":n}` just before; reconnect after `retryMs`, to another node or URL if there is one (the SDK does)',
   1013: 'the room refused the connection just after the handshake (it filled up or closed meanwhile); the reason is the door\'s code, e.g. `room_full`',
 };
 

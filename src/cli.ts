@@ -73,16 +73,25 @@ async function main(): Promise<void> {
     gid: process.getgid?.(),
   });
 
-  let stopping = false;
-  const stop = (signal: string) => {
+  // SIGTERM, SIGINT and POST /_/drain all drain (docs/cluster.md "Drain"): the server stops within
+  // --drain-timeout plus a few seconds of closing; past that something hangs and the process goes.
+  // A second signal exits at once; a signal during a drain POST /_/drain began (an orchestrator's
+  // SIGTERM following the admin's drain) lets it go on.
+  let stopping: 'signal' | 'request' | undefined;
+  const stop = (signal: string, kind: 'signal' | 'request' = 'signal') => {
     if (stopping && signal === 'primary') return; // the primary passing on a signal this worker had too
-    if (stopping) { log.warn('second signal, exiting now', { signal }); process.exit(1); }
-    stopping = true;
-    log.info('shutting down', { signal });
-    const force = setTimeout(() => { log.error('shutdown took too long, exiting'); process.exit(1); }, 4500);
+    if (stopping === 'signal' && kind === 'signal') { log.warn('second signal, exiting now', { signal }); process.exit(1); }
+    if (stopping) {
+      if (kind === 'signal') { stopping = 'signal'; log.info('signal during a requested drain, draining on', { signal }); }
+      return;
+    }
+    stopping = kind;
+    log.info('shutting down', { signal, drainTimeoutMs: config.drainTimeoutMs });
+    const force = setTimeout(() => { log.error('shutdown took too long, exiting'); process.exit(1); }, config.drainTimeoutMs + 4500);
     force.unref();
     server.close().then(() => { log.info('stopped'); process.exit(0); }, (err) => { log.error('shutdown failed', { err: String(err) }); process.exit(1); });
   };
+  server.onDrainRequested = (by) => stop(by, 'request');
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   if (worker) onStopFromPrimary(() => stop('primary'));

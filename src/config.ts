@@ -80,6 +80,10 @@ export interface Config {
   clusterKey: ClusterKey | null;
   /** Processes sharing the port (node:cluster); 1 = this process only. */
   workers: number;
+  /** On SIGTERM/SIGINT or POST /_/drain: how long requests in flight may take to be answered (ms). */
+  drainTimeoutMs: number;
+  /** A secret that admits to the admin endpoints (POST /_/drain) as `Authorization: Bearer <it>`. */
+  adminToken?: string;
 }
 
 export interface AuthConfig {
@@ -91,7 +95,7 @@ export interface AuthConfig {
   audience?: string;
 }
 
-export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 'clusterKey'> = {
+export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 'clusterKey' | 'adminToken'> = {
   port: 8765,
   host: '0.0.0.0',
   roomTtlMs: 300_000,
@@ -123,7 +127,11 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 
   logLevel: 'info',
   broker: { kind: 'memory' },
   workers: 1,
+  drainTimeoutMs: 10_000,
 };
+
+/** Shortest --admin-token accepted: it guards endpoints that stop the server. */
+export const MIN_ADMIN_TOKEN_BYTES = 16;
 
 /** Shortest --jwt-secret accepted: HS256 with a short secret can be brute-forced offline. */
 export const MIN_JWT_SECRET_BYTES = 32;
@@ -175,6 +183,8 @@ const OPTIONS = {
   'node-id': { type: 'string' },
   'cluster-key': { type: 'string' },
   workers: { type: 'string' },
+  'drain-timeout': { type: 'string' },
+  'admin-token': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -231,6 +241,11 @@ Options (each also read from the environment variable shown):
       --cluster-key <secret>       seal everything nodes exchange or store in the engine, >= 16 bytes;
                                    every node needs the same one (MULTISOCKET_CLUSTER_KEY)
       --workers <n>                run n processes sharing the port, joined through --broker (MULTISOCKET_WORKERS; default 1)
+      --drain-timeout <seconds>    on SIGTERM/SIGINT or POST /_/drain: /_/ready answers 503, new connections are
+                                   refused, members are told to reconnect elsewhere, and requests in flight get
+                                   this long to be answered before the process exits 0 (MULTISOCKET_DRAIN_TIMEOUT; default 10)
+      --admin-token <secret>       admits to POST /_/drain as Authorization: Bearer <secret>, >= 16 bytes; without it
+                                   (and without an admin room token) only a local non-browser client may drain (MULTISOCKET_ADMIN_TOKEN)
   -h, --help                       show this help
   -V, --version                    show the version
 `;
@@ -317,7 +332,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     nodeId: nodeId(pick('node-id')),
     clusterKey: clusterKey(pick('cluster-key')),
     workers: int('workers', DEFAULTS.workers, 1, 256),
+    drainTimeoutMs: seconds('drain-timeout', DEFAULTS.drainTimeoutMs),
   };
+  const admin = pick('admin-token');
+  if (admin) {
+    if (Buffer.byteLength(admin.value) < MIN_ADMIN_TOKEN_BYTES) throw new ConfigError(`${admin.from}: an admin token needs at least ${MIN_ADMIN_TOKEN_BYTES} bytes (got ${Buffer.byteLength(admin.value)}); e.g. openssl rand -base64 24`);
+    config.adminToken = admin.value;
+  }
   if (config.workers > 1 && config.broker.kind === 'memory') {
     throw new ConfigError(`--workers ${config.workers} needs --broker redis://… or nats://… (with the memory broker each process would hold its own rooms)`);
   }

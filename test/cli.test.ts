@@ -37,6 +37,8 @@ test('bad flags and unreadable key files exit non-zero with one clear line', () 
     [['--trust-proxy', 'maybe'], {}, /--trust-proxy: expected a number of proxies/],
     [['--max-connections=-1'], {}, /--max-connections: expected a whole number/],
     [['--max-connections', '-1'], {}, /argument is ambiguous\. Did you forget/],
+    [[], { MULTISOCKET_DRAIN_TIMEOUT: 'soon' }, /MULTISOCKET_DRAIN_TIMEOUT: expected seconds/],
+    [['--admin-token', 'short'], {}, /--admin-token: an admin token needs at least 16 bytes/],
   ] as Array<[string[], Record<string, string>, RegExp]>) {
     const r = run(args, env);
     assert.notEqual(r.status, 0, args.join(' '));

@@ -432,6 +432,16 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     }
   }
 
+  /**
+   * The two ends of every pending request (a drain keeps both connected until it is answered);
+   * `answerer` is undefined when it is a member of another node (cluster).
+   */
+  inFlight(): Array<{ asker: Member; answerer: Member | undefined }> {
+    const out: Array<{ asker: Member; answerer: Member | undefined }> = [];
+    if (this.pending) for (const p of this.pending.values()) out.push({ asker: p.requester, answerer: p.target });
+    return out;
+  }
+
   dispose(): void {
     this.clearPending();
     for (const m of this.members.values()) if (m.graceTimer) clearTimeout(m.graceTimer);

@@ -36,9 +36,12 @@ export interface ReconnectingEvent {
   /** ms until it. */
   delay: number;
   /** Why the last connection ended, where known. */
+  /** 1012 and reason `restart` when the server drained (it asked the handle to come back). */
   code?: number;
   status?: number;
   reason?: string;
+  /** The room URL of the next attempt, when connect() was given several. */
+  url?: string;
 }
 
 export interface ClosedEvent {
@@ -46,7 +49,8 @@ export interface ClosedEvent {
    * Why the handle is closed for good: the server's (`owner_left`…), or `client` (close()),
    * `gone` (404/410), `unauthorized` (401 and no getToken), `forbidden` (403), `bad_request` (400),
    * `too_large` (413, e.g. an `info` over the cap), `token_expired` (4001 without getToken),
-   * `disconnected` (the connection dropped and `reconnect: false`), `failed` (no transport).
+   * `disconnected` (the connection dropped and `reconnect: false`), `restart` (the server drained
+   * and `reconnect: false`), `failed` (no transport).
    */
   reason: string;
   /** The table's code for it when the server gave one (`room_closed`, `token_expired`, `bad_path`…). */

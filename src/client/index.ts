@@ -9,12 +9,15 @@
 //   const sum = await room.request<number>({ a: 1, b: 2 });
 import { Room } from './room.js';
 import type { ConnectOptions } from './options.js';
+import type { RoomUrls } from './room-url.js';
 
 /**
  * Join the room at `url` (`ws(s)://` or `http(s)://` host + room path; in a browser a path like
  * `/chat` is taken relative to the page). Returns at once; writes are buffered until connected.
+ * A list of URLs (the same room on several servers) is tried in turn: a failed connect or a
+ * server's restart notice (its drain) moves the handle to the next one.
  */
-export function connect(url: string | URL, options: ConnectOptions = {}): Room {
+export function connect(url: RoomUrls, options: ConnectOptions = {}): Room {
   return new Room(url, options);
 }
 
@@ -30,6 +33,7 @@ export type {
   TopicHandler,
   TransportName,
 } from './options.js';
+export type { RoomUrls } from './room-url.js';
 export type { ClosedEvent, ConnectEvent, GapEvent, ReconnectingEvent, RoomEvents, RoomState } from './events.js';
 export type { PullContext, PullHandler, PullOptions, PullContext as PushContext } from './puller.js';
 export type { JobResult, PublishResult } from './writes.js';

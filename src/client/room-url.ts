@@ -16,6 +16,15 @@ export function resolveRoomUrl(url: string | URL): URL {
   }
 }
 
+/** One room URL or a list of them (the same room on several servers, tried in turn); at least one. */
+export type RoomUrls = string | URL | ReadonlyArray<string | URL>;
+
+export function resolveRoomUrls(urls: RoomUrls): URL[] {
+  if (typeof urls === 'string' || urls instanceof URL) return [resolveRoomUrl(urls)];
+  if (!Array.isArray(urls) || urls.length === 0) throw new TypeError('connect(urls): give a room URL or a non-empty list of them');
+  return urls.map((u) => resolveRoomUrl(u));
+}
+
 export interface AttemptQuery {
   token?: string;
   resume?: string;

@@ -3,7 +3,7 @@
 // connection, buffers writes while there is none, resumes the same member (`?resume=`) and the
 // published stream from the last `seq` it saw, and turns writes, request/reply, presence and
 // pushed jobs into Promises that settle exactly once, with a code from the protocol's table.
-import { backoffDelay } from './backoff.js';
+import { backoffDelay, restartDelay } from './backoff.js';
 import { askDoor } from './door.js';
 import { OwnPublishes } from './echoes.js';
 import { Emitter } from './emitter.js';
@@ -12,7 +12,7 @@ import type { ConnectEvent, RoomEvents, RoomState } from './events.js';
 import type { ConnectOptions, PresenceOptions, PublishOptions, RequestHandler, RequestOptions, SendOptions, TransportName } from './options.js';
 import { Puller, type PullHandler, type PullOptions } from './puller.js';
 import { ResumeStore } from './resume-store.js';
-import { attemptUrl, resolveRoomUrl, roomKey } from './room-url.js';
+import { attemptUrl, resolveRoomUrls, roomKey, type RoomUrls } from './room-url.js';
 import { postEnvelopeBytes, utf8Length } from './size.js';
 import { refreshAt } from './token.js';
 import { isValidTopic, topicMatches } from './topics.js';
@@ -41,6 +41,9 @@ const FINAL_STATUS: Readonly<Record<number, string>> = { 400: 'bad_request', 401
 
 const FACTORIES: Record<TransportName, TransportFactory> = { websocket: openWebSocket, sse: openSse };
 
+/** WebSocket close code 1012 (service restart): the server drains, as its `closed` `restart` says. */
+const SERVICE_RESTART = 1012;
+
 function rethrowLater(err: unknown): void {
   setTimeout(() => { throw err; }, 0);
 }
@@ -67,7 +70,11 @@ export class Room extends Emitter<RoomEvents> {
   private readonly userByCid = new Map<Cid, string>();
   private readonly infoByCid = new Map<Cid, unknown>();
   private serverLimits: Partial<ServerLimits> | undefined;
-  private readonly url: URL;
+  /** The room on each server given, tried in turn: a restart or a failed connect moves to the next. */
+  private readonly urls: URL[];
+  private urlIndex = 0;
+  /** The server said `closed` `restart` on this connection: reconnect after this many ms (its hint). */
+  private restartHint: number | undefined;
   private readonly opts: ConnectOptions;
   private readonly transportName: TransportName;
   /** JSON of the `info` option, sent as `?info=` on every connection. */
@@ -114,9 +121,9 @@ export class Room extends Emitter<RoomEvents> {
   /** The first connection already asks for a replay (`since` given, or resume state saved by an earlier page). */
   private readonly sinceKnown: boolean;
 
-  constructor(url: string | URL, opts: ConnectOptions = {}) {
+  constructor(url: RoomUrls, opts: ConnectOptions = {}) {
     super();
-    this.url = resolveRoomUrl(url);
+    this.urls = resolveRoomUrls(url);
     this.opts = opts;
     this.transportName = opts.transport ?? 'websocket';
     if (!FACTORIES[this.transportName]) throw new TypeError(`unknown transport ${JSON.stringify(opts.transport)}`);
@@ -139,6 +146,11 @@ export class Room extends Emitter<RoomEvents> {
     }
     this.sinceKnown = opts.since !== undefined || this.resumeToken !== undefined;
     this.open();
+  }
+
+  /** The URL the current (or next) connection goes to. */
+  private get url(): URL {
+    return this.urls[this.urlIndex];
   }
 
   /** The members present, this one included (in owned rooms only the owner is kept up to date). */
@@ -398,6 +410,7 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private openTransport(): void {
+    this.restartHint = undefined;
     // Topics in the URL are subscribed before replay; one with a comma cannot go there.
     this.urlTopics = [...this.wantedTopics()].filter((t) => !t.includes(','));
     const replay = this.everConnected || this.sinceKnown;
@@ -438,6 +451,7 @@ export class Room extends Emitter<RoomEvents> {
     this.outbox.unshift(...resend);
     if (this.state === 'open') this.state = 'reconnecting';
 
+    if (info.code === SERVICE_RESTART || this.restartHint !== undefined) return this.restart(info);
     if (info.code === 4000) return this.finish(info.reason || 'room_closed', 'room_closed');
     if (info.code === 4002) {
       // Another connection resumed this member (a duplicated tab, a stale reconnect): start afresh.
@@ -484,18 +498,52 @@ export class Room extends Emitter<RoomEvents> {
   /** Connect again after a backoff delay (or close for good with reconnect: false). */
   private retry(info: CloseInfo): void {
     if (this.opts.reconnect === false) return this.finish('disconnected');
-    this.state = this.everConnected ? 'reconnecting' : 'connecting';
+    // A connection that never opened: this server is down or refusing; try the next one.
+    if (!info.opened) this.nextUrl();
     const delay = backoffDelay(this.attempt++, this.opts.backoff);
+    this.schedule(delay, this.attempt, info);
+  }
+
+  /**
+   * `closed` `restart`: the server drains and closes this connection next. Writes made from now on
+   * wait for the next connection (this one will not carry them).
+   */
+  private onRestartNotice(retryMs: number | undefined): void {
+    this.restartHint = retryMs ?? -1;
+    if (this.state === 'open') this.state = 'reconnecting';
+  }
+
+  /**
+   * The server drained (a `closed` `restart`, or close code 1012): reconnect, to the next URL,
+   * after its hint. Not a failure: the backoff starts again from its first step, and what was in
+   * flight follows the rules of any drop (a resumed member gets its answers, a new one rejects them).
+   */
+  private restart(info: CloseInfo): void {
+    const hint = this.restartHint;
+    this.restartHint = undefined;
+    if (this.opts.reconnect === false) return this.finish('restart', 'shutting_down');
+    this.nextUrl();
+    this.attempt = 1; // this reconnect is the first attempt; a failure after it backs off from the start
+    this.schedule(restartDelay(hint !== undefined && hint >= 0 ? hint : undefined), 1, { ...info, code: info.code ?? SERVICE_RESTART, reason: 'restart' });
+  }
+
+  private nextUrl(): void {
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+  }
+
+  private schedule(delay: number, attempt: number, info: CloseInfo): void {
+    this.state = this.everConnected ? 'reconnecting' : 'connecting';
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.state !== 'closed') this.open();
     }, delay);
     this.emit('reconnecting', {
-      attempt: this.attempt,
+      attempt,
       delay,
       ...(info.code !== undefined ? { code: info.code } : {}),
       ...(info.status !== undefined ? { status: info.status } : {}),
       ...(info.reason ? { reason: info.reason } : {}),
+      ...(this.urls.length > 1 ? { url: this.url.href } : {}),
     });
   }
 
@@ -564,7 +612,9 @@ export class Room extends Emitter<RoomEvents> {
       }
       case 'gap': return this.onGap(msg);
       case 'error': return this.onError(msg);
-      case 'closed': return this.finish(msg.reason, 'room_closed');
+      case 'closed':
+        if (msg.reason === 'restart') return this.onRestartNotice(msg.retryMs);
+        return this.finish(msg.reason, 'room_closed');
       case 'auth':
         this.scheduleRefresh();
         return this.emit('auth', msg);
@@ -608,7 +658,7 @@ export class Room extends Emitter<RoomEvents> {
     this.room = msg.room;
     this.own.connected(msg.cid);
     // A room created by /_/new is rejoined by its own path.
-    if (this.url.pathname.endsWith('/_/new')) this.url.pathname = this.url.pathname.slice(0, -'/_/new'.length) + msg.room;
+    for (const url of this.urls) if (url.pathname.endsWith('/_/new')) url.pathname = url.pathname.slice(0, -'/_/new'.length) + msg.room;
     // The room's numbering restarted (a new server process, or the room was freed): the old
     // numbers mean nothing now; the server's reset gap and replay follow.
     const renumbered = msg.seq < this.lastSeq || (this.epoch !== undefined && msg.epoch !== undefined && msg.epoch !== this.epoch);

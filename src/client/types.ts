@@ -3,6 +3,7 @@
 import type {
   AckMessage,
   AuthMessage,
+  ClosedMessage,
   ConnectMessage,
   DataMessage,
   ErrorInfo,
@@ -154,8 +155,11 @@ function parseMessage(v: unknown): ParsedServerMessage | undefined {
       if (isId(v.ref)) e.ref = v.ref;
       return e;
     }
-    case 'closed':
-      return { type: 'closed', reason: isStr(v.reason) ? v.reason : 'closed' };
+    case 'closed': {
+      const c: ClosedMessage = { type: 'closed', reason: isStr(v.reason) ? v.reason : 'closed' };
+      if (isNum(v.retryMs) && v.retryMs >= 0) c.retryMs = v.retryMs;
+      return c;
+    }
     case 'auth': {
       const a: AuthMessage = { type: 'auth', perms: isStrArray(v.perms) ? v.perms : [] };
       if (isStr(v.user)) a.user = v.user;

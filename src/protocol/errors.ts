@@ -66,7 +66,7 @@ export const ERRORS = {
   connect_rate_limited: { scope: ['door'], status: 429, meaning: 'this client address opened more than `--connect-rate-per-ip` connections in the last second' },
   room_create_rate_limited: { scope: ['door'], status: 429, meaning: 'this client address created `--new-rooms-per-ip` rooms in the last minute' },
   broker_unavailable: { scope: ['message', 'reply', 'door'], status: 503, meaning: 'the cluster\'s engine (`--broker`) did not answer: the message was not taken (retry), or an endpoint that asks the engine (`/_/nodes`) could not' },
-  shutting_down: { scope: ['door', 'close'], status: 503, close: 1001, meaning: 'the server is shutting down' },
+  shutting_down: { scope: ['door', 'close'], status: 503, close: 1001, meaning: 'the server is shutting down (draining): doors answer 503, GUN peers are closed with 1001 (native members with 1012 after `closed` `restart`)' },
   // --- why a connection ended
   replaced: { scope: ['message', 'close'], status: 409, close: 4002, meaning: 'another connection resumed this member (same `resume` token); an event stream gets it as an `error` before it ends. The SDK then starts afresh with a new cid' },
   slow_consumer: { scope: ['close'], close: 4008, meaning: 'more than `--max-queued-bytes` waited to be written to this connection' },
@@ -115,6 +115,7 @@ export const CLOSE_CODES = {
   UNSUPPORTED_DATA: 1003, // a binary frame on a text protocol
   TOO_BIG: 1009, // too_large (sent by ws itself)
   INTERNAL_ERROR: 1011, // internal
+  SERVICE_RESTART: 1012, // the server drains (SIGTERM, POST /_/drain): after `closed` `restart` with `retryMs`
   TRY_AGAIN_LATER: 1013, // refused right after the handshake (the reason is the door's code, e.g. room_full)
   ROOM_CLOSED: 4000, // room_closed
   TOKEN_EXPIRED: 4001, // token_expired

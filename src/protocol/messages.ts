@@ -273,7 +273,10 @@ export interface ErrorMessage extends Numbered {
 }
 export interface ClosedMessage {
   type: 'closed';
+  /** `owner_left` (owned room), `restart` (the server drains; reconnect), … */
   reason: string;
+  /** With `restart`: reconnect after about this many ms (spread per member by the server). */
+  retryMs?: number;
 }
 
 export type ServerMessage =

@@ -9,8 +9,9 @@ import { redactToken, requestToken } from './request-token.js';
 import { isRefusal } from '../access/principal.js';
 import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
+import { checkAdmin } from './admin-access.js';
 
-const ENDPOINTS = '/_/health, /_/stats, /_/nodes, /_/door?room=<path>, /_/client.js';
+const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Every answer a page of an allowed origin may read carries CORS headers, refusals included
@@ -32,6 +33,7 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
 
 /** The server's own endpoints under /_/. */
 function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, name: string, cors: Record<string, string>): void {
+  if (name === '/_/drain') return drainEndpoint(server, req, res, cors);
   // A page's fetch of /_/door with Authorization is preflighted.
   if (req.method === 'OPTIONS') return answerPreflight(req, res, cors, 'GET, HEAD, OPTIONS', 'Authorization');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -46,6 +48,10 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
         connections: server.connectionCount,
         broker: { kind: server.config.broker.kind, state: server.cluster ? server.cluster.state : 'up' },
       }, cors);
+    case '/_/ready':
+      // Readiness for load balancers: 503 from the moment the drain begins (liveness is /_/health).
+      if (server.isClosing) return sendJson(res, 503, { status: 'draining' }, cors);
+      return sendJson(res, 200, { status: 'ready' }, cors);
     case '/_/nodes':
       return sendNodes(server, res, cors);
     case '/_/stats':
@@ -65,6 +71,27 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
     default:
       return sendError(res, 'not_found', `no endpoint ${name}; the endpoints are ${ENDPOINTS}`, cors);
   }
+}
+
+/**
+ * POST /_/drain (admin): start the drain SIGTERM starts (the process then exits 0). Answers 202 at
+ * once; a second call while draining answers 202 too.
+ */
+function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, cors: Record<string, string>): void {
+  if (req.method === 'OPTIONS') return answerPreflight(req, res, cors, 'POST, OPTIONS', 'Authorization');
+  if (req.method !== 'POST') return sendError(res, 'method_not_allowed', '/_/drain takes POST', { ...cors, Allow: 'POST, OPTIONS' });
+  // The body (if any) means nothing; read it so the connection can be reused.
+  req.resume();
+  const guard = { adminToken: server.config.adminToken, access: server.access, trustProxy: server.config.trustProxy };
+  checkAdmin(guard, req).then((refusal) => {
+    if (refusal) {
+      server.log.warn('drain refused', { reason: refusal.code });
+      return sendError(res, refusal.code, refusal.message, cors, refusal.status);
+    }
+    sendJson(res, 202, { status: 'draining', drainTimeoutMs: server.config.drainTimeoutMs }, cors);
+    server.log.info('drain requested', { by: 'POST /_/drain' });
+    server.requestDrain('POST /_/drain');
+  }).catch((err: unknown) => failed(server, res, cors, err));
 }
 
 /** The live nodes of the cluster (this one alone with the memory broker). */

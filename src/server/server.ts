@@ -33,6 +33,7 @@ import { ClusterNode } from '../cluster/cluster-node.js';
 import { engineAckWaitMs } from '../cluster/room-jobs.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
+import { closeGunPeers, drainMembers } from './drain.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -47,6 +48,11 @@ export class MultisocketServer {
   private readonly connections: LiveConnections<WebSocketConnection>;
   private readonly sseConnections: LiveConnections<SseConnection>;
   private closing: Promise<void> | undefined;
+  /**
+   * Set by the CLI: a drain asked for over HTTP (POST /_/drain) ends the process as SIGTERM does.
+   * Unset (the server embedded in another program): the server just closes.
+   */
+  onDrainRequested: ((by: string) => void) | undefined;
   /** This process as a node of a cluster; undefined with the memory broker (one process). */
   readonly cluster: ClusterNode | undefined;
 
@@ -134,8 +140,15 @@ export class MultisocketServer {
 
   get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
 
-  /** close() has begun: every door refuses with shutting_down. */
+  /** close() (the drain) has begun: every door refuses with shutting_down, /_/ready answers 503. */
   get isClosing(): boolean { return this.closing !== undefined; }
+
+  /** POST /_/drain by an admin: the CLI's shutdown when it set one, else close(). */
+  requestDrain(by: string): void {
+    if (this.closing) return;
+    if (this.onDrainRequested) this.onDrainRequested(by);
+    else void this.close();
+  }
 
   /** Join the cluster (when a broker is configured), then listen. Rejects with one line when the engine is unreachable. */
   async start(): Promise<AddressInfo> {
@@ -201,6 +214,11 @@ export class MultisocketServer {
 
   /** Admitted so far: join (or create) the room and complete the handshake. */
   private upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, roomName: string, options: JoinOptions | undefined, address: string, principal: Principal): void {
+    // The drain may have begun while the token was checked.
+    if (this.closing) {
+      this.limits.close(address);
+      return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+    }
     const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options?.resume);
     if (!admission.ok) {
       this.limits.close(address);
@@ -222,6 +240,10 @@ export class MultisocketServer {
     // here) before the client is let in, so it never sees a half-joined room.
     ready.then(() => {
       if (socket.destroyed) return this.limits.close(address);
+      if (this.closing) {
+        this.limits.close(address);
+        return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+      }
       if (this.rooms.isFullFor(admission.room, options?.resume)) {
         this.limits.close(address);
         return this.refuse(socket, roomName, 'room_full');
@@ -321,6 +343,10 @@ export class MultisocketServer {
     const limited = this.limits.open(address);
     if (limited) return fail(limited.code, limited.message);
     const start = (principal: Principal) => {
+      if (this.closing) {
+        this.limits.close(address);
+        return fail('shutting_down', 'the server is shutting down');
+      }
       const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options.resume);
       if (!admission.ok) {
         this.limits.close(address);
@@ -331,6 +357,10 @@ export class MultisocketServer {
       if (ready) {
         ready.then(() => {
           if (res.destroyed) return this.limits.close(address);
+          if (this.closing) {
+            this.limits.close(address);
+            return fail('shutting_down', 'the server is shutting down');
+          }
           if (this.rooms.isFullFor(room, options.resume)) {
             this.limits.close(address);
             return fail('room_full', admissionMessage('room_full', roomName, this.config));
@@ -390,24 +420,45 @@ export class MultisocketServer {
     this.sseConnections.start();
   }
 
-  /** Stop accepting, close every peer with 1001, and resolve once all are gone (≤ ~3 s). */
+  /**
+   * Drain, then stop (SIGTERM, SIGINT, POST /_/drain; docs/cluster.md "Drain"): doors refuse and
+   * /_/ready answers 503 from now on; GUN peers close with 1001 at once; each native member is told
+   * `closed` `restart` (with its `retryMs`) and closed with 1012 as soon as no request is in flight
+   * for it, at the latest after --drain-timeout; then the listener and the cluster node stop.
+   * Resolves when all is done (the drain timeout plus at most ~3 s).
+   */
   close(): Promise<void> {
-    return (this.closing ??= (async () => {
-      this.connections.stop();
-      this.sseConnections.stop();
-      this.limits.stop();
-      const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
-      this.http.closeIdleConnections?.();
-      for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
-      for (const sse of this.sseConnections) sse.close(CloseCode.GOING_AWAY, 'server shutting down');
-      const deadline = Date.now() + 2500;
-      while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      for (const conn of this.connections) conn.terminate();
-      this.http.closeAllConnections?.();
-      await listening;
-      this.rooms.clear();
-      await this.cluster?.stop();
-    })());
+    // Set before any connection is touched: whatever runs during the first pass sees isClosing.
+    return (this.closing ??= Promise.resolve().then(() => this.drain()));
+  }
+
+  private async drain(): Promise<void> {
+    const started = Date.now();
+    const rooms = () => this.roomList();
+    this.log.info('draining', { drainTimeoutMs: this.config.drainTimeoutMs, connections: this.connectionCount, rooms: this.rooms.size });
+    const peers = closeGunPeers(rooms());
+    const members = await drainMembers(rooms, started + this.config.drainTimeoutMs);
+    // A connection admitted just as the drain began (its handshake was under way) is told too.
+    const late = await drainMembers(rooms, 0);
+    this.log.info('drained', { ms: Date.now() - started, peers, members: members.told + late.told, keptForRequests: members.waited, cutWithRequests: members.cut });
+    this.connections.stop();
+    this.sseConnections.stop();
+    this.limits.stop();
+    const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections?.();
+    for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'shutting_down');
+    for (const sse of this.sseConnections) sse.close(CloseCode.GOING_AWAY, 'shutting_down');
+    const deadline = Date.now() + 2500;
+    while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of this.connections) conn.terminate();
+    this.http.closeAllConnections?.();
+    await listening;
+    this.rooms.clear();
+    await this.cluster?.stop();
+  }
+
+  private *roomList(): IterableIterator<Room> {
+    for (const [, room] of this.rooms) yield room;
   }
 }
 

@@ -19,4 +19,8 @@ export async function snippets(): Promise<void> {
   }
   console.log(n, done.data.length, seq, room.infos, await room.presence({ timeout: 1000 }));
   await room.close();
+  // The same room on two servers: a failed connect or a server's drain moves the handle on.
+  const both = connect(['wss://a.example/chat', new URL('wss://b.example/chat')], { transport: 'sse' });
+  both.on('reconnecting', ({ code, reason, url }) => { if (code === 1012 && reason === 'restart') console.log('moving to', url); });
+  await both.close();
 }
