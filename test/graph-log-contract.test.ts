@@ -11,7 +11,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
 import {
-  compactGraphs, compactRoom, loadedGraphs, type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions,
+  compactGraphs, compactRoom, loadedGraphs, type LoggedPut, type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions,
 } from '../src/cluster/graph-log.ts';
 import { MemoryGraphLog, MemoryGraphLogStore } from '../src/cluster/memory-graph-log.ts';
 import { RedisGraphLog } from '../src/cluster/redis-graph-log.ts';
@@ -171,6 +171,58 @@ for (const impl of [memory, redis, nats]) {
       await log.append(other, { id: putId(), graph: putJson({ x: { y: [1, 1] } }) });
       assert.equal((await log.load(other)).puts.length, 1);
       assert.equal((await log.load(r)).puts.length, 3);
+    });
+
+    test(`${impl.name}: watch: every put appended to the room by any node (the watcher's own too) is delivered once, in offset order, learned from the append; other rooms and other keys are not; unwatch stops it`, async () => {
+      const ns = newNs();
+      const a = impl.node(ns, { key: KEY_A });
+      const lostSeen: string[] = [];
+      const b = impl.node(ns, { key: KEY_A, onLost: (_r, _o, why) => lostSeen.push(why) });
+      const intruder = impl.node(ns, { key: KEY_B });
+      const r = room();
+      const got: { a: LoggedPut[]; b: LoggedPut[] } = { a: [], b: [] };
+      let resumed = 0;
+      await a.watch(r, { put: (p) => got.a.push(p), resumed: () => resumed++ });
+      await b.watch(r, { put: (p) => got.b.push(p), resumed: () => resumed++ });
+      const N = 20;
+      const acked = await Promise.all([
+        ...Array.from({ length: N }, (_, i) => a.append(r, { id: `a${i}`, graph: putJson({ s: { [`a${i}`]: [i, 1] } }) })),
+        ...Array.from({ length: N }, (_, i) => b.append(r, { id: `b${i}`, graph: putJson({ s: { [`b${i}`]: [i, 1] } }) })),
+        a.append(room(), { id: 'elsewhere', graph: putJson({ s: { x: [1, 1] } }) }),
+      ]);
+      await intruder.append(r, { id: 'intruder', graph: putJson({ s: { evil: [1, 1] } }) });
+      const last = await a.append(r, { id: 'last', graph: putJson({ s: { z: [1, 1] } }) });
+      await until('both watchers have every put', () => got.a.length >= 2 * N + 1 && got.b.length >= 2 * N + 1, 5000);
+      const want = acked.slice(0, 2 * N).map((x) => x.offset).concat(last.offset).sort((x, y) => x - y);
+      for (const [who, list] of Object.entries(got)) {
+        assert.deepEqual(list.map((p) => p.offset), want, `${who}: every put once, in offset order`);
+        assert.ok(!list.some((p) => p.id === 'elsewhere' || p.id === 'intruder'), `${who}: not another room's, not another key's`);
+        const first = list.find((p) => p.id === 'a3')!;
+        assert.equal(first.graph, putJson({ s: { a3: [3, 1] } }), 'the graph text as appended');
+      }
+      assert.deepEqual(lostSeen, ['other-key'], 'the intruder\'s put was counted and reported');
+      assert.equal(b.counters.notOpened['other-key'], 1);
+      assert.equal(resumed, 0);
+      await b.unwatch(r);
+      await a.append(r, { id: 'after-unwatch', graph: putJson({ s: { u: [1, 1] } }) });
+      await until('a still watches', () => got.a.some((p) => p.id === 'after-unwatch'), 5000);
+      assert.ok(!got.b.some((p) => p.id === 'after-unwatch'), 'b unwatched');
+    });
+
+    if (impl.name !== 'memory') test(`${impl.name}: watch across an engine restart: the watcher is told (resumed) once the watch is set up again, and puts are delivered again`, async () => {
+      const ns = newNs();
+      const a = impl.node(ns);
+      const b = impl.node(ns);
+      const r = room();
+      const got: string[] = [];
+      let resumed = 0;
+      await b.watch(r, { put: (p) => got.push(p.id), resumed: () => resumed++ });
+      await a.append(r, { id: 'before', graph: putJson({ s: { k: [1, 1] } }) });
+      await until('delivered before', () => got.includes('before'), 5000);
+      await impl.engine!.restart();
+      await until('resumed', () => resumed >= 1, 15_000);
+      await until('appends work again', async () => { try { await a.append(r, { id: 'after', graph: putJson({ s: { k: [2, 2] } }) }); return true; } catch { return false; } }, 15_000);
+      await until('delivered after the restart', () => got.includes('after'), 5000);
     });
 
     test(`${impl.name}: two nodes appending concurrently to one room: both loads see every put`, async () => {

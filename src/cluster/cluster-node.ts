@@ -19,6 +19,7 @@ import type { RoomLink, RoomProtocol } from './room-link.js';
 import type { Room } from '../rooms/room.js';
 import { NativeRoomLink } from './native-room-link.js';
 import { useNodeCidPrefix } from '../channels/cid.js';
+import { GunRoomLink } from './gun-room-link.js';
 
 export type EngineKind = 'redis' | 'nats';
 
@@ -70,6 +71,8 @@ export class ClusterNode {
   private started = false;
   /** frames from other nodes dropped because they did not open (another key, altered...) */
   rejected = 0;
+  /** stored entries (history, GUN puts) skipped because they did not open */
+  lost = 0;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     this.kind = opts.broker.kind;
@@ -93,7 +96,7 @@ export class ClusterNode {
       },
     };
     const registryOptions = { counts: this.opts.counts, onRejected, beatMs: this.opts.beatMs, ttlMs: this.opts.ttlMs };
-    const onLost = (room: string, at: number, reason: string) => log.warn('cluster entry not opened', { room, at, reason });
+    const onLost = (room: string, at: number, reason: string) => this.onLost(room, at, reason);
     try {
       if (broker.kind === 'redis') {
         const [{ Redis }, { RedisClusterBus }, { RedisNodeRegistry }, { RedisRoomStreams }, { RedisGraphLog }, { RedisJobQueue }] = await Promise.all([
@@ -111,7 +114,9 @@ export class ClusterNode {
         const streams = new RedisRoomStreams(redis, key, this.opts.streamLimits, { timeoutMs, onLost });
         this.streams = streams;
         this.closers.push(() => streams.close()); // its watch subscriber connection
-        this.graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
+        const graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
+        this.graphLog = graphLog;
+        this.closers.push(() => graphLog.close()); // its watch connection
         this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
       } else {
@@ -160,8 +165,11 @@ export class ClusterNode {
    */
   link(room: Room, protocol: RoomProtocol): RoomLink | undefined {
     if (protocol === 'native') return new NativeRoomLink(this, room);
-    return undefined; // GUN: the put log link (gun-room-link.ts), to come
+    return new GunRoomLink(this, room);
   }
+
+  /** How long a room's GUN log outlives its last touch (room TTL + margin): links touch every quarter of it. */
+  get graphTtlMs(): number { return this.opts.graphTtlMs; }
 
   nodes(): Promise<LiveNode[]> { return this.registry.list(); }
 
@@ -195,14 +203,28 @@ export class ClusterNode {
     this.goneHandlers.push(handler);
   }
 
-  onState(handler: (state: BusState) => void): void {
+  /** Told when the bus goes down or comes back up; returns what stops it. */
+  onState(handler: (state: BusState) => void): () => void {
     this.stateHandlers.push(handler);
+    return () => {
+      const i = this.stateHandlers.indexOf(handler);
+      if (i >= 0) this.stateHandlers.splice(i, 1);
+    };
   }
 
   private onNodeMessage(message: BusMessage): void {
     const h = this.nodeKinds.get(message.kind);
     if (h) h(message);
     else this.opts.log.debug('cluster message of no handler', { kind: message.kind, from: message.from });
+  }
+
+  private onLost(room: string, at: number, reason: string): void {
+    this.lost++;
+    const now = Date.now();
+    const key = 'lost:' + reason;
+    if (now - (this.rejectionLogged.get(key) ?? 0) < REJECTION_LOG_INTERVAL_MS) return;
+    this.rejectionLogged.set(key, now);
+    this.opts.log.warn('cluster entry not opened', { room, at, reason, skipped: this.lost });
   }
 
   private onRejected(r: BusRejection): void {

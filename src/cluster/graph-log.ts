@@ -59,6 +59,26 @@ export interface GraphLog {
   touch(room: string): Promise<void>;
   /** The room is freed everywhere: its log and snapshot go. */
   drop(room: string): Promise<void>;
+  /**
+   * Be told of every put appended to `room` from now on, by any node (this one too), in offset
+   * order, learned from the append itself (no second publish a crash could skip). Resolves once a
+   * put appended after it is sure to be delivered: a node new to the room watches, then loads.
+   * One watcher per room and instance (a second call replaces the first). Entries that do not open
+   * are counted and reported (onLost), not delivered.
+   */
+  watch(room: string, watcher: PutWatcher): Promise<void>;
+  unwatch(room: string): Promise<void>;
+}
+
+/** What a watch of a room is told. */
+export interface PutWatcher {
+  /** A put appended to the room, with its offset. */
+  put(put: LoggedPut): void;
+  /**
+   * The engine connection broke and the watch is set up again: puts appended meanwhile were not
+   * delivered, so the watcher loads the room again (HAM makes that idempotent).
+   */
+  resumed(): void;
 }
 
 export interface GraphLogOptions {
@@ -188,22 +208,7 @@ export function loadedGraphs(load: GraphLoad): GraphUpdate[] {
  * nodes logged may not have reached it yet (docs/cluster.md).
  */
 export function compactGraphs(graphs: readonly GraphUpdate[], now: number): string {
-  interface Write { value: GraphUpdate[number]['fields'][number]['value']; state: number }
-  const souls = new Map<string, Map<string, { past?: Write; future: Map<number, Write> }>>();
-  const wins = (a: Write, b: Write | undefined) => !b || ham(a.state, a.value, b.state, b.value, Infinity) === 'accept';
-  for (const graph of graphs) {
-    for (const { soul, fields } of graph) {
-      let node = souls.get(soul);
-      if (!node) { node = new Map(); souls.set(soul, node); }
-      for (const f of fields) {
-        let field = node.get(f.key);
-        if (!field) { field = { future: new Map() }; node.set(f.key, field); }
-        const w = { value: f.value, state: f.state };
-        if (f.state <= now) { if (wins(w, field.past)) field.past = w; }
-        else if (wins(w, field.future.get(f.state))) field.future.set(f.state, w);
-      }
-    }
-  }
+  const souls = foldGraphs(graphs, now);
   const layers: GraphUpdate[] = [[]];
   for (const [soul, node] of souls) {
     layers[0].push({ soul, fields: [] });
@@ -218,6 +223,32 @@ export function compactGraphs(graphs: readonly GraphUpdate[], now: number): stri
     }
   }
   return '[' + layers.map(graphJson).join(',') + ']';
+}
+
+interface FieldWrite { value: GraphUpdate[number]['fields'][number]['value']; state: number }
+/** Per soul and field: the HAM winner among states <= now, and the winner of each distinct future state. */
+export type FoldedGraph = Map<string, Map<string, { past?: FieldWrite; future: Map<number, FieldWrite> }>>;
+
+/** True when `a` beats `b` by HAM (greater state, else the lexical rule), or there is no `b`. */
+export const hamWins = (a: FieldWrite, b: FieldWrite | undefined): boolean => !b || ham(a.state, a.value, b.state, b.value, Infinity) === 'accept';
+
+/** What merging all of `graphs` at any time from `now` on amounts to (see compactGraphs). */
+export function foldGraphs(graphs: readonly GraphUpdate[], now: number): FoldedGraph {
+  const souls: FoldedGraph = new Map();
+  for (const graph of graphs) {
+    for (const { soul, fields } of graph) {
+      let node = souls.get(soul);
+      if (!node) { node = new Map(); souls.set(soul, node); }
+      for (const f of fields) {
+        let field = node.get(f.key);
+        if (!field) { field = { future: new Map() }; node.set(f.key, field); }
+        const w = { value: f.value, state: f.state };
+        if (f.state <= now) { if (hamWins(w, field.past)) field.past = w; }
+        else if (hamWins(w, field.future.get(f.state))) field.future.set(f.state, w);
+      }
+    }
+  }
+  return souls;
 }
 
 /**

@@ -5,7 +5,7 @@ import type { ClusterKey } from './cluster-key.js';
 import {
   checkOffset, checkPut, countLost, decodePut, decodeSnapshot, DEFAULT_GRAPH_LOG_TTL_MS, DEFAULT_MAX_SNAPSHOT_BYTES, encodePut,
   encodeSnapshot, GraphLogError, newGraphLogCounters, PUT_KIND, SNAP_KIND,
-  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut, type LoggedPut,
+  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut, type LoggedPut, type PutWatcher,
 } from './graph-log.js';
 import { openOrWhy, seal } from './seal.js';
 
@@ -19,6 +19,8 @@ interface RoomLog {
 /** What an engine would hold: shared by the MemoryGraphLog "nodes" of one process. */
 export class MemoryGraphLogStore {
   readonly rooms = new Map<string, RoomLog>();
+  /** room → the instances watching it (each opens the sealed entries with its own key) */
+  readonly watchers = new Map<string, Set<MemoryGraphLog>>();
 }
 
 export class MemoryGraphLog implements GraphLog {
@@ -35,9 +37,13 @@ export class MemoryGraphLog implements GraphLog {
     checkPut(put);
     const log = this.#room(room, true)!;
     const offset = ++log.next;
-    log.puts.push({ offset, frame: seal(this.key, { kind: PUT_KIND, room }, encodePut(put)) });
+    const frame = seal(this.key, { kind: PUT_KIND, room }, encodePut(put));
+    log.puts.push({ offset, frame });
     this.#touch(log);
     this.counters.appends++;
+    // Like the engines: every watcher (this instance's too) hears of the append, in offset order
+    // (microtasks run in the order queued), as part of the append.
+    for (const w of this.store.watchers.get(room) ?? []) queueMicrotask(() => w.#deliver(room, offset, frame));
     return { offset };
   }
 
@@ -89,6 +95,32 @@ export class MemoryGraphLog implements GraphLog {
 
   async drop(room: string): Promise<void> {
     this.store.rooms.delete(room);
+  }
+
+  readonly #watched = new Map<string, PutWatcher>();
+
+  async watch(room: string, watcher: PutWatcher): Promise<void> {
+    this.#watched.set(room, watcher);
+    let set = this.store.watchers.get(room);
+    if (!set) this.store.watchers.set(room, (set = new Set()));
+    set.add(this);
+  }
+
+  async unwatch(room: string): Promise<void> {
+    this.#watched.delete(room);
+    const set = this.store.watchers.get(room);
+    set?.delete(this);
+    if (set?.size === 0) this.store.watchers.delete(room);
+  }
+
+  #deliver(room: string, offset: number, frame: Buffer): void {
+    const watcher = this.#watched.get(room);
+    if (!watcher) return;
+    const opened = openOrWhy(this.key, { kind: PUT_KIND, room }, frame);
+    const put = opened.ok ? decodePut(opened.plaintext) : undefined;
+    if (!opened.ok) return countLost(this.counters, this.options.onLost, room, offset, opened.reason);
+    if (!put) return countLost(this.counters, this.options.onLost, room, offset, 'malformed');
+    watcher.put({ offset, ...put });
   }
 
   #room(room: string, create: boolean): RoomLog | undefined {

@@ -6,6 +6,11 @@
 //                         (header `Ms-Part: i`), so a snapshot is not bounded by max_payload
 //                         (1 MiB by default) but by maxSnapshotBytes (64 MiB by default)
 //   <p>.g.<t>.h           the snapshot's head: `Ms-Snap` (its id), `Ms-Parts`, `Ms-Upto`, no payload
+// Watching a room: the stream RePublishes every message it stores from `<p>.g.>` to `<p>.gw.>`
+// (nats-server 2.9+), with its stream sequence in the `Nats-Sequence` header; a node watching a
+// room has a core subscription on `<p>.gw.<t>.p`. So live puts are learned from the append itself,
+// after JetStream stored them and in stream order: a put is either stored before a load's consumer
+// starts (and the load has it) or republished after the subscription that preceded the load.
 // Why not the KV or object store: a KV value is one message (max_payload), and the object store's
 // put is chunks + a meta message with a purge of the old chunks in between that a reader can
 // trip over; here the head is published with Nats-Expected-Last-Subject-Sequence = the head the
@@ -24,7 +29,7 @@
 // room's messages all age out. All nodes must share the TTL: the stream is configured by whichever
 // node starts last.
 import { randomBytes } from 'node:crypto';
-import { Empty, headers, type NatsConnection } from '@nats-io/transport-node';
+import { Empty, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   AckPolicy, DeliverPolicy, DiscardPolicy, JetStreamApiError,
   type JetStreamClient, type JetStreamManager, type StreamConfig,
@@ -34,7 +39,7 @@ import { openStream } from './nats-stream.js';
 import {
   checkOffset, checkPut, compactGraphs, countLost, decodePut, decodeSnapshot, DEFAULT_GRAPH_LOG_TTL_MS, DEFAULT_MAX_SNAPSHOT_BYTES,
   encodePut, encodeSnapshot, GraphLogError, loadedGraphs, newGraphLogCounters, PUT_KIND, SNAP_KIND, withGraphDeadline,
-  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut,
+  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut, type PutWatcher,
 } from './graph-log.js';
 import { roomToken } from './nats-room-streams.js';
 import { openOrWhy, seal } from './seal.js';
@@ -60,6 +65,9 @@ export class NatsGraphLog implements GraphLog {
   readonly stream: string;
   readonly counters: GraphLogCounters = newGraphLogCounters();
   readonly #root: string;
+  readonly #watchRoot: string;
+  readonly #watched = new Map<string, { sub: Subscription; watcher: PutWatcher }>();
+  #statusWatch = false;
   readonly #timeoutMs: number;
   readonly #ttlMs: number;
   readonly #maxSnapshotBytes: number;
@@ -74,6 +82,7 @@ export class NatsGraphLog implements GraphLog {
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RangeError('the NATS prefix must be 1 to 32 characters from A-Z a-z 0-9 _ -');
     this.stream = `${prefix.toUpperCase()}_G`;
     this.#root = `${prefix}.g`;
+    this.#watchRoot = `${prefix}.gw`;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#ttlMs = Math.max(1000, Math.ceil(options.ttlMs ?? DEFAULT_GRAPH_LOG_TTL_MS));
     this.#maxSnapshotBytes = options.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES;
@@ -100,6 +109,7 @@ export class NatsGraphLog implements GraphLog {
       max_age: this.#ttlMs * 1e6, // nanoseconds
       allow_direct: true,
       discard: DiscardPolicy.Old,
+      republish: { src: `${this.#root}.>`, dest: `${this.#watchRoot}.>` },
     };
     const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
     if (open.owned) this.#nc = open.nc;
@@ -267,8 +277,58 @@ export class NatsGraphLog implements GraphLog {
     });
   }
 
+  /** Where a room's stored puts are republished (watch). */
+  watchSubject(room: string): string {
+    return `${this.#watchRoot}.${roomToken(room)}.p`;
+  }
+
+  watch(room: string, watcher: PutWatcher): Promise<void> {
+    const existing = this.#watched.get(room);
+    if (existing) { existing.watcher = watcher; return Promise.resolve(); }
+    return withGraphDeadline('watch', this.#timeoutMs, async () => {
+      const { nc } = await this.ready();
+      if (!this.#statusWatch) { this.#statusWatch = true; void this.#watchStatus(nc); }
+      const entry = {
+        watcher,
+        sub: nc.subscribe(this.watchSubject(room), {
+          callback: (err, msg) => {
+            if (err || this.#watched.get(room) !== entry) return;
+            const offset = Number(msg.headers?.get('Nats-Sequence'));
+            if (!Number.isSafeInteger(offset) || offset <= 0) return countLost(this.counters, this.#onLost, room, 0, 'malformed');
+            const opened = openOrWhy(this.key, { kind: PUT_KIND, room }, msg.data);
+            const put = opened.ok ? decodePut(opened.plaintext) : undefined;
+            if (!opened.ok) return countLost(this.counters, this.#onLost, room, offset, opened.reason);
+            if (!put) return countLost(this.counters, this.#onLost, room, offset, 'malformed');
+            entry.watcher.put({ offset, ...put });
+          },
+        }),
+      };
+      this.#watched.set(room, entry);
+      await nc.flush(); // the server routes the room's puts here from now on
+    });
+  }
+
+  async unwatch(room: string): Promise<void> {
+    const entry = this.#watched.get(room);
+    if (!entry) return;
+    this.#watched.delete(room);
+    entry.sub.unsubscribe();
+  }
+
+  /** After a reconnect the client has subscribed again; once the server has them (flush), watchers reload. */
+  async #watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type !== 'reconnect') continue;
+      nc.flush().then(() => {
+        for (const { watcher } of this.#watched.values()) watcher.resumed();
+      }, () => { /* broke again: the next reconnect tells them */ });
+    }
+  }
+
   /** Closes the connection if this instance made it from a URL. */
   async close(): Promise<void> {
+    for (const { sub } of this.#watched.values()) sub.unsubscribe();
+    this.#watched.clear();
     const nc = this.#nc;
     this.#nc = undefined;
     this.#ready = undefined;

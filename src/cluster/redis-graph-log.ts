@@ -5,6 +5,9 @@
 //                          seal), s = the snapshot, sealed, as ONE value (bounded by
 //                          maxSnapshotBytes, 64 MiB by default; Redis itself takes up to 512 MB)
 //   <prefix>:{<room>}:gn   the last offset given (INCR)
+// and the channel <prefix>:gp:<base64url(SHA-256(room))> (room-token.ts): the append script
+// PUBLISHes `<offset>\n<the sealed put>` there, so the nodes watching the room learn of the put
+// from the append itself; a dedicated subscriber connection (made by the first watch) listens.
 // append = INCR + XADD + PEXPIRE in one script: durable in Redis (as durable as its persistence
 // settings) when the reply comes. snapshot = replace :gs only if it covers more, XTRIM MINID up to
 // it, in one script: a load (one script too) sees either the old snapshot and the whole log or the
@@ -17,9 +20,10 @@ import type { ClusterKey } from './cluster-key.js';
 import {
   checkOffset, checkPut, countLost, decodePut, decodeSnapshot, DEFAULT_GRAPH_LOG_TTL_MS, DEFAULT_MAX_SNAPSHOT_BYTES, encodePut,
   encodeSnapshot, GraphLogError, newGraphLogCounters, PUT_KIND, SNAP_KIND, withGraphDeadline,
-  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut,
+  type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions, type GraphPut, type PutWatcher,
 } from './graph-log.js';
 import { openOrWhy, seal } from './seal.js';
+import { roomToken } from './room-token.js';
 
 export interface RedisGraphLogOptions extends GraphLogOptions {
   /** key prefix (default 'ms'); no braces */
@@ -32,7 +36,7 @@ local function expire(ttl)
 end
 `;
 
-// KEYS g gs gn; ARGV[1] the sealed put, ARGV[2] TTL ms. If :gn is gone while :g or :gs is not
+// KEYS g gs gn; ARGV[1] the sealed put, ARGV[2] TTL ms, ARGV[3] the room's put channel. If :gn is gone while :g or :gs is not
 // (eviction), numbering goes on after what they hold, so no offset is given twice or below a snapshot.
 const APPEND = `${EXPIRE}
 if redis.call('EXISTS', KEYS[3]) == 0 then
@@ -47,6 +51,7 @@ end
 local n = redis.call('INCR', KEYS[3])
 redis.call('XADD', KEYS[1], string.format('%d-1', n), 'p', ARGV[1])
 expire(tonumber(ARGV[2]))
+redis.call('PUBLISH', ARGV[3], n .. string.char(10) .. ARGV[1])
 return n
 `;
 
@@ -106,7 +111,7 @@ export class RedisGraphLog implements GraphLog {
     checkPut(put);
     return withGraphDeadline('append', this.#timeoutMs, async () => {
       const frame = seal(this.key, { kind: PUT_KIND, room }, encodePut(put));
-      const offset = await this.#run(SCRIPTS.append, room, [frame, this.#ttlMs]) as number;
+      const offset = await this.#run(SCRIPTS.append, room, [frame, this.#ttlMs, this.channel(room)]) as number;
       this.counters.appends++;
       return { offset };
     });
@@ -164,8 +169,73 @@ export class RedisGraphLog implements GraphLog {
     return withGraphDeadline('drop', this.#timeoutMs, async () => { await this.redis.del(...this.keys(room)); });
   }
 
-  /** Closes the client if this instance made it from a URL. */
+  /** The pub/sub channel a room's appends are published on. */
+  channel(room: string): string {
+    return `${this.#prefix}:gp:${roomToken(room)}`;
+  }
+
+  readonly #watched = new Map<string, { room: string; watcher: PutWatcher }>(); // channel → room
+  #sub?: Redis;
+  #subReady?: Promise<Redis>;
+
+  watch(room: string, watcher: PutWatcher): Promise<void> {
+    const channel = this.channel(room);
+    const had = this.#watched.has(channel);
+    this.#watched.set(channel, { room, watcher });
+    if (had) return Promise.resolve();
+    return withGraphDeadline('watch', this.#timeoutMs, async () => {
+      const sub = await this.#subscriber();
+      await sub.subscribe(channel);
+    }).catch((err: unknown) => { this.#watched.delete(channel); throw err; });
+  }
+
+  async unwatch(room: string): Promise<void> {
+    const channel = this.channel(room);
+    if (!this.#watched.delete(channel)) return;
+    await this.#sub?.unsubscribe(channel).catch(() => { /* gone with the connection */ });
+  }
+
+  /** The subscriber connection, made on the first watch. */
+  #subscriber(): Promise<Redis> {
+    this.#subReady ??= (async () => {
+      // Not ioredis's autoResubscribe: after a reconnect we subscribe again ourselves and only
+      // then tell the watchers to reload, so that nothing appended after their load is missed.
+      const sub = this.redis.duplicate({ lazyConnect: true, autoResubscribe: false, maxRetriesPerRequest: null, enableOfflineQueue: true, commandTimeout: undefined });
+      this.#sub = sub;
+      sub.on('error', () => { /* reconnects by itself */ });
+      sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#receive(channel.toString('latin1'), message));
+      let connected = false;
+      sub.on('ready', () => {
+        if (!connected) { connected = true; return; }
+        const channels = [...this.#watched.keys()];
+        if (channels.length === 0) return;
+        sub.subscribe(...channels).then(() => {
+          for (const { watcher } of this.#watched.values()) watcher.resumed();
+        }, () => { /* the connection broke again: the next ready retries */ });
+      });
+      await sub.connect();
+      return sub;
+    })().catch((err: unknown) => { this.#subReady = undefined; this.#sub?.disconnect(); this.#sub = undefined; throw err; });
+    return this.#subReady;
+  }
+
+  #receive(channel: string, message: Buffer): void {
+    const entry = this.#watched.get(channel);
+    if (!entry) return; // unwatched while it was on its way
+    const nl = message.indexOf(10);
+    const offset = nl > 0 ? Number(message.subarray(0, nl).toString('latin1')) : NaN;
+    if (!Number.isSafeInteger(offset)) return countLost(this.counters, this.#onLost, entry.room, 0, 'malformed');
+    const opened = openOrWhy(this.key, { kind: PUT_KIND, room: entry.room }, message.subarray(nl + 1));
+    const put = opened.ok ? decodePut(opened.plaintext) : undefined;
+    if (!opened.ok) return countLost(this.counters, this.#onLost, entry.room, offset, opened.reason);
+    if (!put) return countLost(this.counters, this.#onLost, entry.room, offset, 'malformed');
+    entry.watcher.put({ offset, ...put });
+  }
+
+  /** Closes the client if this instance made it from a URL, and the watch connection. */
   async close(): Promise<void> {
+    this.#watched.clear();
+    this.#sub?.disconnect();
     if (this.#owned) this.redis.disconnect();
   }
 

@@ -13,6 +13,9 @@ export class DeferredWrites {
 
   get size(): number { return this.queue.length; }
 
+  /** The writes waiting, earliest first (a cluster node compares them with the engine's log). */
+  pending(): readonly DeferredWrite[] { return this.queue; }
+
   /** False when the queue is full (the caller reports an error instead of losing the write). */
   add(writes: DeferredWrite[]): boolean {
     if (this.queue.length + writes.length > this.max) return false;

@@ -22,6 +22,11 @@ export interface GraphStore {
   readonly approxBytes: number;
   /** HAM-merge a validated update. All-or-nothing when the size cap would be passed. */
   merge(update: GraphUpdate, now: number): MergeOutcome;
+  /**
+   * Why `merge` would refuse `update` now (its size cap), or '' — without merging. A cluster node
+   * asks before it logs a put (docs/cluster.md: --max-room-bytes is checked against the node's own copy).
+   */
+  wouldRefuse?(update: GraphUpdate, now: number): string;
   /** What `merge` would do with one field now, without doing it. */
   decide(soul: string, key: string, value: GunValue, state: number, now: number): WriteDecision;
   /** The node's fields matching `query` in canonical key order, or undefined if the node is unknown. */
@@ -66,6 +71,30 @@ export class MemoryGraphStore implements GraphStore {
 
   merge(update: GraphUpdate, now: number): MergeOutcome {
     // Plan first (pure), then apply, so a put that would pass the cap changes nothing.
+    const plan = this.plan(update, now);
+    if (plan.err) return { ok: false, err: plan.err };
+    const { accepted, deferred, newNodes } = plan;
+    // Nodes named by the update exist afterwards even when empty, as in GUN.
+    if (newNodes > 0) {
+      for (const { soul } of update) {
+        if (!this.nodes.has(soul)) { this.nodes.set(soul, newNode()); this.bytes += NODE_OVERHEAD + soul.length * 2; }
+      }
+    }
+    for (const a of accepted) {
+      const node = this.nodes.get(a.soul)!;
+      const slot = node.slots.get(a.key);
+      if (slot !== undefined) { node.values[slot] = a.value; node.states[slot] = a.state; }
+      else { node.slots.add(a.key, node.values.length); node.values.push(a.value); node.states.push(a.state); node.order = undefined; }
+      this.bytes += a.delta;
+    }
+    return { ok: true, changed: accepted.length + newNodes, deferred };
+  }
+
+  wouldRefuse(update: GraphUpdate, now: number): string {
+    return this.plan(update, now).err;
+  }
+
+  private plan(update: GraphUpdate, now: number) {
     const accepted: Array<{ soul: string; key: string; value: GunValue; state: number; delta: number }> = [];
     const deferred: DeferredWrite[] = [];
     let delta = 0;
@@ -84,23 +113,8 @@ export class MemoryGraphStore implements GraphStore {
         delta += d;
       }
     }
-    if (delta > 0 && this.bytes + delta > this.maxBytes) {
-      return { ok: false, err: `room graph is full (limit ${this.maxBytes} bytes)` };
-    }
-    // Nodes named by the update exist afterwards even when empty, as in GUN.
-    if (newNodes > 0) {
-      for (const { soul } of update) {
-        if (!this.nodes.has(soul)) { this.nodes.set(soul, newNode()); this.bytes += NODE_OVERHEAD + soul.length * 2; }
-      }
-    }
-    for (const a of accepted) {
-      const node = this.nodes.get(a.soul)!;
-      const slot = node.slots.get(a.key);
-      if (slot !== undefined) { node.values[slot] = a.value; node.states[slot] = a.state; }
-      else { node.slots.add(a.key, node.values.length); node.values.push(a.value); node.states.push(a.state); node.order = undefined; }
-      this.bytes += a.delta;
-    }
-    return { ok: true, changed: accepted.length + newNodes, deferred };
+    const err = delta > 0 && this.bytes + delta > this.maxBytes ? `room graph is full (limit ${this.maxBytes} bytes)` : '';
+    return { accepted, deferred, newNodes, err };
   }
 
   decide(soul: string, key: string, value: GunValue, state: number, now: number): WriteDecision {

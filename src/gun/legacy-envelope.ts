@@ -5,7 +5,7 @@
 import type { Connection } from '../transports/connection.js';
 import { OutFrame } from '../transports/out-frame.js';
 import type { GunMessage } from './types.js';
-import type { GunRelay } from './relay.js';
+import type { GunRelay, PutRefusal } from './relay.js';
 import { Perm } from '../access/permissions.js';
 
 type Obj = Record<string, unknown>;
@@ -50,11 +50,18 @@ export function handleEnvelope(relay: GunRelay, peer: Connection, msg: GunMessag
       const err = relay.associate(key, msg.body['#']);
       return err ? respond(400, q({ err })) : respond(200, '{"ok":1}');
     }
-    const refusal = relay.applyPut(asGraph(msg.body), peer);
-    if (!refusal) return respond(200, '{"ok":1}');
-    // A write that breaks SEA's rules: 403, with the body shape of HTTP errors (server/http-util.ts errorBody).
-    if (refusal.code === 'sea_rejected') return respond(403, q({ err: refusal.err, error: { code: refusal.code, message: refusal.err } }));
-    return respond(400, q({ err: refusal.err }));
+    const answer = (refusal: PutRefusal | undefined) => {
+      if (!refusal) return respond(200, '{"ok":1}');
+      // A write that breaks SEA's rules: 403, with the body shape of HTTP errors (server/http-util.ts errorBody).
+      if (refusal.code === 'sea_rejected') return respond(403, q({ err: refusal.err, error: { code: refusal.code, message: refusal.err } }));
+      // The cluster's engine did not take it (cluster only): 503, retry.
+      if (refusal.code === 'unavailable') return respond(503, q({ err: refusal.err, error: { code: 'broker_unavailable', message: refusal.err } }));
+      return respond(400, q({ err: refusal.err }));
+    };
+    const outcome = relay.applyPut(asGraph(msg.body), peer);
+    if (outcome instanceof Promise) outcome.then(answer, () => {});
+    else answer(outcome);
+    return;
   }
   if (!(peer.principal.perms & Perm.GUN_READ)) return respond(403, q({ err: 'forbidden: the room token does not allow read' }));
   const soul = typeof query['#'] === 'string' ? query['#'] : key ? relay.resolveKey(key) : '';

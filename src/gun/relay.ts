@@ -52,10 +52,34 @@ const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: ''
 const PUT_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'put' });
 const OTHER_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'other' });
 
-/** Why a put from another door was refused: `sea_rejected` when it broke SEA's rules. */
+/** Why a put from another door was refused: `sea_rejected` when it broke SEA's rules, `unavailable` when the cluster's engine did not take it. */
 export interface PutRefusal {
-  code: 'invalid' | 'sea_rejected' | 'refused';
+  code: 'invalid' | 'sea_rejected' | 'refused' | 'unavailable';
   err: string;
+}
+
+/** The answer an err ack carries when the cluster's engine did not take a put (docs/cluster.md). */
+export const ENGINE_UNAVAILABLE = 'cluster engine unavailable; retry';
+
+/**
+ * A cluster's put log as the relay sees it (cluster/gun-room-link.ts). With one, an accepted put is
+ * appended before it is acked, merged and relayed; puts of other nodes come back through logged().
+ */
+export interface PutLog {
+  /** Resolves once the put is durable in the cluster's engine; rejects when it is not (or may not be). */
+  append(id: string, graphJson: string): Promise<void>;
+}
+
+/** A put this node logs: what to do with it once it is durable (whichever of its append or its watch echo comes first). */
+interface OwnPut {
+  state: 'pending' | 'merged' | 'failed';
+  graph: GraphUpdate;
+  /** the modern wire text relayed to this node's peers, and its graph text for legacy peers */
+  text: string;
+  json: string;
+  origin: Connection | undefined;
+  /** relayed to this node's peers (a put) or only merged (what a get's answer taught us) */
+  relay: boolean;
 }
 
 /** Most key→soul associations one room keeps (legacy `POST /<room>/<key>` with `{"#":soul}`). */
@@ -69,6 +93,9 @@ export class GunRelay {
   private legacyPeers: Set<Connection> | undefined;
   /** Legacy key → soul index of this room. */
   private keys: Map<string, string> | undefined;
+  /** Cluster only: the room's put log, and the puts this node is logging or has logged lately. */
+  private putLog: PutLog | undefined;
+  private own: Dedup<OwnPut> | undefined;
 
   constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {}
 
@@ -114,6 +141,107 @@ export class GunRelay {
     this.legacyPeers = undefined;
   }
 
+  // ---- cluster: the room's put log (docs/cluster.md, "GUN across nodes") ----
+
+  /** From now on, accepted puts are logged before they are acked (cluster/gun-room-link.ts). */
+  attachLog(log: PutLog): void {
+    this.putLog = log;
+    this.own = new Dedup<OwnPut>();
+  }
+
+  /**
+   * A put of the room's log (learned from an append by any node, or from a load): merged (without
+   * SEA's checks: the log is authenticated by the cluster key) and relayed to this node's peers
+   * once, as far as it changes something here. Returns true when this node appended it.
+   */
+  logged(put: { id: string; graph: string }): boolean {
+    const own = this.own?.get(put.id);
+    if (own) {
+      // Ours: durable now that the log has it. Pending: merge before the append's answer comes;
+      // failed (a timed-out append that landed after all): merge and relay it now.
+      if (own.state !== 'merged') this.applyOwn(own);
+      return true;
+    }
+    if (this.seen.has(put.id)) return false;
+    this.seen.set(put.id, PUT_SEEN);
+    let parsed: unknown;
+    try { parsed = JSON.parse(put.graph); } catch { parsed = undefined; }
+    const valid = validateGraph(parsed);
+    if (!valid.ok) {
+      this.host.log.warn('logged put not valid', { room: this.host.name, id: put.id, err: valid.ok === false ? valid.err : '' });
+      return false;
+    }
+    this.mergeAndRelayChanged(put.id, valid.graph, put.graph);
+    return false;
+  }
+
+  /** A put graph of a snapshot (no id): merged, and what it changes relayed under a new id. */
+  loggedGraph(graph: GraphUpdate): void {
+    const id = this.opts.newId();
+    this.seen.set(id, PUT_SEEN);
+    this.mergeAndRelayChanged(id, graph, undefined);
+  }
+
+  /** A new put id, marked as seen (a node re-seeding the log with what it holds). */
+  newPutId(): string {
+    const id = this.opts.newId();
+    this.seen.set(id, PUT_SEEN);
+    return id;
+  }
+
+  /** Deferred (future-state) writes waiting here. */
+  pendingDeferred(): readonly DeferredWrite[] {
+    return this.deferredWrites?.pending() ?? [];
+  }
+
+  /**
+   * The cluster's put path: SEA's rules and the room's size against this node's copy, then append
+   * to the log; once durable, merge and relay (applyOwn). Returns a refusal at once, or a promise
+   * of the outcome.
+   */
+  private logPut(id: string, graph: GraphUpdate, wire: { msg: GunMessage; raw: string | undefined } | undefined, origin: Connection | undefined, relay: boolean): PutRefusal | undefined | Promise<PutRefusal | undefined> {
+    const now = Date.now();
+    const sea = checkSeaWrite(graph, this.store, now);
+    if (!sea.ok) return { code: 'sea_rejected', err: sea.err };
+    const taken = sea.graph ?? graph;
+    if (taken.length === 0) return undefined;
+    const full = this.store.wouldRefuse?.(taken, now);
+    if (full) return { code: 'refused', err: full };
+    const json = graphJson(taken);
+    const text = wire && taken === graph ? (wire.raw ?? q(wire.msg)) : wire ? withPut(wire.msg, json) : '{"#":' + q(id) + ',"put":' + json + '}';
+    const own: OwnPut = { state: 'pending', graph: taken, text, json, origin, relay };
+    this.own!.set(id, own);
+    return this.putLog!.append(id, json).then(() => {
+      if (own.state !== 'merged') this.applyOwn(own);
+      return undefined;
+    }, (err: unknown) => {
+      if (own.state === 'pending') own.state = 'failed';
+      this.host.log.debug('put not logged', { room: this.host.name, id, err: (err as Error)?.message });
+      return { code: 'unavailable' as const, err: (err as { code?: string })?.code === 'ERR_GRAPH_LOG_TOO_BIG' ? (err as Error).message : ENGINE_UNAVAILABLE };
+    });
+  }
+
+  /** One of this node's puts is durable: merge it and relay it to this node's peers (but its origin). */
+  private applyOwn(own: OwnPut): void {
+    const failed = own.state === 'failed';
+    own.state = 'merged';
+    const err = this.merge(own.graph);
+    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, err });
+    // Relayed even when HAM changed nothing here, as without a cluster. A put whose peer got an
+    // err ack (and may retry) goes to that peer too: it landed after all.
+    if (own.relay) this.relayPut(own.text, () => own.json, failed ? undefined : own.origin);
+  }
+
+  private mergeAndRelayChanged(id: string, graph: GraphUpdate, json: string | undefined): void {
+    const now = Date.now();
+    const changed = changedPart(this.store, graph, now);
+    const err = this.merge(graph, now);
+    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, id, err });
+    if (changed.length === 0) return;
+    const changedJson = changed === graph && json !== undefined ? json : graphJson(changed);
+    this.relayPut('{"#":' + q(id) + ',"put":' + changedJson + '}', () => changedJson);
+  }
+
   // ---- the room's graph as other doors (HTTP, the legacy envelope) see it ----
 
   /**
@@ -121,12 +249,18 @@ export class GunRelay {
    * relay it to the room's peers (except `origin`) exactly like a wire put. Returns why it was
    * refused, or undefined.
    */
-  applyPut(put: unknown, origin?: Connection, validated?: GraphUpdate): PutRefusal | undefined {
+  applyPut(put: unknown, origin?: Connection, validated?: GraphUpdate): PutRefusal | undefined | Promise<PutRefusal | undefined> {
     let graph = validated;
     if (!graph) {
       const valid = validateGraph(put);
       if (!valid.ok) return { code: 'invalid', err: valid.err };
       graph = valid.graph;
+    }
+    if (this.putLog) {
+      // Cluster: answered once the put is durable in the engine (or refused).
+      const id = this.opts.newId();
+      this.seen.set(id, PUT_SEEN);
+      return this.logPut(id, graph, undefined, origin, true);
     }
     const taken = this.take(graph);
     if (!Array.isArray(taken)) return taken;
@@ -213,8 +347,8 @@ export class GunRelay {
       id = this.opts.newId();
       msg['#'] = id;
       raw = undefined;
-    } else if (this.seen.has(id)) {
-      return;
+    } else if (this.seen.has(id) && this.own?.get(id)?.state !== 'failed') {
+      return; // a repeat (a put the cluster's engine did not take may come again: it is retried)
     }
     const ack = msg['@'];
     if (ack !== undefined) return this.reply(peer, msg, id as string, ack, raw);
@@ -251,6 +385,12 @@ export class GunRelay {
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
+    if (this.putLog) {
+      const outcome = this.logPut(id, valid.graph, { msg, raw }, peer, true);
+      if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err);
+      outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err); }, () => {});
+      return;
+    }
     const taken = this.take(valid.graph);
     if (!Array.isArray(taken)) {
       if (taken.code === 'sea_rejected') this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
@@ -326,6 +466,15 @@ export class GunRelay {
       if (!valid.ok) return;
       // The server learns what the answering peer knew. A reply that breaks SEA's rules is
       // neither merged nor routed; one the room cannot hold (e.g. its byte cap) is still routed.
+      if (this.putLog) {
+        // Cluster: what the answer teaches goes through the log like any write (merged here once
+        // durable, relayed by the other nodes to theirs); the answer itself is routed now.
+        const id2 = this.opts.newId();
+        this.seen.set(id2, PUT_SEEN);
+        const outcome = this.logPut(id2, valid.graph, undefined, undefined, false);
+        if (!(outcome instanceof Promise) && outcome?.code === 'sea_rejected') return this.host.log.debug('reply refused by SEA', { room: this.host.name, peer: peer.id, err: outcome.err });
+        return this.host.send(trail.peer, new OutFrame(raw ?? q(msg)));
+      }
       const taken = this.take(valid.graph);
       if (!Array.isArray(taken)) {
         if (taken.code === 'sea_rejected') return this.host.log.debug('reply refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
@@ -346,6 +495,32 @@ export class GunRelay {
   private sendDamError(peer: Connection, err: string): void {
     this.host.send(peer, new OutFrame('{"#":' + q(this.opts.newId()) + ',"dam":"!","err":' + q(err) + '}'));
   }
+}
+
+/**
+ * The part of `graph` that changes `store` now: fields HAM takes or defers, and nodes it does not
+ * have yet. `graph` itself when that is all of it (no allocation in the common case).
+ */
+export function changedPart(store: GraphStore, graph: GraphUpdate, now: number): GraphUpdate {
+  let out: GraphUpdate | undefined;
+  for (let n = 0; n < graph.length; n++) {
+    const node = graph[n];
+    const isNew = store.read(node.soul, { equals: '\u0000' }) === undefined;
+    let kept: typeof node.fields | undefined;
+    for (let i = 0; i < node.fields.length; i++) {
+      const f = node.fields[i];
+      const d = store.decide(node.soul, f.key, f.value, f.state, now);
+      const takes = d === 'accept' || d === 'defer';
+      if (takes && kept) kept.push(f);
+      else if (!takes && !kept) kept = node.fields.slice(0, i);
+    }
+    const same = kept === undefined;
+    if (same && !out) continue;
+    if (!out) out = graph.slice(0, n);
+    if (same) out.push(node);
+    else if (kept!.length > 0 || isNew) out.push({ soul: node.soul, fields: kept! });
+  }
+  return out ?? graph;
 }
 
 /** The JSON text of `msg` with `put` replaced by the graph text `putJson` (and no `##`: it hashed the old put). */

@@ -11,6 +11,7 @@ import type { MultisocketServer } from './server.js';
 import type { Room } from '../rooms/room.js';
 import { asGraph, isSoulLink } from '../gun/legacy-envelope.js';
 import { validateGraph } from '../gun/validate.js';
+import type { PutRefusal } from '../gun/relay.js';
 import { checkSeaWrite, EMPTY_GRAPH } from '../gun/sea/check.js';
 import { admissionMessage, answerPreflight, readBody, sendError } from './http-util.js';
 import { errorBody, statusOf, type KnownErrorCode } from '../protocol/errors.js';
@@ -92,7 +93,13 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
       if (nestsTooDeep(body, putParam.length)) return answerError('bad_message', TOO_DEEP);
       return allowed(Perm.GUN_WRITE, () => write(server, target, body, answerError, answer, creator));
     }
-    return allowed(Perm.GUN_READ, () => read(server, params, target, roomName, answer, limitBytes));
+    return allowed(Perm.GUN_READ, () => {
+      // Cluster: a node reads its own copy of the room, which it makes (loading the room's log)
+      // if it has none yet: the room may have been written through other nodes only.
+      if (!server.cluster || server.rooms.get(target.room)) return whenPrepared(server.rooms.get(target.room), answerError, () => read(server, params, target, roomName, answer, limitBytes));
+      const room = admit(server, target.room, answerError, creator);
+      if (room) whenPrepared(room, answerError, () => read(server, params, target, roomName, answer, limitBytes));
+    });
   }
 
   // POST / PUT: the body is JSON, at most --max-message-bytes.
@@ -157,14 +164,31 @@ function write(server: MultisocketServer, target: Target, body: unknown, fail: A
   const room = admit(server, target.room, fail, creator);
   if (!room) return;
   room.messagesIn++;
-  const refused = room.gun.applyPut(graph, undefined, valid.graph);
-  if (refused) return fail(refused.code === 'sea_rejected' ? 'sea_rejected' : 'bad_message', refused.err);
-  // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
-  if (target.key !== undefined && graph !== body) {
-    const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);
-    if (keyErr) return fail('bad_message', keyErr);
-  }
-  answer(200, '{"ok":1}');
+  whenPrepared(room, fail, () => {
+    const done = (refused: PutRefusal | undefined) => {
+      if (refused) return fail(refused.code === 'sea_rejected' ? 'sea_rejected' : refused.code === 'unavailable' ? 'broker_unavailable' : 'bad_message', refused.err);
+      // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
+      if (target.key !== undefined && graph !== body) {
+        const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);
+        if (keyErr) return fail('bad_message', keyErr);
+      }
+      answer(200, '{"ok":1}');
+    };
+    // Cluster: answered once the put is durable in the engine (the promise); else at once.
+    const outcome = room.gun.applyPut(graph, undefined, valid.graph);
+    if (outcome instanceof Promise) outcome.then(done, () => fail('internal', 'the put failed'));
+    else done(outcome);
+  });
+}
+
+/**
+ * Run `then` once `room` is joined with the cluster for GUN (its log loaded, live puts routed
+ * here): at once without a cluster (or without a room); broker_unavailable when the engine does not answer.
+ */
+function whenPrepared(room: Room | undefined, fail: AnswerError, then: () => void): void {
+  const ready = room?.prepare('gun');
+  if (!ready) return then();
+  ready.then(then, () => fail('broker_unavailable', 'the cluster\'s engine did not answer; try again'));
 }
 
 function admit(server: MultisocketServer, name: string, fail: AnswerError, creator: string): Room | undefined {
