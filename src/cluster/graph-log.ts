@@ -46,7 +46,11 @@ export interface GraphLoad {
 }
 
 export interface GraphLog {
-  /** Durable in the engine when it resolves (the relay may ack then). Rejects with ERR_GRAPH_LOG_TIMEOUT or ERR_GRAPH_LOG_TOO_BIG. */
+  /**
+   * Durable in the engine when it resolves (the relay may ack then). Rejects with
+   * ERR_GRAPH_LOG_TIMEOUT, ERR_GRAPH_LOG_TOO_BIG, or at once with ERR_GRAPH_LOG_DOWN while the
+   * engine connection is down (no offline queue: a put refused now never lands later).
+   */
   append(room: string, put: GraphPut): Promise<{ offset: number }>;
   load(room: string): Promise<GraphLoad>;
   /**
@@ -97,7 +101,8 @@ export const DEFAULT_MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024;
 export const PUT_KIND = 'gput';
 export const SNAP_KIND = 'gsnap';
 
-export type GraphLogErrorCode = 'ERR_GRAPH_LOG_TIMEOUT' | 'ERR_GRAPH_LOG_TOO_BIG';
+/** TIMEOUT: no answer within the bound (it may still land); DOWN: not connected, refused at once (it will not go out late). */
+export type GraphLogErrorCode = 'ERR_GRAPH_LOG_TIMEOUT' | 'ERR_GRAPH_LOG_TOO_BIG' | 'ERR_GRAPH_LOG_DOWN';
 
 export class GraphLogError extends Error {
   constructor(readonly code: GraphLogErrorCode, message: string) {

@@ -68,6 +68,7 @@ export class NatsGraphLog implements GraphLog {
   readonly #watchRoot: string;
   readonly #watched = new Map<string, { sub: Subscription; watcher: PutWatcher }>();
   #statusWatch = false;
+  #disconnected = false;
   readonly #timeoutMs: number;
   readonly #ttlMs: number;
   readonly #maxSnapshotBytes: number;
@@ -113,6 +114,7 @@ export class NatsGraphLog implements GraphLog {
     };
     const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
     if (open.owned) this.#nc = open.nc;
+    if (!this.#statusWatch) { this.#statusWatch = true; void this.#watchStatus(open.nc); }
     return open;
   }
 
@@ -120,6 +122,8 @@ export class NatsGraphLog implements GraphLog {
     checkPut(put);
     return withGraphDeadline('append', this.#timeoutMs, async () => {
       const { js, nc } = await this.ready();
+      // The client would buffer a publish while it reconnects and send it late: refused at once instead.
+      if (this.#disconnected) throw new GraphLogError('ERR_GRAPH_LOG_DOWN', 'not connected to NATS');
       const frame = seal(this.key, { kind: PUT_KIND, room }, encodePut(put));
       const max = (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ALLOWANCE;
       if (frame.length > max) throw new GraphLogError('ERR_GRAPH_LOG_TOO_BIG', `a put of ${frame.length} sealed bytes is over the NATS server's max_payload (${max + HEADER_ALLOWANCE} less ${HEADER_ALLOWANCE})`);
@@ -287,7 +291,6 @@ export class NatsGraphLog implements GraphLog {
     if (existing) { existing.watcher = watcher; return Promise.resolve(); }
     return withGraphDeadline('watch', this.#timeoutMs, async () => {
       const { nc } = await this.ready();
-      if (!this.#statusWatch) { this.#statusWatch = true; void this.#watchStatus(nc); }
       const entry = {
         watcher,
         sub: nc.subscribe(this.watchSubject(room), {
@@ -315,10 +318,12 @@ export class NatsGraphLog implements GraphLog {
     entry.sub.unsubscribe();
   }
 
-  /** After a reconnect the client has subscribed again; once the server has them (flush), watchers reload. */
+  /** Tracks the connection (appends fail fast while it is down); after a reconnect the client has subscribed again, and once the server has them (flush) watchers reload. */
   async #watchStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
+      if (s.type === 'disconnect') this.#disconnected = true;
       if (s.type !== 'reconnect') continue;
+      this.#disconnected = false;
       nc.flush().then(() => {
         for (const { watcher } of this.#watched.values()) watcher.resumed();
       }, () => { /* broke again: the next reconnect tells them */ });

@@ -109,6 +109,8 @@ export class RedisGraphLog implements GraphLog {
 
   append(room: string, put: GraphPut): Promise<{ offset: number }> {
     checkPut(put);
+    // No offline queue for appends: one refused now must not be sent when the connection is back.
+    if (this.redis.status !== 'ready') return Promise.reject(new GraphLogError('ERR_GRAPH_LOG_DOWN', `Redis connection is ${this.redis.status}`));
     return withGraphDeadline('append', this.#timeoutMs, async () => {
       const frame = seal(this.key, { kind: PUT_KIND, room }, encodePut(put));
       const offset = await this.#run(SCRIPTS.append, room, [frame, this.#ttlMs, this.channel(room)]) as number;
