@@ -146,7 +146,7 @@ export class GunRelay {
   /** From now on, accepted puts are logged before they are acked (cluster/gun-room-link.ts). */
   attachLog(log: PutLog): void {
     this.putLog = log;
-    this.own = new Dedup<OwnPut>();
+    this.own ??= new Dedup<OwnPut>();
   }
 
   /**
@@ -210,6 +210,12 @@ export class GunRelay {
     const json = graphJson(taken);
     const text = wire && taken === graph ? (wire.raw ?? q(wire.msg)) : wire ? withPut(wire.msg, json) : '{"#":' + q(id) + ',"put":' + json + '}';
     const own: OwnPut = { state: 'pending', graph: taken, text, json, origin, relay };
+    // Everything in this node's copy came from the log: a put that changes nothing here (GUN
+    // peers put again what they hold, a get's answer repeats the graph) is durable already.
+    if (changedPart(this.store, taken, now).length === 0) {
+      this.applyOwn(own);
+      return undefined;
+    }
     this.own!.set(id, own);
     return this.putLog!.append(id, json).then(() => {
       if (own.state !== 'merged') this.applyOwn(own);
