@@ -222,6 +222,45 @@ for (const kind of ENGINE_KINDS) {
       console.log(`# ${line}`);
     });
 
+    test(`${kind}: past 1,000 puts beyond the last snapshot the log is compacted, and a node new to the room reads the same graph from the snapshot`, async () => {
+      const room = newRoom('compact');
+      const [pa, pb] = await Promise.all([connect(A, room), connect(B, room)]);
+      const N = 1100;
+      const t0 = Date.now();
+      const ids: string[] = [];
+      for (let i = 0; i < N; i++) {
+        const peer = i % 2 ? pb : pa;
+        ids.push(peer.put({ [`c${i % 50}`]: node(`c${i % 50}`, { [`f${i}`]: i, last: i }, t0 + i) }));
+        if (i % 100 === 99) await peer.waitFor(ackOf(ids[i]), DELIVERY_MS, `ack ${i}`); // keep the sockets from piling up
+      }
+      await Promise.all(ids.map((id, i) => (i % 2 ? pb : pa).waitFor(ackOf(id), 20_000, `ack ${i}`)));
+      // The snapshot is in the engine: Redis holds it in :gs, NATS in a head message.
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        let snapshotted = false;
+        if (kind === 'redis') {
+          const r = new Redis(cluster.engine.url);
+          try { snapshotted = (await r.hexists(`ms:{${room}}:gs`, 'u')) === 1; } finally { r.disconnect(); }
+        } else {
+          snapshotted = [A, B, C].some((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(room)));
+          if (!snapshotted) snapshotted = (await rawJetStream(cluster.engine.url, 'MS_G')).some((b) => b.toString().startsWith('Ms-Upto'));
+        }
+        if (snapshotted) break;
+        assert.ok(Date.now() < deadline, 'no snapshot after 1,100 puts');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const late = await cluster.addNode();
+      try {
+        for (const soul of ['c0', 'c7', 'c49']) {
+          const want = await fieldsOn(A, room, soul);
+          assert.deepEqual(await fieldsOn(late, room, soul), want, `${soul}: the same on a node new to the room`);
+          assert.equal(Object.keys(want!).length, N / 50 + 1);
+        }
+      } finally {
+        await late.stop();
+      }
+    });
+
     test(`${kind}: writes through a node that is then killed (SIGKILL) are served by the others, also to a node new to the room`, async () => {
       const room = newRoom('kill');
       const victim = await cluster.addNode();
