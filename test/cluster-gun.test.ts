@@ -138,13 +138,22 @@ for (const kind of ENGINE_KINDS) {
       }
     });
 
-    test(`${kind}: legacy HTTP GET/POST on any node reads and writes the same graph, and a POST reaches WebSocket peers on the other nodes`, async () => {
+    test(`${kind}: legacy HTTP GET/POST on any node reads and writes the same graph; HTTP and legacy envelope puts reach modern and envelope peers on the other nodes`, async () => {
       const room = newRoom('http');
-      const peerC = await connect(C, room);
+      const [peerC, legacyB] = await Promise.all([connect(C, room), connect(B, room)]);
+      // A legacy envelope peer (GUN v0.1): its get makes it one; relayed puts reach it as pushes.
+      legacyB.send({ url: { pathname: '/jack' }, headers: { 'ws-rid': 'r1' } });
+      await legacyB.waitFor((m) => m.headers?.['ws-rid'] === 'r1', DELIVERY_MS, 'the envelope answer');
       const t0 = Date.now();
       const posted = await httpPost(A, room, { jack: node('jack', { name: 'Jack' }, t0) });
       assert.deepEqual({ status: posted.status, json: posted.json }, { status: 200, json: { ok: 1 } });
       await peerC.waitFor((m) => m.put?.jack?.name === 'Jack', DELIVERY_MS, 'the HTTP write on C\'s peer');
+      await legacyB.waitFor((m) => m.body?.jack?.name === 'Jack' && m.put === undefined, DELIVERY_MS, 'the HTTP write pushed to the envelope peer on B');
+      // An envelope put on B reaches the modern peer on C.
+      legacyB.send({ url: { pathname: '/' }, headers: { 'ws-rid': 'r2' }, body: { jill: node('jill', { name: 'Jill' }, t0) } });
+      const put = await legacyB.waitFor((m) => m.headers?.['ws-rid'] === 'r2', DELIVERY_MS, 'the envelope put\'s answer');
+      assert.equal(put.status, 200, JSON.stringify(put));
+      await peerC.waitFor((m) => m.put?.jill?.name === 'Jill', DELIVERY_MS, 'the envelope write on C\'s peer');
       for (const n of [A, B, C]) assert.deepEqual((await httpRead(n, `${room}?%23=jack`) as Msg)?.name, 'Jack', `GET on ${n.port}`);
       assert.equal((await httpPost(B, room, { jack: node('jack', { age: 31 }, t0 + 1) })).status, 200);
       for (const n of [A, C]) assert.equal((await httpRead(n, `${room}/jack`) as Msg)?.age, 31, `GET by key on ${n.port}`);

@@ -23,10 +23,21 @@ export class DeferredWrites {
       // binary search insert keeps the queue ordered by due time
       let lo = 0, hi = this.queue.length;
       while (lo < hi) { const mid = (lo + hi) >> 1; if (this.queue[mid].state <= w.state) lo = mid + 1; else hi = mid; }
+      // The same write twice (a cluster node loading its room's log again) waits once.
+      if (this.waiting(w, lo)) continue;
       this.queue.splice(lo, 0, w);
     }
     this.arm();
     return true;
+  }
+
+  /** `w` is in the queue already: among the writes of its state, just before `end`. */
+  private waiting(w: DeferredWrite, end: number): boolean {
+    for (let j = end - 1; j >= 0 && this.queue[j].state === w.state; j--) {
+      const q = this.queue[j];
+      if (q.soul === w.soul && q.key === w.key && (q.value === w.value || JSON.stringify(q.value) === JSON.stringify(w.value))) return true;
+    }
+    return false;
   }
 
   private arm(): void {
