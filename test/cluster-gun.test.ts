@@ -109,6 +109,32 @@ for (const kind of ENGINE_KINDS) {
       assert.deepEqual(await fieldsOn(C, room, 'doc'), { v: 'once' });
     });
 
+    test(`${kind}: SEA across nodes: a user created and writing through A logs in and reads through C; a forgery through B is refused there and reaches nobody`, async (t) => {
+      const s = new Session(t);
+      const room = newRoom('sea');
+      const alice = await s.connected('alice-a', `${A.ws}${room}`);
+      alice.send({ op: 'create', alias: 'alice', pass: 'alice-password-1', id: 'create' });
+      assert.equal((await alice.waitFor('user.create', (e) => e.event === 'created' && e.id === 'create', 20_000)).err, null);
+      alice.send({ op: 'auth', alias: 'alice', pass: 'alice-password-1', id: 'auth' });
+      const authed = await alice.waitFor('auth', (e) => e.event === 'authed' && e.id === 'auth', 20_000);
+      assert.equal(authed.err, null);
+      alice.send({ op: 'uput', path: ['profile'], value: 'Alice', id: 'profile' });
+      assert.equal((await alice.waitFor('ack of profile', isAck('profile'))).err, null);
+      const spyA = await connect(A, room);
+      const forger = await connect(B, room);
+      const forged = await forger.putAck({ '~@alice': node('~@alice', { '~evilpub.evil': { '#': '~evilpub.evil' } }, Date.now()) }, DELIVERY_MS);
+      assert.match(String(forged.err), /^SEA:/, JSON.stringify(forged));
+      const reader = await s.connected('alice-c', `${C.ws}${room}`);
+      reader.send({ op: 'auth', alias: 'alice', pass: 'alice-password-1', id: 'auth' });
+      const again = await reader.waitFor('login through C', (e) => e.event === 'authed' && e.id === 'auth', 20_000);
+      assert.equal(again.err, null);
+      assert.equal(again.pub, authed.pub);
+      reader.send({ op: 'uonce', path: ['profile'], id: 'profile', wait: 1000 });
+      assert.equal((await reader.waitFor('profile through C', isOnce('profile'))).value, 'Alice');
+      assert.equal(spyA.messages.filter((m) => m.put?.['~@alice']?.['~evilpub.evil']).length, 0, 'the forgery reached A\'s peer');
+      assert.equal(Object.keys(await fieldsOn(C, room, '~@alice') ?? {}).some((k) => k.includes('evil')), false, 'the forgery is stored nowhere');
+    });
+
     test(`${kind}: concurrent writes to one field through A and B converge to the same HAM winner on every node, deferred future states included`, async () => {
       const room = newRoom('ham');
       const [pa, pb] = await Promise.all([connect(A, room), connect(B, room)]);
