@@ -55,7 +55,7 @@ export function handleEnvelope(relay: GunRelay, peer: Connection, msg: GunMessag
       // A write that breaks SEA's rules: 403, with the body shape of HTTP errors (server/http-util.ts errorBody).
       if (refusal.code === 'sea_rejected') return respond(403, q({ err: refusal.err, error: { code: refusal.code, message: refusal.err } }));
       // The cluster's engine did not take it (cluster only): 503, retry.
-      if (refusal.code === 'unavailable') return respond(503, q({ err: refusal.err, error: { code: 'broker_unavailable', message: refusal.err } }));
+      if (refusal.code === 'broker_unavailable') return respond(503, q({ err: refusal.err, error: { code: 'broker_unavailable', message: refusal.err } }));
       return respond(400, q({ err: refusal.err }));
     };
     const outcome = relay.applyPut(asGraph(msg.body), peer);

@@ -52,9 +52,9 @@ const NO_PEER: Connection = { id: '-', transport: 'websocket', remoteAddress: ''
 const PUT_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'put' });
 const OTHER_SEEN: Trail = Object.freeze({ peer: NO_PEER, kind: 'other' });
 
-/** Why a put from another door was refused: `sea_rejected` when it broke SEA's rules, `unavailable` when the cluster's engine did not take it. */
+/** Why a put from another door was refused: `sea_rejected` when it broke SEA's rules, `broker_unavailable` when the cluster's engine did not take it. */
 export interface PutRefusal {
-  code: 'invalid' | 'sea_rejected' | 'refused' | 'unavailable';
+  code: 'invalid' | 'sea_rejected' | 'refused' | 'broker_unavailable';
   err: string;
 }
 
@@ -223,7 +223,9 @@ export class GunRelay {
     }, (err: unknown) => {
       if (own.state === 'pending') own.state = 'failed';
       this.host.log.debug('put not logged', { room: this.host.name, id, err: (err as Error)?.message });
-      return { code: 'unavailable' as const, err: (err as { code?: string })?.code === 'ERR_GRAPH_LOG_TOO_BIG' ? (err as Error).message : ENGINE_UNAVAILABLE };
+      // Too big for the engine (NATS max_payload): a refusal, not an outage to retry.
+      if ((err as { code?: string })?.code === 'ERR_GRAPH_LOG_TOO_BIG') return { code: 'refused' as const, err: (err as Error).message };
+      return { code: 'broker_unavailable' as const, err: ENGINE_UNAVAILABLE };
     });
   }
 

@@ -166,7 +166,7 @@ function write(server: MultisocketServer, target: Target, body: unknown, fail: A
   room.messagesIn++;
   whenPrepared(room, fail, () => {
     const done = (refused: PutRefusal | undefined) => {
-      if (refused) return fail(refused.code === 'sea_rejected' ? 'sea_rejected' : refused.code === 'unavailable' ? 'broker_unavailable' : 'bad_message', refused.err);
+      if (refused) return fail(refused.code === 'sea_rejected' ? 'sea_rejected' : refused.code === 'broker_unavailable' ? 'broker_unavailable' : 'bad_message', refused.err);
       // A single node posted under a key is also filed under that key, as GUN's HTTP server did.
       if (target.key !== undefined && graph !== body) {
         const keyErr = room.gun.associate(target.key, Object.keys(graph as object)[0]);
