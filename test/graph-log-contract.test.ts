@@ -207,6 +207,11 @@ for (const impl of [memory, redis, nats]) {
       await a.append(r, { id: 'after-unwatch', graph: putJson({ s: { u: [1, 1] } }) });
       await until('a still watches', () => got.a.some((p) => p.id === 'after-unwatch'), 5000);
       assert.ok(!got.b.some((p) => p.id === 'after-unwatch'), 'b unwatched');
+      // touch says where the log ends: what a watcher compares with the last offset it merged
+      assert.equal((await b.touch(r)).last, got.a.at(-1)!.offset, 'touch: the room\'s last offset');
+      assert.equal((await b.touch(room())).last, 0, 'touch: a room without a log');
+      await compactRoom(a, r);
+      assert.equal((await b.touch(r)).last, got.a.at(-1)!.offset, 'touch after a compaction');
     });
 
     if (impl.name !== 'memory') test(`${impl.name}: watch across an engine restart: the watcher is told (resumed) once the watch is set up again, and puts are delivered again`, async () => {

@@ -59,8 +59,12 @@ export interface GraphLog {
    * or more is there already (another node compacted first).
    */
   snapshot(room: string, graph: string, upTo: number): Promise<boolean>;
-  /** The room is live on this node: keep its log from expiring (call at least every ttl/4). */
-  touch(room: string): Promise<void>;
+  /**
+   * The room is live on this node: keep its log from expiring (call at least every ttl/4).
+   * Resolves with the room's last offset (0: no log), which a node compares with the last it
+   * merged: a difference means it missed a put (or the engine lost some), and it loads again.
+   */
+  touch(room: string): Promise<{ last: number }>;
   /** The room is freed everywhere: its log and snapshot go. */
   drop(room: string): Promise<void>;
   /**

@@ -8,8 +8,9 @@
 //     append itself, and are merged and relayed to this node's peers once (dedup by the put's id);
 //   - loads the room again when the watch was broken (engine restart, network), merging what it
 //     missed (HAM makes it idempotent) and appending what the log lost that this node holds;
-//   - keeps the log alive (touch every ttl/4) while the room exists here, and compacts it when it
-//     passes COMPACT_AFTER puts beyond the last snapshot.
+//   - keeps the log alive (touch every ttl/4) while the room exists here, loading again when the
+//     log's last offset is not the last one merged here; compacts it when it passes
+//     COMPACT_AFTER puts beyond the last snapshot.
 import type { ClusterNode } from './cluster-node.js';
 import type { RoomLink } from './room-link.js';
 import type { Room } from '../rooms/room.js';
@@ -29,6 +30,8 @@ export class GunRoomLink implements RoomLink {
   private held: LoggedPut[] | undefined;
   /** the greatest offset the last load covered */
   private loadedUpTo = 0;
+  /** the greatest offset merged here (loaded or delivered): what the log's last should be */
+  private lastMerged = 0;
   /** puts delivered since the last load or compaction (an estimate of the log beyond its snapshot) */
   private sinceSnapshot = 0;
   private compacting = false;
@@ -62,7 +65,15 @@ export class GunRoomLink implements RoomLink {
     if (this.disposed) return;
     const every = Math.max(250, Math.floor(this.cluster.graphTtlMs / 4));
     this.touchTimer = setInterval(() => {
-      log.touch(name).catch((err: unknown) => this.room.log.debug('graph log touch failed', { room: name, err: (err as Error)?.message }));
+      const merged = this.lastMerged;
+      log.touch(name).then(({ last }) => {
+        // The log's last offset is not the last this node merged (and none arrived meanwhile):
+        // it missed a put, or the engine lost some. Load again (and re-seed).
+        if (last !== merged && this.lastMerged === merged && !this.held) {
+          this.room.log.warn('graph log and this node differ: reloading', { room: name, last, merged });
+          this.reload();
+        }
+      }, (err: unknown) => this.room.log.debug('graph log touch failed', { room: name, err: (err as Error)?.message }));
     }, every);
     this.touchTimer.unref();
   }
@@ -76,6 +87,7 @@ export class GunRoomLink implements RoomLink {
   private deliver(put: LoggedPut): void {
     const own = this.room.gun.logged(put);
     this.sinceSnapshot++;
+    if (put.offset > this.lastMerged) this.lastMerged = put.offset;
     // The node that appended the put that passes the bound compacts (the others see the same
     // puts in the same order; the seam refuses a duplicate snapshot).
     if (own && this.sinceSnapshot >= COMPACT_AFTER && !this.compacting) this.compact();
@@ -94,6 +106,7 @@ export class GunRoomLink implements RoomLink {
       if (load.snapshot) for (const g of loadedGraphs({ ...load, puts: [] })) gun.loggedGraph(g);
       for (const p of load.puts) gun.logged(p);
       this.loadedUpTo = load.last;
+      this.lastMerged = load.last;
       this.sinceSnapshot = load.puts.length;
       if (reseed) {
         const missing = missingFromLog(gun.store, gun.pendingDeferred(), load, Date.now());

@@ -88,9 +88,10 @@ export class MemoryGraphLog implements GraphLog {
     return true;
   }
 
-  async touch(room: string): Promise<void> {
+  async touch(room: string): Promise<{ last: number }> {
     const log = this.#room(room, false);
     if (log) this.#touch(log);
+    return { last: log ? Math.max(log.next, log.snapshot?.upTo ?? 0) : 0 };
   }
 
   async drop(room: string): Promise<void> {

@@ -256,21 +256,24 @@ export class NatsGraphLog implements GraphLog {
     return true;
   }
 
-  touch(room: string): Promise<void> {
+  touch(room: string): Promise<{ last: number }> {
     return withGraphDeadline('touch', this.#timeoutMs, async () => {
       const { jsm } = await this.ready();
       const s = this.subjects(room);
-      const [head, first] = await Promise.all([
+      const [head, first, lastPut] = await Promise.all([
         jsm.direct.getMessage(this.stream, { last_by_subj: s.head }),
         jsm.direct.getMessage(this.stream, { seq: 1, next_by_subj: s.puts }),
+        jsm.direct.getMessage(this.stream, { last_by_subj: s.puts }),
       ]);
+      const last = Math.max(lastPut?.seq ?? 0, (head && headOf(head.header, head.seq)?.upTo) || 0);
       const times = [head, first].filter((x) => x !== null).map((x) => x.time.getTime());
-      if (times.length === 0 || Date.now() - Math.min(...times) < this.#ttlMs / 2) return;
+      if (times.length === 0 || Date.now() - Math.min(...times) < this.#ttlMs / 2) return { last };
       // Rewrite the room as one fresh snapshot (covering every put read), so nothing of a live
       // room is older than ttl/2 + the touch interval. Not by a node that cannot open it all.
       const load = await this.#load(room);
-      if (load.lost > 0) return;
+      if (load.lost > 0) return { last };
       await this.#snapshot(room, compactGraphs(loadedGraphs(load), Date.now()), load.last, true);
+      return { last: Math.max(last, load.last) };
     });
   }
 

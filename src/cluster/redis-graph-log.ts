@@ -71,9 +71,10 @@ expire(tonumber(ARGV[3]))
 return 1
 `;
 
+// KEYS g gs gn; returns the last offset (0: no log).
 const TOUCH = `${EXPIRE}
 expire(tonumber(ARGV[1]))
-return 1
+return tonumber(redis.call('GET', KEYS[3]) or '0')
 `;
 
 const SCRIPTS = { append: script(APPEND), load: script(LOAD), snapshot: script(SNAPSHOT), touch: script(TOUCH) };
@@ -99,6 +100,8 @@ export class RedisGraphLog implements GraphLog {
     this.#owned = typeof client === 'string';
     this.redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 1 }) : client;
     if (this.#owned) this.redis.on('error', () => { /* calls fail (or time out) and say so; ioredis reconnects */ });
+    if (this.redis.status === 'ready') this.#wasReady = true;
+    else this.redis.once('ready', () => { this.#wasReady = true; });
   }
 
   /** The room's keys (for tests and operators). */
@@ -110,7 +113,7 @@ export class RedisGraphLog implements GraphLog {
   append(room: string, put: GraphPut): Promise<{ offset: number }> {
     checkPut(put);
     // No offline queue for appends: one refused now must not be sent when the connection is back.
-    if (this.redis.status !== 'ready') return Promise.reject(new GraphLogError('ERR_GRAPH_LOG_DOWN', `Redis connection is ${this.redis.status}`));
+    if (this.#down()) return Promise.reject(new GraphLogError('ERR_GRAPH_LOG_DOWN', `Redis connection is ${this.redis.status}`));
     return withGraphDeadline('append', this.#timeoutMs, async () => {
       const frame = seal(this.key, { kind: PUT_KIND, room }, encodePut(put));
       const offset = await this.#run(SCRIPTS.append, room, [frame, this.#ttlMs, this.channel(room)]) as number;
@@ -163,12 +166,21 @@ export class RedisGraphLog implements GraphLog {
     });
   }
 
-  touch(room: string): Promise<void> {
-    return withGraphDeadline('touch', this.#timeoutMs, async () => { await this.#run(SCRIPTS.touch, room, [this.#ttlMs]); });
+  touch(room: string): Promise<{ last: number }> {
+    return withGraphDeadline('touch', this.#timeoutMs, async () => ({ last: Number(await this.#run(SCRIPTS.touch, room, [this.#ttlMs])) }));
   }
 
   drop(room: string): Promise<void> {
     return withGraphDeadline('drop', this.#timeoutMs, async () => { await this.redis.del(...this.keys(room)); });
+  }
+
+  #wasReady = false;
+
+  /** Lost its connection (not: still making the first one, whose commands wait for it). */
+  #down(): boolean {
+    const status = this.redis.status;
+    if (status === 'ready') return false;
+    return this.#wasReady || status === 'reconnecting' || status === 'end' || status === 'close';
   }
 
   /** The pub/sub channel a room's appends are published on. */
