@@ -25,6 +25,7 @@ const RELOAD_RETRY_MS = 1000;
 
 export class GunRoomLink implements RoomLink {
   private readiness: Promise<void> | undefined;
+  private joined = false;
   private disposed = false;
   /** while a load runs, the watch's puts wait here (merged after it, unless the load had them) */
   private held: LoggedPut[] | undefined;
@@ -63,6 +64,7 @@ export class GunRoomLink implements RoomLink {
     await log.watch(name, { put: (p) => this.onPut(p), resumed: () => this.reload() });
     await this.load(false);
     if (this.disposed) return;
+    this.joined = true;
     const every = Math.max(250, Math.floor(this.cluster.graphTtlMs / 4));
     this.touchTimer = setInterval(() => {
       const merged = this.lastMerged;
@@ -122,7 +124,7 @@ export class GunRoomLink implements RoomLink {
 
   /** The engine is back (or the watch was set up again): load again, retrying while it fails. */
   private reload(): void {
-    if (this.disposed || !this.readiness) return;
+    if (this.disposed || !this.joined) return; // the first load is still running (or failed: the next client joins again)
     if (this.reloading) { this.reloadAgain = true; return; }
     this.reloading = true;
     clearTimeout(this.retryTimer);
