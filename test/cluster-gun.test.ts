@@ -257,7 +257,7 @@ for (const kind of ENGINE_KINDS) {
       console.log(`# ${line}`);
     });
 
-    test(`${kind}: past 1,000 puts beyond the last snapshot the log is compacted, and a node new to the room reads the same graph from the snapshot`, async () => {
+    test(`${kind}: past 1,000 puts beyond the last snapshot the log is compacted by one node, and a node new to the room reads the same graph from the snapshot`, async () => {
       const room = newRoom('compact');
       const [pa, pb] = await Promise.all([connect(A, room), connect(B, room)]);
       const N = 1100;
@@ -284,6 +284,12 @@ for (const kind of ENGINE_KINDS) {
         assert.ok(Date.now() < deadline, 'no snapshot after 1,100 puts');
         await new Promise((r) => setTimeout(r, 200));
       }
+      // One node compacted: the one whose put brought the log to 1,000 puts beyond the snapshot.
+      const compacted = () => [A, B].filter((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(JSON.stringify(room)) && !l.includes('refused')));
+      const deadline3 = Date.now() + 5000;
+      while (compacted().length === 0 && Date.now() < deadline3) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(compacted().length, 1, 'one node compacted');
+      assert.equal([A, B, C].filter((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(JSON.stringify(room)))).length, 1, 'no other node tried');
       const late = await cluster.addNode();
       try {
         for (const soul of ['c0', 'c7', 'c49']) {

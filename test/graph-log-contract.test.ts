@@ -173,7 +173,7 @@ for (const impl of [memory, redis, nats]) {
       assert.equal((await log.load(r)).puts.length, 3);
     });
 
-    test(`${impl.name}: watch: every put appended to the room by any node (the watcher's own too) is delivered once, in offset order, learned from the append; other rooms and other keys are not; unwatch stops it`, async () => {
+    test(`${impl.name}: watch: every put appended to the room by any node (the watcher's own too) is delivered once, in offset order, learned from the append; other rooms and other keys are not; unwatch stops it; snapshots are announced; touch gives the last offset`, async () => {
       const ns = newNs();
       const a = impl.node(ns, { key: KEY_A });
       const lostSeen: string[] = [];
@@ -182,7 +182,8 @@ for (const impl of [memory, redis, nats]) {
       const r = room();
       const got: { a: LoggedPut[]; b: LoggedPut[] } = { a: [], b: [] };
       let resumed = 0;
-      await a.watch(r, { put: (p) => got.a.push(p), resumed: () => resumed++ });
+      const snapshots: number[] = [];
+      await a.watch(r, { put: (p) => got.a.push(p), resumed: () => resumed++, snapshot: (upTo) => snapshots.push(upTo) });
       await b.watch(r, { put: (p) => got.b.push(p), resumed: () => resumed++ });
       const N = 20;
       const acked = await Promise.all([
@@ -210,8 +211,13 @@ for (const impl of [memory, redis, nats]) {
       // touch says where the log ends: what a watcher compares with the last offset it merged
       assert.equal((await b.touch(r)).last, got.a.at(-1)!.offset, 'touch: the room\'s last offset');
       assert.equal((await b.touch(room())).last, 0, 'touch: a room without a log');
-      await compactRoom(a, r);
+      const upTo = got.a.at(-1)!.offset; // (not compactRoom: the intruder's put does not open, so it would refuse)
+      assert.equal(await a.snapshot(r, '[]', upTo), true);
       assert.equal((await b.touch(r)).last, got.a.at(-1)!.offset, 'touch after a compaction');
+      await until('the watcher is told of the snapshot', () => snapshots.length > 0, 5000);
+      assert.deepEqual(snapshots, [upTo], 'a snapshot notice, once');
+      await a.append(r, { id: 'after-snapshot', graph: putJson({ s: { z: [2, 2] } }) });
+      await until('puts after the snapshot', () => got.a.some((p) => p.id === 'after-snapshot'), 5000);
     });
 
     if (impl.name !== 'memory') test(`${impl.name}: watch across an engine restart: the watcher is told (resumed) once the watch is set up again, and puts are delivered again`, async () => {

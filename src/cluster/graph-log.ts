@@ -87,6 +87,8 @@ export interface PutWatcher {
    * delivered, so the watcher loads the room again (HAM makes that idempotent).
    */
   resumed(): void;
+  /** A snapshot covering every put up to `upTo` was stored (by any node), in order with the puts. */
+  snapshot?(upTo: number): void;
 }
 
 export interface GraphLogOptions {

@@ -9,8 +9,8 @@
 //   - loads the room again when the watch was broken (engine restart, network), merging what it
 //     missed (HAM makes it idempotent) and appending what the log lost that this node holds;
 //   - keeps the log alive (touch every ttl/4) while the room exists here, loading again when the
-//     log's last offset is not the last one merged here; compacts it when it passes
-//     COMPACT_AFTER puts beyond the last snapshot.
+//     log's last offset is not the last one merged here; the node whose put brings the log to
+//     COMPACT_AFTER puts beyond the last snapshot compacts it (the others are told: snapshot notice).
 import type { ClusterNode } from './cluster-node.js';
 import type { RoomLink } from './room-link.js';
 import type { Room } from '../rooms/room.js';
@@ -18,8 +18,10 @@ import { compactRoom, loadedGraphs, type LoggedPut } from './graph-log.js';
 import { missingFromLog } from './graph-missing.js';
 import { graphJson } from '../gun/node-json.js';
 
-/** Puts beyond the last snapshot after which the node that appended the next one compacts. */
+/** Puts beyond the last snapshot at which the node that appended the last one compacts. */
 export const COMPACT_AFTER = 1000;
+/** No snapshot came after that: the node that appends this many more puts tries. */
+const COMPACT_RETRY = 250;
 /** A reload that failed (engine still away) is tried again after this. */
 const RELOAD_RETRY_MS = 1000;
 
@@ -61,7 +63,7 @@ export class GunRoomLink implements RoomLink {
     const name = this.room.name;
     this.room.gun.attachLog({ append: (id, json) => log.append(name, { id, graph: json }).then(() => {}) });
     // Watch first, then load: a put appended after the load's read is delivered by the watch.
-    await log.watch(name, { put: (p) => this.onPut(p), resumed: () => this.reload() });
+    await log.watch(name, { put: (p) => this.onPut(p), resumed: () => this.reload(), snapshot: () => this.onSnapshot() });
     await this.load(false);
     if (this.disposed) return;
     this.joined = true;
@@ -90,9 +92,16 @@ export class GunRoomLink implements RoomLink {
     const own = this.room.gun.logged(put);
     this.sinceSnapshot++;
     if (put.offset > this.lastMerged) this.lastMerged = put.offset;
-    // The node that appended the put that passes the bound compacts (the others see the same
-    // puts in the same order; the seam refuses a duplicate snapshot).
-    if (own && this.sinceSnapshot >= COMPACT_AFTER && !this.compacting) this.compact();
+    // Every node counts the same puts in the same order and starts again at the same snapshot
+    // notice, so they agree on which put reaches the bound: the node that appended it compacts.
+    // If no snapshot follows (it failed, or that node died), the put COMPACT_RETRY later does.
+    const over = this.sinceSnapshot - COMPACT_AFTER;
+    if (own && over >= 0 && over % COMPACT_RETRY === 0 && !this.compacting) this.compact();
+  }
+
+  /** Any node stored a snapshot: the count of puts beyond it starts again (in order with the puts). */
+  private onSnapshot(): void {
+    if (!this.held) this.sinceSnapshot = 0;
   }
 
   /** Load the room's log and merge it; with `reseed`, append what this node holds that the log lost. */
@@ -143,12 +152,11 @@ export class GunRoomLink implements RoomLink {
   private compact(): void {
     this.compacting = true;
     compactRoom(this.cluster.graphLog, this.room.name).then((upTo) => {
-      this.room.log.debug('graph log compacted', { room: this.room.name, upTo: upTo ?? 'refused' });
+      this.room.log.info('graph log compacted', { room: this.room.name, upTo: upTo ?? 'refused' });
     }, (err: unknown) => {
       this.room.log.warn('graph log compaction failed', { room: this.room.name, err: (err as Error)?.message });
     }).finally(() => {
       this.compacting = false;
-      this.sinceSnapshot = 0;
     });
   }
 

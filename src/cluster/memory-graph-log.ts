@@ -83,6 +83,7 @@ export class MemoryGraphLog implements GraphLog {
     if ((log.snapshot?.upTo ?? 0) >= upTo) return false;
     log.snapshot = { upTo, frame };
     log.puts = log.puts.filter((e) => e.offset > upTo);
+    for (const w of this.store.watchers.get(room) ?? []) queueMicrotask(() => w.#watched.get(room)?.snapshot?.(upTo));
     this.#touch(log);
     this.counters.snapshots++;
     return true;

@@ -8,7 +8,8 @@
 //   <p>.g.<t>.h           the snapshot's head: `Ms-Snap` (its id), `Ms-Parts`, `Ms-Upto`, no payload
 // Watching a room: the stream RePublishes every message it stores from `<p>.g.>` to `<p>.gw.>`
 // (nats-server 2.9+), with its stream sequence in the `Nats-Sequence` header; a node watching a
-// room has a core subscription on `<p>.gw.<t>.p`. So live puts are learned from the append itself,
+// room has a core subscription on `<p>.gw.<t>.*` (its puts, and its snapshot heads: the
+// snapshot notices). So live puts are learned from the append itself,
 // after JetStream stored them and in stream order: a put is either stored before a load's consumer
 // starts (and the load has it) or republished after the subscription that preceded the load.
 // Why not the KV or object store: a KV value is one message (max_payload), and the object store's
@@ -296,9 +297,15 @@ export class NatsGraphLog implements GraphLog {
       const { nc } = await this.ready();
       const entry = {
         watcher,
-        sub: nc.subscribe(this.watchSubject(room), {
+        // `.p` (puts) and `.h` (snapshot heads, in order with the puts); not `.s.<id>` (chunks)
+        sub: nc.subscribe(`${this.#watchRoot}.${roomToken(room)}.*`, {
           callback: (err, msg) => {
             if (err || this.#watched.get(room) !== entry) return;
+            if (msg.subject.endsWith('.h')) {
+              const head = headOf(msg.headers, 0);
+              if (head) entry.watcher.snapshot?.(head.upTo);
+              return;
+            }
             const offset = Number(msg.headers?.get('Nats-Sequence'));
             if (!Number.isSafeInteger(offset) || offset <= 0) return countLost(this.counters, this.#onLost, room, 0, 'malformed');
             const opened = openOrWhy(this.key, { kind: PUT_KIND, room }, msg.data);

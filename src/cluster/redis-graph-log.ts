@@ -60,7 +60,8 @@ const LOAD = `
 return {redis.call('HGET', KEYS[2], 'u'), redis.call('HGET', KEYS[2], 's'), redis.call('XRANGE', KEYS[1], '-', '+')}
 `;
 
-// KEYS g gs gn; ARGV[1] upTo, ARGV[2] the sealed snapshot, ARGV[3] TTL ms. 1 if stored.
+// KEYS g gs gn; ARGV[1] upTo, ARGV[2] the sealed snapshot, ARGV[3] TTL ms, ARGV[4] the room's
+// put channel (watchers are told `s<upTo>`, in order with the puts). 1 if stored.
 const SNAPSHOT = `${EXPIRE}
 local upTo = tonumber(ARGV[1])
 if tonumber(redis.call('HGET', KEYS[2], 'u') or '0') >= upTo then return 0 end
@@ -68,6 +69,7 @@ redis.call('HSET', KEYS[2], 'u', ARGV[1], 's', ARGV[2])
 redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', upTo + 1))
 if tonumber(redis.call('GET', KEYS[3]) or '0') < upTo then redis.call('SET', KEYS[3], ARGV[1]) end
 expire(tonumber(ARGV[3]))
+redis.call('PUBLISH', ARGV[4], 's' .. ARGV[1])
 return 1
 `;
 
@@ -160,7 +162,7 @@ export class RedisGraphLog implements GraphLog {
       return Promise.reject(new GraphLogError('ERR_GRAPH_LOG_TOO_BIG', `snapshot of ${frame.length} bytes is over the bound of ${this.#maxSnapshotBytes}`));
     }
     return withGraphDeadline('snapshot', this.#timeoutMs, async () => {
-      const stored = await this.#run(SCRIPTS.snapshot, room, [upTo, frame, this.#ttlMs]) === 1;
+      const stored = await this.#run(SCRIPTS.snapshot, room, [upTo, frame, this.#ttlMs, this.channel(room)]) === 1;
       if (stored) this.counters.snapshots++;
       return stored;
     });
@@ -236,6 +238,11 @@ export class RedisGraphLog implements GraphLog {
   #receive(channel: string, message: Buffer): void {
     const entry = this.#watched.get(channel);
     if (!entry) return; // unwatched while it was on its way
+    if (message[0] === 0x73 /* s */) {
+      const upTo = Number(message.subarray(1).toString('latin1'));
+      if (Number.isSafeInteger(upTo)) entry.watcher.snapshot?.(upTo);
+      return;
+    }
     const nl = message.indexOf(10);
     const offset = nl > 0 ? Number(message.subarray(0, nl).toString('latin1')) : NaN;
     if (!Number.isSafeInteger(offset)) return countLost(this.counters, this.#onLost, entry.room, 0, 'malformed');
