@@ -288,8 +288,15 @@ for (const kind of ENGINE_KINDS) {
       const compacted = () => [A, B].filter((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(JSON.stringify(room)) && !l.includes('refused')));
       const deadline3 = Date.now() + 5000;
       while (compacted().length === 0 && Date.now() < deadline3) await new Promise((r) => setTimeout(r, 50));
-      assert.equal(compacted().length, 1, 'one node compacted');
-      assert.equal([A, B, C].filter((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(JSON.stringify(room)))).length, 1, 'no other node tried');
+      const tried = [A, B, C].filter((n) => n.logs.some((l) => l.includes('graph log compacted') && l.includes(JSON.stringify(room)))).length;
+      if (kind === 'redis') {
+        assert.equal(compacted().length, 1, 'one node compacted');
+        assert.equal(tried, 1, 'no other node tried');
+      } else {
+        // NATS: two nodes' republishes may pass each other, so near the crossing the nodes' counts
+        // can differ by a put: a second node may try too (docs/cluster.md, "Compaction").
+        assert.ok(compacted().length >= 1 && tried <= 2, `compacted by ${compacted().length}, tried by ${tried}`);
+      }
       const late = await cluster.addNode();
       try {
         for (const soul of ['c0', 'c7', 'c49']) {

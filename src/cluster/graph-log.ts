@@ -68,8 +68,10 @@ export interface GraphLog {
   /** The room is freed everywhere: its log and snapshot go. */
   drop(room: string): Promise<void>;
   /**
-   * Be told of every put appended to `room` from now on, by any node (this one too), in offset
-   * order, learned from the append itself (no second publish a crash could skip). Resolves once a
+   * Be told of every put appended to `room` from now on, by any node (this one too), learned from
+   * the append itself (no second publish a crash could skip); in offset order on Redis and in
+   * memory, and per writing node on NATS (the republishes of two nodes may pass each other; HAM
+   * does not need the order). Resolves once a
    * put appended after it is sure to be delivered: a node new to the room watches, then loads.
    * One watcher per room and instance (a second call replaces the first). Entries that do not open
    * are counted and reported (onLost), not delivered.
@@ -87,7 +89,7 @@ export interface PutWatcher {
    * delivered, so the watcher loads the room again (HAM makes that idempotent).
    */
   resumed(): void;
-  /** A snapshot covering every put up to `upTo` was stored (by any node), in order with the puts. */
+  /** A snapshot covering every put up to `upTo` was stored (by any node): in order with the puts on Redis and in memory, per writer on NATS. */
   snapshot?(upTo: number): void;
 }
 

@@ -7,7 +7,8 @@
 //                         (1 MiB by default) but by maxSnapshotBytes (64 MiB by default)
 //   <p>.g.<t>.h           the snapshot's head: `Ms-Snap` (its id), `Ms-Parts`, `Ms-Upto`, no payload
 // Watching a room: the stream RePublishes every message it stores from `<p>.g.>` to `<p>.gw.>`
-// (nats-server 2.9+), with its stream sequence in the `Nats-Sequence` header; a node watching a
+// (nats-server 2.9+), with its stream sequence in the `Nats-Sequence` header (in stream order per
+// publishing connection; two nodes' republishes may pass each other); a node watching a
 // room has a core subscription on `<p>.gw.<t>.*` (its puts, and its snapshot heads: the
 // snapshot notices). So live puts are learned from the append itself,
 // after JetStream stored them and in stream order: a put is either stored before a load's consumer
