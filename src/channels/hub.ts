@@ -18,6 +18,8 @@ import type { NativeRoomLink } from '../cluster/native-room-link.js';
 import { RoomJobs, type DeliveredJob, type RoomJobsHost } from '../cluster/room-jobs.js';
 import type { Outcome, RemoteMember } from '../cluster/room-roster.js';
 import { newCid, newToken } from './cid.js';
+import type { HandedMember } from '../cluster/roster-wire.js';
+import { HANDOVER_MAX_BYTES, sameHash, tokenHash } from '../cluster/handover-token.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -134,6 +136,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private queue: WorkQueue | RoomJobs | undefined;
   /** resume token → cid of members that left, so a late resume keeps its cid (with leave/join seen) */
   private departed: Map<string, { cid: string; user: string | undefined; until: number }> | undefined;
+  /** Cluster: members handed over to another node → that node (what is still addressed to them here goes there); made on first use */
+  private handed: WeakMap<Member, string> | undefined;
   messagesIn = 0;
   messagesOut = 0;
 
@@ -307,6 +311,77 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     this.departed!.delete(token);
     if (d.until < Date.now() || d.user !== user || this.members.has(d.cid)) return undefined;
     return d.cid;
+  }
+
+  /**
+   * Cluster, the old node: another node (`to`) takes over the member whose token hashes to
+   * `th`, for a connection of the same user (member-handover.ts). It goes without a `leave`: the
+   * new node resumes it with the same cid. Returns what the new node needs, or why not. What it
+   * missed after `seen` no longer all kept: it leaves here (the others see it), as a local resume
+   * would make it.
+   */
+  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | string {
+    let member: Member | undefined;
+    for (const m of this.members.values()) if (sameHash(tokenHash(m.token), th)) { member = m; break; }
+    if (!member || member.user !== user) return 'no such member here';
+    const from = seen ?? (member.conn ? member.sent?.last ?? 0 : member.sentAtDrop);
+    const missed = member.sent ? member.sent.since(from) : from === 0 ? [] : undefined;
+    let bytes = 0;
+    for (const f of missed ?? []) bytes += f.text.length;
+    if (!missed || bytes > HANDOVER_MAX_BYTES) {
+      this.leave(member);
+      return 'what was sent to it is no longer all kept';
+    }
+    const old = member.conn;
+    this.members.delete(member.cid);
+    this.byToken?.delete(member.token);
+    if (member.graceTimer) clearTimeout(member.graceTimer);
+    member.graceTimer = undefined;
+    member.conn = undefined;
+    member.sent = undefined;
+    this.queue?.forget(member);
+    (this.handed ??= new WeakMap()).set(member, to);
+    const state: HandedMember = { cid: member.cid, at: 0, seen: from, frames: missed.map((f) => [f.event ?? 'message', f.text]) };
+    if (member.user !== undefined) state.user = member.user;
+    if (member.info !== undefined) state.info = member.info;
+    if (this.owned && this.owner === member.cid) state.owner = true;
+    state.at = this.link!.roster.handedOver(member, to);
+    // Requests it was answering here end with `gone` (their frames went with it: a late reply
+    // there is `unknown_request`); its own requests stay pending here, and their replies are
+    // forwarded to it (directed()).
+    if (this.pending) {
+      for (const p of [...this.pending.values()]) if (p.target === member) this.finish(p, { error: { code: 'gone', message: `${member.cid} moved to another node before replying` } });
+    }
+    // A connection that still looks open here (half-open) is replaced, as by a local resume.
+    if (old?.transport === 'sse') old.send(this.frame(errorMessage('replaced', 'another connection resumed this member')), true);
+    old?.close(CLOSE_CODES.REPLACED, 'replaced');
+    this.events.memberLeft();
+    return state;
+  }
+
+  /**
+   * Cluster, the new node: a member handed over by its old node, made here as a dropped member
+   * waiting (the resume grace) for the connection that asked for it; no `join` for anyone. The
+   * missed frames are its sent log, so the ordinary resume resends them after the replay.
+   */
+  adopt(state: HandedMember, token: string): Member | undefined {
+    if (this.members.has(state.cid) || this.memberByToken(token) !== undefined) return undefined;
+    const frames = state.frames.map(([event, text]) => new OutFrame(text, event));
+    const member: Member = {
+      cid: state.cid, token, conn: undefined, user: state.user, info: state.info, perms: 0, topics: undefined, serving: false,
+      pulling: false, prefetch: 1, autoAck: false, holding: undefined, pendingRequests: 0,
+      sent: SentLog.handedOver(state.seen, frames, this.opts.maxHeldBytes), sentAtDrop: state.seen, graceTimer: undefined,
+    };
+    this.members.set(member.cid, member);
+    this.byToken?.set(member.token, member);
+    this.link!.roster.adopted(member, state.at);
+    if (this.owned) { if (state.owner) this.owner = member.cid; }
+    else this.owner = this.link!.roster.oldest();
+    member.graceTimer = setTimeout(() => {
+      member.graceTimer = undefined;
+      this.leave(member);
+    }, Math.max(this.opts.resumeGraceMs, 1000));
+    return member;
   }
 
   /**
@@ -696,6 +771,10 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    * what came while the member was dropped.
    */
   private directed(member: Member, message: { type: string } & Record<string, unknown>): void {
+    if (member.conn === undefined && this.handed !== undefined) {
+      const node = this.handed.get(member);
+      if (node !== undefined) return this.link!.roster.tell(node, member.cid, message);
+    }
     const log = (member.sent ??= new SentLog());
     message.n = log.next();
     const frame = this.frame(message);
@@ -705,7 +784,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
 
   /** A message for this member alone that could not go where it was meant to (e.g. its POST is gone). */
   tell(member: Member, message: { type: string } & Record<string, unknown>): void {
-    if (this.members.get(member.cid) === member) this.directed(member, { ...message });
+    if (this.members.get(member.cid) === member || this.handed?.has(member)) this.directed(member, { ...message });
   }
 
   /** Send an error to a member's connection (used by the transports for undecodable input). */

@@ -51,6 +51,19 @@ export class SentLog {
     return this.frames.slice(this.head + seen + 1 - this.first) as OutFrame[];
   }
 
+  /**
+   * Cluster: a log made on the node that takes a member over (member-handover.ts) from what its old
+   * node sent it after `seen`: the frames numbered seen+1, seen+2… Undefined when they do not fit
+   * the bound of a dropped member's log (the resume then starts afresh, as it would have there).
+   */
+  static handedOver(seen: number, frames: OutFrame[], maxDetachedBytes: number): SentLog | undefined {
+    const log = new SentLog();
+    log.last = seen;
+    log.first = seen + 1;
+    for (const f of frames) log.add(f, true, maxDetachedBytes);
+    return log;
+  }
+
   /** Connected again: keep only the live window. */
   resumed(): void {
     this.overflowed = false;

@@ -16,7 +16,7 @@ import type { NodeGone } from './node-registry.js';
 import { RosterDirectory } from './roster-directory.js';
 import {
   busCall, encode, NODE_KINDS, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
-  type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall,
+  type HandedMember, type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall, type TellCall,
 } from './roster-wire.js';
 
 /** How long ready() waits for the live nodes' snapshots; later ones are merged as they come. */
@@ -60,6 +60,8 @@ export class RoomRoster {
   /** this node's count of changes to the room (what `v` says to the others) */
   private v = 0;
   private readonly inbound = new Map<string, InboundRequest>();
+  /** cid → the node a member was handed over to (member-handover.ts): what still comes here for it is forwarded there, for a while */
+  private readonly moved = new Map<string, { node: string; until: number }>();
   private inboundCounter = 0;
   private readiness: Promise<void> | undefined;
   private asking: { q: number; waiting: Set<string>; done: () => void } | undefined;
@@ -196,13 +198,86 @@ export class RoomRoster {
 
   localLeft(member: Member): void {
     this.localAt.delete(member.cid);
+    this.inboundGone(member, `${member.cid} left before replying`);
+    this.publish(ROOM_KINDS.leave, { v: ++this.v, s: this.cluster.startedAt, cid: member.cid });
+  }
+
+  /** Requests from other nodes that `member` was answering end with `gone`. */
+  private inboundGone(member: Member, message: string): void {
     for (const [xrid, r] of this.inbound) {
       if (r.member !== member) continue;
       this.inbound.delete(xrid);
       clearTimeout(r.timer);
-      this.replyTo(r.origin, { room: this.room.name, rid: r.rid, from: member.cid, error: { code: 'gone', message: `${member.cid} left before replying` } });
+      this.replyTo(r.origin, { room: this.room.name, rid: r.rid, from: member.cid, error: { code: 'gone', message } });
     }
-    this.publish(ROOM_KINDS.leave, { v: ++this.v, s: this.cluster.startedAt, cid: member.cid });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // A member resumed on another node (member-handover.ts)
+
+  /** The old node: the member whose token hashes to `th` goes to node `to`; its state, or why not. */
+  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | string {
+    return this.hub ? this.hub.handOver(th, user, seen, to) : 'the room is not on this node';
+  }
+
+  /**
+   * The old node, once the hub took the member out: it is now a member of node `to` in this
+   * node's view (no `leave` to anyone here; `to`'s `r.join` finds it known), and sends and
+   * requests that other nodes still address here are forwarded there. Returns its join time.
+   */
+  handedOver(member: Member, to: string): number {
+    const rec = this.record(member);
+    this.localAt.delete(member.cid);
+    this.inboundGone(member, `${member.cid} moved to another node before replying`);
+    rec.serving = false;
+    this.remote.set(member.cid, { ...rec, node: to });
+    const now = Date.now();
+    for (const [cid, m] of this.moved) if (m.until < now) this.moved.delete(cid);
+    if (this.moved.size >= MAX_LEFT) this.moved.delete(this.moved.keys().next().value!);
+    this.moved.set(member.cid, { node: to, until: now + LEFT_MEMORY_MS });
+    return rec.at;
+  }
+
+  /** The new node: a handed-over member, made here by the hub; undefined if its room is gone here. */
+  adopt(state: HandedMember, token: string): Member | undefined {
+    return this.hub?.adopt(state, token);
+  }
+
+  /**
+   * The new node, for the hub: the member is now this node's, with its first join time (the
+   * owner of an ordinary room stays the same). Its `r.join` moves it in the others' views: they
+   * know its cid already, so none of them announces a join.
+   */
+  adopted(member: Member, at: number): void {
+    this.remote.delete(member.cid);
+    this.left.delete(member.cid);
+    this.moved.delete(member.cid);
+    this.localAt.set(member.cid, at);
+    this.publish(ROOM_KINDS.join, { v: ++this.v, s: this.cluster.startedAt, member: this.record(member) });
+  }
+
+  /** Where a member that was here went, if it was handed over lately. */
+  private movedTo(cid: string): string | undefined {
+    const m = this.moved.get(cid);
+    if (!m) return undefined;
+    if (m.until >= Date.now()) return m.node;
+    this.moved.delete(cid);
+    return undefined;
+  }
+
+  /** A message for a member handed over to `node` (a reply to its request still pending here, …). */
+  tell(node: string, cid: string, message: { type: string } & Record<string, unknown>): void {
+    const call: TellCall = { room: this.room.name, to: cid, message };
+    busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.tell, encode(call))).catch((err: unknown) => {
+      this.room.log.warn('message for a handed-over member not forwarded', { room: this.room.name, node, cid, type: message.type, err: (err as Error)?.message });
+    });
+  }
+
+  onTell(call: TellCall): void {
+    const member = this.hub?.members.get(call.to);
+    if (member) return this.hub!.tell(member, call.message);
+    const node = this.movedTo(call.to);
+    if (node) this.tell(node, call.to, call.message);
   }
 
   /** Its `serving` (or presence info) may have changed. */
@@ -274,12 +349,26 @@ export class RoomRoster {
 
   onSend(call: SendCall): void {
     const member = this.hub?.members.get(call.to);
+    const node = member ? undefined : this.movedTo(call.to);
+    if (node) {
+      void busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.send, encode(call))).catch(() => { /* at most once, as any send */ });
+      return;
+    }
     // Gone meanwhile: dropped, as a message to a member that leaves in the same instant would be.
     if (member) this.hub!.tell(member, { type: 'message', kind: 'direct', from: call.from, data: call.data });
   }
 
   onRequest(origin: string, call: RequestCall): void {
     const member = this.hub?.members.get(call.to);
+    const node = member ? undefined : this.movedTo(call.to);
+    if (node) {
+      // Its reply goes from there straight to the requester's node.
+      const forwarded: RequestCall = { ...call, origin };
+      void busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.request, encode(forwarded))).catch(() => {
+        this.replyTo(origin, { room: call.room, rid: call.rid, from: call.to, error: { code: 'gone', message: `${call.to} moved to another node, which could not be reached` } });
+      });
+      return;
+    }
     if (!member) {
       this.replyTo(origin, { room: call.room, rid: call.rid, from: call.to, error: { code: 'gone', message: `${call.to} left before replying` } });
       return;
@@ -342,7 +431,8 @@ export class RoomRoster {
     const n = parseUpdate(m.payload);
     if (!n || !this.fresh(m.from, n.s, n.v)) return;
     const r = this.remote.get(n.cid);
-    if (!r) return;
+    // Not (or no longer) that node's member: a change from before the member was handed over.
+    if (!r || r.node !== m.from) return;
     r.serving = n.serving;
     if (n.info !== undefined) r.info = n.info;
     else delete r.info;

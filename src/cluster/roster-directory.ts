@@ -6,7 +6,7 @@ import type { ClusterNode } from './cluster-node.js';
 import type { BusMessage } from './cluster-bus.js';
 import type { RoomRoster } from './room-roster.js';
 import {
-  busCall, encode, NODE_KINDS, parseCancel, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseWho,
+  busCall, encode, NODE_KINDS, parseCancel, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseTell, parseWho,
   type MembersAnswer, type PostAnswer, type PostCall,
 } from './roster-wire.js';
 
@@ -41,9 +41,9 @@ export class RosterDirectory {
       const c = parseRequest(m.payload);
       if (!c) return;
       const roster = this.rosters.get(c.room);
-      if (roster) return roster.onRequest(m.from, c);
+      if (roster) return roster.onRequest(c.origin ?? m.from, c);
       // The room is not here (any more): neither is its member.
-      void busCall(() => cluster.bus.toNode(m.from, NODE_KINDS.reply, encode({ room: c.room, rid: c.rid, from: c.to, error: { code: 'gone', message: `${c.to} left before replying` } }))).catch(() => {});
+      void busCall(() => cluster.bus.toNode(c.origin ?? m.from, NODE_KINDS.reply, encode({ room: c.room, rid: c.rid, from: c.to, error: { code: 'gone', message: `${c.to} left before replying` } }))).catch(() => {});
     });
     cluster.onNode(NODE_KINDS.reply, (m) => {
       const c = parseReply(m.payload);
@@ -52,6 +52,10 @@ export class RosterDirectory {
     cluster.onNode(NODE_KINDS.cancel, (m) => {
       const c = parseCancel(m.payload);
       if (c) this.rosters.get(c.room)?.onCancel(m.from, c.rid);
+    });
+    cluster.onNode(NODE_KINDS.tell, (m) => {
+      const c = parseTell(m.payload);
+      if (c) this.rosters.get(c.room)?.onTell(c);
     });
     cluster.onNode(NODE_KINDS.post, (m) => this.onPost(m));
     cluster.onNode(NODE_KINDS.postAnswer, (m) => {

@@ -9,6 +9,7 @@ export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', s
 /** Node messages (one node's inbox); the room travels in the payload. */
 export const NODE_KINDS = {
   who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', cancel: 'r.cancel', post: 'r.post', postAnswer: 'r.post-ans',
+  tell: 'r.tell', handover: 'r.hand', handoverAnswer: 'r.hand-ans',
 } as const;
 
 /** One member as its node describes it. */
@@ -39,7 +40,8 @@ export interface WhoAsk { room: string; q: number }
 /** A snapshot may come in pages (`page` of `pages`): one bus message is bounded (NATS: max_payload). */
 export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number }
 export interface SendCall { room: string; to: string; from: string; data: Json }
-export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number }
+/** `origin`: the requester's node, when the call was forwarded by the target's former node (a member handed over). */
+export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number; origin?: string }
 export interface ReplyCall { room: string; rid: string; from: string; data?: Json; error?: { code: string; message: string } }
 export interface CancelCall { room: string; rid: string }
 export interface PostCall { room: string; q: number; body: Record<string, unknown> }
@@ -134,7 +136,9 @@ export function parseSend(p: Uint8Array): SendCall | undefined {
 export function parseRequest(p: Uint8Array): RequestCall | undefined {
   const o = parse(p);
   if (!o || !isStr(o.room) || !isStr(o.rid) || !isStr(o.to) || !isStr(o.from) || !isNum(o.timeoutMs)) return undefined;
-  return { room: o.room, rid: o.rid, to: o.to, from: o.from, data: (o.data ?? null) as Json, timeoutMs: o.timeoutMs };
+  const c: RequestCall = { room: o.room, rid: o.rid, to: o.to, from: o.from, data: (o.data ?? null) as Json, timeoutMs: o.timeoutMs };
+  if (isStr(o.origin)) c.origin = o.origin;
+  return c;
 }
 
 export function parseReply(p: Uint8Array): ReplyCall | undefined {
@@ -161,4 +165,52 @@ export function parsePost(p: Uint8Array): PostCall | undefined {
 export function parsePostAnswer(p: Uint8Array): PostAnswer | undefined {
   const o = parse(p);
   return o && isNum(o.q) && isNum(o.status) ? { q: o.q, status: o.status, body: (o.body ?? null) as Json } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A member taken over by another node (member-handover.ts)
+
+/** A message for one member alone (a reply, a job outcome…), from its former node to its new one. */
+export interface TellCall { room: string; to: string; message: { type: string } & Record<string, unknown> }
+/** `th`: SHA-256 of the member's token (hex): the token itself never travels. `user`: the resuming connection's. */
+export interface HandoverAsk { room: string; q: number; th: string; user?: string; seen?: number }
+/** What the new node needs to go on with a member: `frames` are what it was sent after `seen`, as [event, text]. */
+export interface HandedMember { cid: string; at: number; user?: string; info?: Json; owner?: boolean; seen: number; frames: [string, string][] }
+/** `state` absent: no such member there (`why` says why). */
+export interface HandoverAnswer { q: number; state?: HandedMember; why?: string }
+
+export function parseTell(p: Uint8Array): TellCall | undefined {
+  const o = parse(p);
+  const m = o?.message as Obj | undefined;
+  return o && isStr(o.room) && isStr(o.to) && typeof m === 'object' && m !== null && isStr(m.type) ? { room: o.room, to: o.to, message: m as TellCall['message'] } : undefined;
+}
+
+export function parseHandoverAsk(p: Uint8Array): HandoverAsk | undefined {
+  const o = parse(p);
+  if (!o || !isStr(o.room) || !isNum(o.q) || typeof o.th !== 'string' || !/^[0-9a-f]{64}$/.test(o.th)) return undefined;
+  const a: HandoverAsk = { room: o.room, q: o.q, th: o.th };
+  if (typeof o.user === 'string') a.user = o.user;
+  if (isNum(o.seen) && o.seen >= 0) a.seen = o.seen;
+  return a;
+}
+
+export function parseHandoverAnswer(p: Uint8Array): HandoverAnswer | undefined {
+  const o = parse(p);
+  if (!o || !isNum(o.q)) return undefined;
+  const a: HandoverAnswer = { q: o.q };
+  if (typeof o.why === 'string') a.why = o.why;
+  const s = o.state as Obj | undefined;
+  if (s === undefined) return a;
+  if (typeof s !== 'object' || s === null || !isStr(s.cid) || !isNum(s.at) || !isNum(s.seen) || !Array.isArray(s.frames)) return undefined;
+  const frames: [string, string][] = [];
+  for (const f of s.frames) {
+    if (!Array.isArray(f) || typeof f[0] !== 'string' || typeof f[1] !== 'string') return undefined;
+    frames.push([f[0], f[1]]);
+  }
+  const state: HandedMember = { cid: s.cid, at: s.at, seen: s.seen, frames };
+  if (typeof s.user === 'string') state.user = s.user;
+  if (s.info !== undefined) state.info = s.info as Json;
+  if (s.owner === true) state.owner = true;
+  a.state = state;
+  return a;
 }

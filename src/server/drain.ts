@@ -99,6 +99,21 @@ function waitedOn(requests: Array<{ asker: Member; answerer: Member | undefined 
   return out;
 }
 
+/**
+ * Cluster: a member told to reconnect may resume on another node, which then asks this one to
+ * hand it over (member-handover.ts). So the node stays up, serving those asks, until no member is
+ * left here (each handed over, or gone at the end of its resume grace), at most until `until`.
+ * Resolves with how many were still here then.
+ */
+export async function awaitHandovers(rooms: () => Iterable<Room>, until: number): Promise<number> {
+  for (;;) {
+    let left = 0;
+    for (const room of rooms()) left += room.members;
+    if (left === 0 || Date.now() >= until) return left;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(RECHECK_MS, Math.max(1, until - Date.now()))));
+  }
+}
+
 function restartFrame(retryMs: number): OutFrame {
   return new RestartFrame(retryMs);
 }

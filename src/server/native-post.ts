@@ -12,6 +12,7 @@ import { sendJson } from './http-util.js';
 import { errorBody, isKnownErrorCode, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import { nodeTokenTag, tokenTagOf } from '../channels/cid.js';
 import { RosterDirectory } from '../cluster/roster-directory.js';
+import { nodeOfTag } from '../cluster/node-tags.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import { refreshMember } from './native.js';
 import { requestToken } from './request-token.js';
@@ -54,18 +55,6 @@ export function serveForwardedPosts(server: MultisocketServer, cluster: ClusterN
 function localMember(server: MultisocketServer, roomName: string, token: string): boolean {
   const room = server.rooms.get(roomName);
   return room !== undefined && room.members > 0 && room.channels().memberByToken(token) !== undefined;
-}
-
-/** node tag → node id of the live nodes, refreshed when a tag is not in it */
-const tagsByCluster = new WeakMap<ClusterNode, Map<string, string>>();
-
-async function nodeOfTag(cluster: ClusterNode, tag: string): Promise<string | undefined> {
-  let tags = tagsByCluster.get(cluster);
-  if (!tags?.has(tag)) {
-    tags = new Map((await cluster.nodes()).map((n) => [nodeTokenTag(n.id), n.id]));
-    tagsByCluster.set(cluster, tags);
-  }
-  return tags.get(tag);
 }
 
 async function forward(server: MultisocketServer, cluster: ClusterNode, roomName: string, body: { token: string } & Record<string, unknown>, tag: string, sink: PostSink): Promise<void> {

@@ -33,7 +33,8 @@ import { ClusterNode } from '../cluster/cluster-node.js';
 import { engineAckWaitMs } from '../cluster/room-jobs.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
-import { closeGunPeers, drainMembers } from './drain.js';
+import { MemberHandover } from '../cluster/member-handover.js';
+import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -69,6 +70,7 @@ export class MultisocketServer {
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
       });
       serveForwardedPosts(this, this.cluster);
+      MemberHandover.of(this.cluster);
     }
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
@@ -237,8 +239,9 @@ export class MultisocketServer {
     const ready = admission.room.prepare(options ? 'native' : 'gun');
     if (!ready) return handshake();
     // Cluster: the room is joined with the other nodes (its log loaded, its subscriptions routed
-    // here) before the client is let in, so it never sees a half-joined room.
-    ready.then(() => {
+    // here) before the client is let in, so it never sees a half-joined room; a member it resumes
+    // is taken over from its node first.
+    ready.then(() => this.handOverFirst(admission.room, options, principal)).then(() => {
       if (socket.destroyed) return this.limits.close(address);
       if (this.closing) {
         this.limits.close(address);
@@ -254,6 +257,16 @@ export class MultisocketServer {
       this.log.warn('upgrade refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
       refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again');
     });
+  }
+
+  /**
+   * Cluster: a connection resuming a member held by another node takes it over from there first
+   * (member-handover.ts); then the hub's resume finds it here. Never rejects.
+   */
+  private handOverFirst(room: Room, options: JoinOptions | undefined, principal: Principal): Promise<void> | void {
+    const token = options?.resume;
+    if (!this.cluster || token === undefined || (room.members > 0 && room.channels().memberByToken(token) !== undefined)) return;
+    return MemberHandover.of(this.cluster).take(room, token, principal.user, options!.seen);
   }
 
   private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
@@ -355,7 +368,7 @@ export class MultisocketServer {
       const room = admission.room;
       const ready = room.prepare('native');
       if (ready) {
-        ready.then(() => {
+        ready.then(() => this.handOverFirst(room, options, principal)).then(() => {
           if (res.destroyed) return this.limits.close(address);
           if (this.closing) {
             this.limits.close(address);
@@ -440,7 +453,9 @@ export class MultisocketServer {
     const members = await drainMembers(rooms, started + this.config.drainTimeoutMs);
     // A connection admitted just as the drain began (its handshake was under way) is told too.
     const late = await drainMembers(rooms, 0);
-    this.log.info('drained', { ms: Date.now() - started, peers, members: members.told + late.told, keptForRequests: members.waited, cutWithRequests: members.cut });
+    // Cluster: the members told may resume on other nodes, which take them over from this one.
+    const notHandedOver = this.cluster ? await awaitHandovers(rooms, Math.min(Date.now() + this.config.resumeGraceMs, started + this.config.drainTimeoutMs)) : 0;
+    this.log.info('drained', { ms: Date.now() - started, peers, members: members.told + late.told, keptForRequests: members.waited, cutWithRequests: members.cut, ...(this.cluster ? { notHandedOver } : {}) });
     this.connections.stop();
     this.sseConnections.stop();
     this.limits.stop();
