@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { ENGINE_KINDS, startCluster, type RunningCluster } from './helpers/cluster.js';
 import type { RunningServer } from './helpers/server.js';
-import { WsMember, short, uid, type Member, type Msg } from './helpers/native.js';
+import { SseMember, WsMember, postJson, short, uid, type Member, type Msg } from './helpers/native.js';
 import { FAST, next, opened } from './helpers/client.ts';
 import { connect, type Room } from '../src/client/index.ts';
 
@@ -101,6 +101,25 @@ for (const kind of ENGINE_KINDS) {
       console.log(`# ${kind}: resume on another node (live old node): ${resumeMs} ms from the upgrade to connect`);
     });
 
+    test('an SSE member resumed on B: its POSTs are answered on B, and on C (forwarded to A by the token\'s tag, which hands them on to B)', async () => {
+      const r = room('sse');
+      const c = await ws(n[2], r);
+      const m = await SseMember.connect(n[0].http, r, { timeoutMs: 6000 });
+      open.push(m);
+      await c.waitFor((x) => x.type === 'join' && x.cid === m.cid, 4000, 'join of the SSE member');
+      await m.close();
+      const back = await SseMember.connect(n[1].http, r, { query: `resume=${m.token}&seen=0`, timeoutMs: 6000 });
+      open.push(back);
+      assert.equal(back.hello.cid, m.cid);
+      assert.equal(back.hello.resumed, true);
+      for (const [i, node] of [n[1], n[2], n[0]].entries()) {
+        const res = await postJson(node.http + r, { type: 'send', to: c.cid, data: `post ${i}`, token: m.token });
+        assert.equal(res.status, 200, `POST on node ${i}: ${res.status} ${res.text}`);
+        const got = await c.waitFor(isDirect(`post ${i}`), 4000, `the POST made on node ${i}`);
+        assert.equal(got.from, m.cid);
+      }
+    });
+
     test('SDK given [A, B]: A drains (SIGTERM); the SDK resumes on B with the same cid, its request in flight answered, sends reach it after', async () => {
       const a = await cluster.addNode({ args: ['--drain-timeout', '4'] });
       const r = room('drain');
@@ -119,6 +138,8 @@ for (const kind of ENGINE_KINDS) {
       const moved = next(client, 'reconnecting', (e) => e.reason === 'restart', 8000);
       const answered = client.request<string>('q1', { to: answerer.cid, timeout: 8000 });
       const q = await asked;
+      const termAt = Date.now();
+      const exited = once(a.proc, 'exit').then(([code]) => ({ code, ms: Date.now() - termAt }));
       a.proc.kill('SIGTERM');
       // The drain keeps the asker until the reply went through.
       answerer.send({ type: 'reply', id: q.id, data: 'answer to q1' });
@@ -129,6 +150,7 @@ for (const kind of ENGINE_KINDS) {
       const heard = next(client, 'message', (x) => x.data === 'between nodes', 8000);
       await act(answerer, { type: 'send', to: cid, data: 'between nodes', ack: true });
       const back = await next(client, 'connect', undefined, 8000);
+      const resumedAt = Date.now();
       assert.equal(back.cid, cid);
       assert.equal(back.resumed, true);
       assert.equal((await heard).from, answerer.cid);
@@ -141,8 +163,9 @@ for (const kind of ENGINE_KINDS) {
       });
       assert.equal(await client.request<string>('q2', { to: answerer.cid, timeout: 4000 }), 'answer to q2');
       assert.deepEqual(answerer.messages.filter(isPresence(cid)).map((x) => x.type), ['join'], 'no leave/join for the moved member');
-      const [code] = await once(a.proc, 'exit');
-      assert.equal(code, 0, 'the drained node exits 0 once its members were handed over');
+      const exit = await exited;
+      assert.equal(exit.code, 0, 'the drained node exits 0 once its members were handed over');
+      console.log(`# ${kind}: drained node: the SDK resumed elsewhere ${resumedAt - termAt} ms after SIGTERM, the node exited after ${exit.ms} ms`);
     });
 
     test('a node killed (SIGKILL) cannot hand over: the resume on B starts afresh (resumed:false)', async () => {
@@ -155,7 +178,9 @@ for (const kind of ENGINE_KINDS) {
       await m.waitFor(isDirect('before'), 4000, 'the direct message');
       a.proc.kill('SIGKILL');
       await m.waitClosed(4000);
+      const started = Date.now();
       const back = await ws(n[1], r, `resume=${m.token}&seen=${lastN(m)}`);
+      console.log(`# ${kind}: killed node: the resume on B started afresh after ${Date.now() - started} ms`);
       assert.equal(back.hello.resumed, false, short(back.hello));
       assert.notEqual(back.hello.cid, m.cid);
     });

@@ -100,6 +100,9 @@ interface PendingRequest {
   respond: Respond;
 }
 
+/** How long a node forwards what still reaches it for a member it handed over to another node. */
+const HANDED_MEMORY_MS = 60_000;
+
 /** Departed members whose cid a late `resume` may still take back (bounded). */
 const MAX_DEPARTED = 10_000;
 
@@ -138,6 +141,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private departed: Map<string, { cid: string; user: string | undefined; until: number }> | undefined;
   /** Cluster: members handed over to another node → that node (what is still addressed to them here goes there); made on first use */
   private handed: WeakMap<Member, string> | undefined;
+  /** Cluster: token → the node its member was handed over to, for a while (its SSE POSTs that still come here go there) */
+  private handedTokens: Map<string, { node: string; until: number }> | undefined;
   messagesIn = 0;
   messagesOut = 0;
 
@@ -341,6 +346,11 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     member.sent = undefined;
     this.queue?.forget(member);
     (this.handed ??= new WeakMap()).set(member, to);
+    const tokens = (this.handedTokens ??= new Map());
+    const now = Date.now();
+    for (const [t, h] of tokens) if (h.until < now) tokens.delete(t);
+    if (tokens.size >= MAX_DEPARTED) tokens.delete(tokens.keys().next().value!);
+    tokens.set(member.token, { node: to, until: now + HANDED_MEMORY_MS });
     const state: HandedMember = { cid: member.cid, at: 0, seen: from, frames: missed.map((f) => [f.event ?? 'message', f.text]) };
     if (member.user !== undefined) state.user = member.user;
     if (member.info !== undefined) state.info = member.info;
@@ -366,6 +376,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    */
   adopt(state: HandedMember, token: string): Member | undefined {
     if (this.members.has(state.cid) || this.memberByToken(token) !== undefined) return undefined;
+    this.handedTokens?.delete(token); // back here: its POSTs are answered here again
     const frames = state.frames.map(([event, text]) => new OutFrame(text, event));
     const member: Member = {
       cid: state.cid, token, conn: undefined, user: state.user, info: state.info, perms: 0, topics: undefined, serving: false,
@@ -382,6 +393,12 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       this.leave(member);
     }, Math.max(this.opts.resumeGraceMs, 1000));
     return member;
+  }
+
+  /** Cluster: the node the member with this token was lately handed over to, if it was. */
+  handedTo(token: string): string | undefined {
+    const h = this.handedTokens?.get(token);
+    return h && h.until >= Date.now() ? h.node : undefined;
   }
 
   /**

@@ -58,10 +58,20 @@ function localMember(server: MultisocketServer, roomName: string, token: string)
 }
 
 async function forward(server: MultisocketServer, cluster: ClusterNode, roomName: string, body: { token: string } & Record<string, unknown>, tag: string, sink: PostSink): Promise<void> {
+  let node: string | undefined;
+  try {
+    node = await nodeOfTag(cluster, tag);
+  } catch (err) {
+    return sink.answer(statusOf('broker_unavailable'), errorBody('broker_unavailable', `the member's node could not be reached: ${(err as Error)?.message ?? err}`));
+  }
+  if (node === undefined || node === cluster.nodeId) return sink.answer(statusOf('bad_token'), errorBody('bad_token', 'unknown token for this room (its connection may be gone)'));
+  return forwardTo(cluster, node, roomName, body, sink);
+}
+
+/** Forward the POST to `node` (the member's) and carry its answer back. */
+async function forwardTo(cluster: ClusterNode, node: string, roomName: string, body: { token: string } & Record<string, unknown>, sink: PostSink): Promise<void> {
   const fail = (code: KnownErrorCode, message: string) => sink.answer(statusOf(code), errorBody(code, message));
   try {
-    const node = await nodeOfTag(cluster, tag);
-    if (node === undefined || node === cluster.nodeId) return fail('bad_token', 'unknown token for this room (its connection may be gone)');
     const waitMs = body.type === 'request'
       ? Math.min(typeof body.timeout === 'number' ? body.timeout : DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS) + FORWARD_MARGIN_MS
       : FORWARD_MARGIN_MS;
@@ -79,7 +89,12 @@ function answerNativePost(server: MultisocketServer, roomName: string, body: { t
   const room = server.rooms.get(roomName);
   const hub = room && room.members > 0 ? room.channels() : undefined;
   const member = hub?.memberByToken(body.token);
-  if (!room || !hub || !member) return fail('bad_token', 'unknown token for this room (its connection may be gone)');
+  if (!room || !hub || !member) {
+    // Its member was handed over to another node lately (it resumed there): one more hop.
+    const movedTo = server.cluster && room?.link('native') ? room.channels().handedTo(body.token) : undefined;
+    if (movedTo) return void forwardTo(server.cluster!, movedTo, roomName, body, sink);
+    return fail('bad_token', 'unknown token for this room (its connection may be gone)');
+  }
   const conn = member.conn as { budget?: { take(now: number): boolean } } | undefined;
   if (conn?.budget && !conn.budget.take(Date.now())) return fail('rate_limited', 'over --max-messages-per-second');
   const parsed = parseClientMessage(body);
