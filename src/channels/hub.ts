@@ -143,6 +143,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private handed: WeakMap<Member, string> | undefined;
   /** Cluster: token → the node its member was handed over to, for a while (its SSE POSTs that still come here go there) */
   private handedTokens: Map<string, { node: string; until: number }> | undefined;
+  /** Cluster: SHA-256(token) → member, for hand-overs; rebuilt on a miss */
+  private byTokenHash: Map<string, Member> | undefined;
   messagesIn = 0;
   messagesOut = 0;
 
@@ -326,8 +328,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    * would make it.
    */
   handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | string {
-    let member: Member | undefined;
-    for (const m of this.members.values()) if (sameHash(tokenHash(m.token), th)) { member = m; break; }
+    const member = this.memberByTokenHash(th);
     if (!member || member.user !== user) return 'no such member here';
     const from = seen ?? (member.conn ? member.sent?.last ?? 0 : member.sentAtDrop);
     const missed = member.sent ? member.sent.since(from) : from === 0 ? [] : undefined;
@@ -393,6 +394,20 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       this.leave(member);
     }, Math.max(this.opts.resumeGraceMs, 1000));
     return member;
+  }
+
+  /**
+   * The member whose token's SHA-256 is `th`. The index is rebuilt when `th` is not in it (a drain's
+   * many hand-overs then cost one pass over the members, not one each).
+   */
+  private memberByTokenHash(th: string): Member | undefined {
+    let m = this.byTokenHash?.get(th);
+    if (m === undefined || this.members.get(m.cid) !== m) {
+      this.byTokenHash = new Map();
+      for (const x of this.members.values()) this.byTokenHash.set(tokenHash(x.token), x);
+      m = this.byTokenHash.get(th);
+    }
+    return m !== undefined && sameHash(tokenHash(m.token), th) ? m : undefined;
   }
 
   /** Cluster: the node the member with this token was lately handed over to, if it was. */
@@ -539,6 +554,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     for (const m of this.members.values()) if (m.graceTimer) clearTimeout(m.graceTimer);
     this.queue?.dispose();
     this.departed = undefined;
+    this.byTokenHash = undefined;
+    this.handedTokens = undefined;
     this.members.clear();
     this.byToken = undefined;
   }

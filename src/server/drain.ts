@@ -18,6 +18,8 @@ import { OutFrame } from '../transports/out-frame.js';
 
 export const RETRY_MIN_MS = 500;
 export const RETRY_SPREAD_MS = 1500;
+/** After the last member was handed over, the node stays this long to forward what was still sent to it here. */
+const HANDOVER_LINGER_MS = 250;
 /** How often the drain looks again at members kept for a request in flight. */
 const RECHECK_MS = 25;
 
@@ -106,9 +108,15 @@ function waitedOn(requests: Array<{ asker: Member; answerer: Member | undefined 
  * Resolves with how many were still here then.
  */
 export async function awaitHandovers(rooms: () => Iterable<Room>, until: number): Promise<number> {
-  for (;;) {
+  for (let pass = 0; ; pass++) {
     let left = 0;
     for (const room of rooms()) left += room.members;
+    if (left === 0 && pass > 0) {
+      // The others learn where the last one went one bus trip later: what they sent here for it
+      // meanwhile is forwarded, as long as this node is still there to do it.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.min(HANDOVER_LINGER_MS, until - Date.now()))));
+      return 0;
+    }
     if (left === 0 || Date.now() >= until) return left;
     await new Promise((resolve) => setTimeout(resolve, Math.min(RECHECK_MS, Math.max(1, until - Date.now()))));
   }
