@@ -101,6 +101,29 @@ for (const kind of ENGINE_KINDS) {
       console.log(`# ${kind}: resume on another node (live old node): ${resumeMs} ms from the upgrade to connect`);
     });
 
+    test('requests across the move: its own request pending on A is answered on B; one it was answering on A ends with `gone`', async () => {
+      const r = room('calls');
+      const x = await ws(n[0], r); // asks the member, on A
+      const c = await ws(n[2], r); // answers the member, on C
+      const m = await ws(n[0], r);
+      await c.waitFor((y) => y.type === 'join' && y.cid === m.cid, 4000, 'join of the member on C');
+      m.send({ type: 'request', id: 'mine', to: c.cid, data: 'from m', timeout: 8000 });
+      const held = await c.waitFor((y) => y.type === 'request' && y.data === 'from m', 4000, 'the member\'s request on C');
+      x.send({ type: 'request', id: 'theirs', to: m.cid, data: 'to m', timeout: 8000 });
+      await m.waitFor((y) => y.type === 'request' && y.data === 'to m', 4000, 'the request to the member');
+      const seen = Math.max(...m.messages.map((y) => (typeof y.n === 'number' ? y.n : 0)));
+      await m.terminate();
+      const back = await ws(n[1], r, `resume=${m.token}&seen=${seen}`);
+      assert.equal(back.hello.resumed, true);
+      const gone = await x.waitFor((y) => y.type === 'reply' && y.id === 'theirs', 4000, 'the end of the request the member was answering');
+      assert.equal(gone.error?.code, 'gone', short(gone));
+      c.send({ type: 'reply', id: held.id, data: 'for m' });
+      const reply = await back.waitFor((y) => y.type === 'reply' && y.id === 'mine', 4000, 'the reply to its own request, on B');
+      assert.equal(reply.data, 'for m');
+      assert.equal(reply.from, c.cid);
+      assert.ok(reply.n > seen, short(reply));
+    });
+
     test('an SSE member resumed on B: its POSTs are answered on B, and on C (forwarded to A by the token\'s tag, which hands them on to B)', async () => {
       const r = room('sse');
       const c = await ws(n[2], r);
