@@ -50,7 +50,7 @@ for (const kind of ENGINE_KINDS) {
       await cluster?.stop();
     });
 
-    test('a member dropped from node A resumes on node B: same cid, no leave/join, a direct message sent meanwhile (from C) follows, sends from C reach it on B', async () => {
+    test('a member dropped from node A resumes on node B: same cid, no leave/join, a direct message sent meanwhile (from C) follows, sends and requests from C reach it on B; dropped again, it resumes on C', async () => {
       const r = room('live');
       const onA = await ws(n[0], r);
       const onB = await ws(n[1], r);
@@ -91,6 +91,15 @@ for (const kind of ENGINE_KINDS) {
       c.send({ type: 'request', id: 'q1', to: m.cid, data: 'q1', timeout: 4000 });
       const reply = await c.waitFor((x) => x.type === 'reply' && x.id === 'q1', 6000, 'reply from the member on B');
       assert.equal(reply.data, 'B has q1', short(reply));
+
+      // Dropped again and resumed on C: its token still names A, which passes the ask on to B.
+      const seen2 = lastN(back);
+      await back.terminate();
+      const third = await ws(n[2], r, `resume=${m.token}&seen=${seen2}`);
+      assert.equal(third.hello.cid, m.cid, short(third.hello));
+      assert.equal(third.hello.resumed, true);
+      await act(onA, { type: 'send', to: m.cid, data: 'on C', ack: true });
+      await third.waitFor(isDirect('on C'), 4000, 'a send from A after the second move');
 
       // Every node lists it once, and nobody saw it leave or join again.
       for (const o of [onA, onB, c]) {

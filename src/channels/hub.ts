@@ -141,7 +141,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   private departed: Map<string, { cid: string; user: string | undefined; until: number }> | undefined;
   /** Cluster: members handed over to another node → that node (what is still addressed to them here goes there); made on first use */
   private handed: WeakMap<Member, string> | undefined;
-  /** Cluster: token → the node its member was handed over to, for a while (its SSE POSTs that still come here go there) */
+  /** Cluster: SHA-256(token) → the node its member was handed over to, for a while (its SSE POSTs and a later hand-over that still come here go there) */
   private handedTokens: Map<string, { node: string; until: number }> | undefined;
   /** Cluster: SHA-256(token) → member, for hand-overs; rebuilt on a miss */
   private byTokenHash: Map<string, Member> | undefined;
@@ -327,9 +327,14 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    * missed after `seen` no longer all kept: it leaves here (the others see it), as a local resume
    * would make it.
    */
-  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | string {
+  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | { movedTo: string } | string {
     const member = this.memberByTokenHash(th);
-    if (!member || member.user !== user) return 'no such member here';
+    if (!member) {
+      // Handed over from here before (its token still names this node): the ask goes on there.
+      const h = this.handedTokens?.get(th);
+      return h && h.until >= Date.now() && h.node !== to ? { movedTo: h.node } : 'no such member here';
+    }
+    if (member.user !== user) return 'no such member here';
     const from = seen ?? (member.conn ? member.sent?.last ?? 0 : member.sentAtDrop);
     const missed = member.sent ? member.sent.since(from) : from === 0 ? [] : undefined;
     let bytes = 0;
@@ -351,7 +356,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     const now = Date.now();
     for (const [t, h] of tokens) if (h.until < now) tokens.delete(t);
     if (tokens.size >= MAX_DEPARTED) tokens.delete(tokens.keys().next().value!);
-    tokens.set(member.token, { node: to, until: now + HANDED_MEMORY_MS });
+    tokens.set(th, { node: to, until: now + HANDED_MEMORY_MS });
     const state: HandedMember = { cid: member.cid, at: 0, seen: from, frames: missed.map((f) => [f.event ?? 'message', f.text]) };
     if (member.user !== undefined) state.user = member.user;
     if (member.info !== undefined) state.info = member.info;
@@ -377,7 +382,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
    */
   adopt(state: HandedMember, token: string): Member | undefined {
     if (this.members.has(state.cid) || this.memberByToken(token) !== undefined) return undefined;
-    this.handedTokens?.delete(token); // back here: its POSTs are answered here again
+    this.handedTokens?.delete(tokenHash(token)); // back here: its POSTs are answered here again
     const frames = state.frames.map(([event, text]) => new OutFrame(text, event));
     const member: Member = {
       cid: state.cid, token, conn: undefined, user: state.user, info: state.info, perms: 0, topics: undefined, serving: false,
@@ -412,7 +417,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
 
   /** Cluster: the node the member with this token was lately handed over to, if it was. */
   handedTo(token: string): string | undefined {
-    const h = this.handedTokens?.get(token);
+    if (this.handedTokens === undefined) return undefined;
+    const h = this.handedTokens.get(tokenHash(token));
     return h && h.until >= Date.now() ? h.node : undefined;
   }
 

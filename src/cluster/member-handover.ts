@@ -22,6 +22,8 @@ import { busCall, encode, NODE_KINDS, parseHandoverAnswer, parseHandoverAsk, typ
 export const HANDOVER_WAIT_MS = 2000;
 /** An answer later than the wait is still taken (the member then leaves after the grace) this long. */
 const LATE_MS = 30_000;
+/** How many times an ask is passed on to where the member went (it moved again meanwhile). */
+const MAX_HOPS = 3;
 const handovers = new WeakMap<ClusterNode, MemberHandover>();
 
 interface Waiter {
@@ -91,13 +93,24 @@ export class MemberHandover {
     const ask = parseHandoverAsk(m.payload);
     if (!ask) return;
     const roster = RosterDirectory.of(this.cluster).get(ask.room);
-    const out = roster ? roster.handOver(ask.th, ask.user, ask.seen, m.from) : 'the room is not on this node';
+    const asker = ask.origin ?? m.from;
+    let out = roster ? roster.handOver(ask.th, ask.user, ask.seen, asker) : 'the room is not on this node';
+    if (typeof out === 'object' && 'movedTo' in out) {
+      // It resumed elsewhere before and drops again: the node holding it now answers the asker.
+      const hops = (ask.hops ?? 0) + 1;
+      if (hops <= MAX_HOPS) {
+        const on = out.movedTo;
+        busCall(() => this.cluster.bus.toNode(on, NODE_KINDS.handover, encode({ ...ask, origin: asker, hops }))).catch(() => { /* the asker gives up after its wait */ });
+        return;
+      }
+      out = 'moved too many times';
+    }
     const answer: HandoverAnswer = typeof out === 'string' ? { q: ask.q, why: out } : { q: ask.q, state: out };
-    busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.handoverAnswer, encode(answer))).catch((err: unknown) => {
+    busCall(() => this.cluster.bus.toNode(asker, NODE_KINDS.handoverAnswer, encode(answer))).catch((err: unknown) => {
       // Lost: the asker gives up after its wait and the member, taken out here, is nowhere. Its
       // cid stays in the others' view until its new node's grace ends (no `leave` is owed: it was
       // handed over), so say so in the log.
-      this.cluster.log.warn('member handed over but the answer was not sent', { room: ask.room, to: m.from, err: (err as Error)?.message });
+      this.cluster.log.warn('member handed over but the answer was not sent', { room: ask.room, to: asker, err: (err as Error)?.message });
     });
   }
 

@@ -216,7 +216,7 @@ export class RoomRoster {
   // A member resumed on another node (member-handover.ts)
 
   /** The old node: the member whose token hashes to `th` goes to node `to`; its state, or why not. */
-  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | string {
+  handOver(th: string, user: string | undefined, seen: number | undefined, to: string): HandedMember | { movedTo: string } | string {
     return this.hub ? this.hub.handOver(th, user, seen, to) : 'the room is not on this node';
   }
 

@@ -172,8 +172,12 @@ export function parsePostAnswer(p: Uint8Array): PostAnswer | undefined {
 
 /** A message for one member alone (a reply, a job outcome…), from its former node to its new one. */
 export interface TellCall { room: string; to: string; message: { type: string } & Record<string, unknown> }
-/** `th`: SHA-256 of the member's token (hex): the token itself never travels. `user`: the resuming connection's. */
-export interface HandoverAsk { room: string; q: number; th: string; user?: string; seen?: number }
+/**
+ * `th`: SHA-256 of the member's token (hex): the token itself never travels. `user`: the resuming
+ * connection's. `origin`: the asking node, when a node that handed the member over before passes
+ * the ask on to where it went (`hops` of them, bounded).
+ */
+export interface HandoverAsk { room: string; q: number; th: string; user?: string; seen?: number; origin?: string; hops?: number }
 /** What the new node needs to go on with a member: `frames` are what it was sent after `seen`, as [event, text]. */
 export interface HandedMember { cid: string; at: number; user?: string; info?: Json; owner?: boolean; seen: number; frames: [string, string][] }
 /** `state` absent: no such member there (`why` says why). */
@@ -191,6 +195,8 @@ export function parseHandoverAsk(p: Uint8Array): HandoverAsk | undefined {
   const a: HandoverAsk = { room: o.room, q: o.q, th: o.th };
   if (typeof o.user === 'string') a.user = o.user;
   if (isNum(o.seen) && o.seen >= 0) a.seen = o.seen;
+  if (isStr(o.origin)) a.origin = o.origin;
+  if (isNum(o.hops)) a.hops = o.hops;
   return a;
 }
 
