@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
 import { out, rid, serveSteps } from './loadgen-steps.js';
 import { seaSignedValue, seaSigner } from './sea-sign.js';
-import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, type StepResult } from './stats.js';
+import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, procCpuSeconds, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -138,7 +138,7 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   const intervalMs = 1000 / rate;
   const t0 = performance.now() + 5;
   let sent = 0, lagMax = 0;
-  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), all: machineBusySeconds() });
+  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), each: SERVER_PIDS.map(procCpuSeconds), all: machineBusySeconds() });
   let w0 = mark(), w1 = w0;
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -182,6 +182,7 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     loadgenCpuPct: (100 * lgCpu) / wallS,
     otherCpuPct: allCpu === null ? null : Math.max(0, (100 * (allCpu - lgCpu - (srvCpu ?? 0))) / wallS),
     dups: s.dups, echoes: 0, damErrors: s.damErrors, badFrames: s.badFrames, closedSubs,
+    ...(SERVER_PIDS.length > 1 ? { serverCpuPctEach: SERVER_PIDS.map((_, k) => { const a = w0.each[k], b = w1.each[k]; return a === null || b === null ? null : (100 * (b - a)) / wallS; }) } : {}),
   };
 }
 

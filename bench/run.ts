@@ -363,15 +363,16 @@ const ONE_NODE = 'ours, 1 node';
 const SIO_TWO = 'socketio, 2 processes + Redis';
 
 /** GUN put on the first node -> delivery to GUN-wire peers on the last node, at a light rate. */
-interface GunHop { label: string; describe: string; step: StepResult | null; error?: string; warnings: string[] }
+interface GunHop { label: string; describe: string; step: StepResult | null; error?: string; warnings: string[]; cpuNames: string[] }
 async function gunHop(label: string, setup: () => Promise<Setup>): Promise<GunHop> {
-  const res: GunHop = { label, describe: '', step: null, warnings: [] };
+  const res: GunHop = { label, describe: '', step: null, warnings: [], cpuNames: [] };
   let server: Setup | null = null, lg: Proc | null = null;
   const { warmup, measure, drain } = TIMING[mode];
   const rate = CLUSTER.gunRate;
   try {
     server = await setup();
     res.describe = server.describe;
+    res.cpuNames = server.names;
     const [a, b] = [server.ports[0], server.ports[server.ports.length - 1]];
     lg = startLoadgen('loadgen-sea.ts', ['--port', String(a), '--sub-port', String(b), '--path', CLUSTER.gunPath, '--subs', String(CLUSTER.gunSubs), '--server-pid', server.pids.join(',')]);
     const ready = await lg.waitJson((o) => o.type === 'ready' || o.type === 'error', 60_000);
@@ -432,6 +433,7 @@ async function cluster(): Promise<ScenarioResult> {
   if (hops.length) text.push(table(gunRows));
   for (const h of hops) {
     text.push(`  ${h.label}: ${h.describe}${h.error ? `\n  ERROR: ${h.error.split('\n')[0]}` : ''}`);
+    if (h.step?.serverCpuPctEach) text.push(`  srv CPU split (${h.cpuNames.join(' / ')}): ${h.step.serverCpuPctEach.map(pct).join('/')}`);
     if (h.step && (h.step.dups || h.step.damErrors || h.step.badFrames || h.step.ack.errors)) text.push(`  anomalies: dups ${h.step.dups}, dam errors ${h.step.damErrors}, bad frames ${h.step.badFrames}, put errors ${h.step.ack.errors}${h.step.ack.firstError ? ` ("${h.step.ack.firstError}")` : ''}`);
     if (h.warnings.length) text.push(`  server warnings (first ${h.warnings.length}):\n    ${h.warnings.join('\n    ')}`);
   }
