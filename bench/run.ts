@@ -474,7 +474,7 @@ function clusterChecks(r: ScenarioResult): TargetCheck[] {
     if (bPct == null || oneP50 == null) { out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `n/a (${bPct == null ? 'no two-node light step' : 'no one-node light step'}${mode === 'smoke' ? ': smoke run' : ''})`, holds: null }); return; }
     if (bPct < SLO.deliveryPct || bP50 == null) { out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `peers on node B got ${bPct.toFixed(1)}% of what was published on node A: cross-node delivery not in this build`, holds: null }); return; }
     const d = bP50 - oneP50;
-    out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `node B p50 ${ms(bP50)} ms vs one node ${ms(oneP50)} ms: +${ms(d)} ms${extra}`, holds: d < 1 });
+    out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `node B p50 ${ms(bP50)} ms vs one node ${ms(oneP50)} ms: ${d < 0 ? '-' : '+'}${ms(Math.abs(d))} ms${extra}`, holds: d < 1 });
   };
   const bTwo = two?.lightStep?.byNode?.[1];
   const aTwo = two?.lightStep?.byNode?.[0];
