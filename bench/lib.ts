@@ -169,8 +169,10 @@ export function targetSpec(name: TargetName, opts: { serverArgs?: string[]; prob
       describe: `gun ${pkgVersion('gun')} relay${sea ? ' with SEA (gun/sea required and checked)' : ''}, memory only, /gun` };
   }
   if (name === 'socketio') {
-    return { argv: [...node, path.join(ROOT, 'bench/targets/socketio.cjs'), '--port', P], cwd: ROOT,
-      describe: `socket.io ${pkgVersion('socket.io')} rooms, websocket transport, no compression` };
+    // serverArgs: the cluster scenario's `--redis <url>` (@socket.io/redis-adapter); nobody else passes any
+    const extra = opts.serverArgs ?? [];
+    return { argv: [...node, path.join(ROOT, 'bench/targets/socketio.cjs'), '--port', P, ...extra], cwd: ROOT,
+      describe: `socket.io ${pkgVersion('socket.io')} rooms, websocket transport, no compression${extra.includes('--redis') ? `, @socket.io/redis-adapter ${pkgVersion('@socket.io/redis-adapter')}` : ''}` };
   }
   const mode = name.slice(3);
   return { argv: [...node, path.join(ROOT, 'bench/targets/ws-baseline.cjs'), '--port', P, '--mode', mode], cwd: ROOT,

@@ -15,19 +15,23 @@
 //           read 0{..}, send 40, read 40{..}; publish 42["pub","~<i>~<t>~<pad>"], receive 42["msg",..]; answer 2 with 3
 //   gun     plain WebSocket, GUN wire (idle connections only)
 // Every message carries its global index i and its scheduled send time t (process.hrtime in ns,
-// CLOCK_MONOTONIC, valid across processes). Members find `"~<digits>~<digits>` with a byte scan,
+// CLOCK_MONOTONIC, valid across processes).
+// Cluster scenario: --port A,B spreads the members over several nodes of one cluster (member k on
+// node k mod N, the sampled ones too), the publisher on the first; --server-pid a,b,c sums the CPU
+// and RSS of every process serving the load (the nodes and the engine), and each step also reports
+// what the members of each node got (byNode), so a node that misses the others' publishes shows. Members find `"~<digits>~<digits>` with a byte scan,
 // count each index once (messages of one room arrive in order, so a per-member "last index seen"
 // finds duplicates without per-message memory), and sampled members record latency.
 import net from 'node:net';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
-import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type SlowInfo, type StepResult } from './stats.js';
+import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, procCpuSeconds, type NodeShare, type SlowInfo, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
   options: {
     host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string' },
+    port: { type: 'string' }, // one port, or several (comma-separated): the cluster's nodes
     proto: { type: 'string', default: 'native' },
     rooms: { type: 'string', default: '1' },
     members: { type: 'string', default: '0' }, // per room, besides the room's publisher
@@ -36,18 +40,19 @@ const { values: argv } = parseArgs({
     'gun-path': { type: 'string' }, // fixed WebSocket path for GUN's relay (/gun)
     pad: { type: 'string', default: '0' },
     reqrep: { type: 'boolean', default: false }, // a serving member and a requesting member
-    'server-pid': { type: 'string' },
+    'server-pid': { type: 'string' }, // one pid, or several (comma-separated): summed
   },
 });
 type Proto = 'native' | 'sse' | 'ws' | 'sio' | 'gun';
 const HOST = argv.host!;
-const PORT = Number(argv.port);
+const PORTS = (argv.port ?? '').split(',').filter(Boolean).map(Number);
+const PORT = PORTS[0]; // the publisher's node (and the only one outside the cluster scenario)
 const PROTO = argv.proto as Proto;
 const ROOMS = Number(argv.rooms);
 const MEMBERS = Number(argv.members);
 const PREFIX = argv.prefix!;
 const PAD = 'x'.repeat(Number(argv.pad));
-const SERVER_PID = argv['server-pid'] ? Number(argv['server-pid']) : null;
+const SERVER_PIDS = parsePids(argv['server-pid']);
 const TOTAL = ROOMS * MEMBERS;
 const SAMPLE = Math.min(TOTAL, Number(argv.sample));
 if (!['native', 'sse', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
@@ -70,11 +75,13 @@ class Step {
   dups = 0;
   badFrames = 0;
   lat = new Samples();
+  deliveredBy = PORTS.map(() => 0); // per node (index in PORTS)
+  latBy = PORTS.map(() => new Samples());
 }
 let cur = new Step();
 let closedSubs = 0;
 
-interface Member { room: number; sampled: boolean; last: number; ws?: RawWs; sock?: net.Socket; tail?: Buffer; closed: string | null }
+interface Member { room: number; node: number; sampled: boolean; last: number; ws?: RawWs; sock?: net.Socket; tail?: Buffer; closed: string | null }
 const members: Member[] = [];
 const pubs: RawWs[] = []; // one per room
 
@@ -84,7 +91,12 @@ function count(m: Member, idx: number, sched: number): void {
   const rel = idx - cur.base;
   if (rel < 0 || rel >= cur.size) return;
   cur.delivered++;
-  if (m.sampled) cur.lat.push((Number(process.hrtime.bigint()) - sched) / 1e6);
+  cur.deliveredBy[m.node]++;
+  if (m.sampled) {
+    const l = (Number(process.hrtime.bigint()) - sched) / 1e6;
+    cur.lat.push(l);
+    cur.latBy[m.node].push(l);
+  }
 }
 
 /** Finds `"~<i>~<t>` from p on; returns the index after it, or -1. Calls count() for a match. */
@@ -118,12 +130,12 @@ function onWsFrame(m: Member | null, data: Buffer, s: number, e: number): void {
   if (m) scanOne(m, data, s, e); // one message per frame: stop at the first match (skips the pad)
 }
 
-function connectWs(m: Member | null, room: string, proto: Proto, onMsg?: (ws: RawWs, d: Buffer, s: number, e: number) => void): Promise<RawWs> {
+function connectWs(m: Member | null, room: string, proto: Proto, onMsg?: (ws: RawWs, d: Buffer, s: number, e: number) => void, port = PORT): Promise<RawWs> {
   return new Promise((resolve, reject) => {
     let ready: (() => void) | undefined;
     const sioReady = proto === 'sio' ? new Promise<void>((r) => { ready = r; }) : null;
     RawWs.connect({
-      host: HOST, port: PORT, path: wsPath(proto, room), protocol: proto === 'native' ? 'multisocket.v1' : undefined,
+      host: HOST, port, path: wsPath(proto, room), protocol: proto === 'native' ? 'multisocket.v1' : undefined,
       onMessage: (ws, d, s, e) => {
         if (proto === 'sio' && sioControl(ws, d, s, e, ready)) return;
         if (onMsg) onMsg(ws, d, s, e); else onWsFrame(m, d, s, e);
@@ -137,13 +149,13 @@ function connectWs(m: Member | null, room: string, proto: Proto, onMsg?: (ws: Ra
   });
 }
 
-function connectSse(m: Member, room: string): Promise<void> {
+function connectSse(m: Member, room: string, port = PORT): Promise<void> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: HOST, port: PORT, noDelay: true });
+    const sock = net.connect({ host: HOST, port, noDelay: true });
     m.sock = sock;
     let head: Buffer | null = Buffer.alloc(0);
     const timer = setTimeout(() => { sock.destroy(); reject(new Error('SSE connect timeout')); }, 10_000);
-    sock.on('connect', () => sock.write(`GET ${room} HTTP/1.1\r\nHost: ${HOST}:${PORT}\r\nAccept: text/event-stream\r\n\r\n`));
+    sock.on('connect', () => sock.write(`GET ${room} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nAccept: text/event-stream\r\n\r\n`));
     sock.on('data', (chunk: Buffer) => {
       if (head === null) return onSse(m, chunk);
       head = Buffer.concat([head, chunk]);
@@ -191,13 +203,18 @@ let reqSock: RawWs | null = null;
 let onReply: ((d: Buffer, s: number, e: number) => void) | null = null;
 
 async function connectAll(): Promise<void> {
+  // Member k is on node k mod N; every node gets its share of the sampled members.
+  const P = PORTS.length;
   const stride = SAMPLE ? Math.max(1, Math.floor(TOTAL / SAMPLE)) : Infinity;
-  for (let k = 0; k < TOTAL; k++) members.push({ room: k % ROOMS, sampled: k % stride === 0 && k / stride < SAMPLE, last: -1, closed: null });
-  const r = await batched(TOTAL, async (k) => {
-    const m = members[k];
-    if (PROTO === 'sse') await connectSse(m, roomName(m.room));
-    else m.ws = await connectWs(m, roomName(m.room), PROTO);
-  });
+  const sampled = (k: number) => { const j = Math.floor(k / P); return j % stride === 0 && j / stride < Math.ceil(SAMPLE / P); }; // j: k's place on its node
+  for (let k = 0; k < TOTAL; k++) members.push({ room: k % ROOMS, node: k % P, sampled: sampled(k), last: -1, closed: null });
+  const connect = async (m: Member) => {
+    if (PROTO === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
+    else m.ws = await connectWs(m, roomName(m.room), PROTO, undefined, PORTS[m.node]);
+  };
+  // One retry per member: on a machine other processes keep busy, a handshake can miss its 10 s
+  // bound, and one such member should not cost the whole target its run.
+  const r = await batched(TOTAL, (k) => connect(members[k]).catch(async () => { await sleep(200); await connect(members[k]); }));
   if (r.failed) throw new Error(`${r.failed} of ${TOTAL} members failed to connect: ${r.firstError}`);
   if (TOTAL) {
     const pubProto: Proto = PROTO === 'sse' ? 'native' : PROTO;
@@ -249,19 +266,19 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     // A fresh member that stops reading right after its handshake: a socket that never read keeps
     // the kernel's default receive buffer (one that did read may have auto-tuned up to tcp_rmem's max).
     slowFrames = 0;
-    const m: Member = { room: 0, sampled: false, last: -1, closed: null };
+    const m: Member = { room: 0, node: 0, sampled: false, last: -1, closed: null };
     slowM = m;
     m.ws = await RawWs.connect({ host: HOST, port: PORT, path: roomName(0), protocol: 'multisocket.v1', onMessage: () => { slowFrames++; }, onClose: (reason) => { m.closed ??= reason; } });
     m.ws.socket.pause();
   }
 
-  let rssMax = SERVER_PID ? procRssMB(SERVER_PID) : null;
-  const rssTimer = setInterval(() => { const v = SERVER_PID ? procRssMB(SERVER_PID) : null; if (v !== null && (rssMax === null || v > rssMax)) rssMax = v; }, 250);
+  let rssMax = pidsRssMB(SERVER_PIDS);
+  const rssTimer = setInterval(() => { const v = pidsRssMB(SERVER_PIDS); if (v !== null && (rssMax === null || v > rssMax)) rssMax = v; }, 250);
 
   const interval = 1e9 / rate;
   const t0 = process.hrtime.bigint() + 5_000_000n;
   let sent = 0, lagMax = 0;
-  const mark = () => ({ t: process.hrtime.bigint(), p: performance.now(), cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null, all: machineBusySeconds() });
+  const mark = () => ({ t: process.hrtime.bigint(), p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), each: SERVER_PIDS.map(procCpuSeconds), all: machineBusySeconds() });
   let w0 = mark(), w1 = w0;
   const byRoom: string[][] = Array.from({ length: ROOMS }, () => []);
   await new Promise<void>((resolve) => {
@@ -317,13 +334,23 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     ack: { received: 0, pct: 0, latency: null, errors: 0, firstError: null },
     windowS: wallS, drainMs, sendLagMaxMs: lagMax,
     serverCpuPct: srvCpu === null ? null : (100 * srvCpu) / wallS,
-    serverRssMB: SERVER_PID ? procRssMB(SERVER_PID) : null,
+    serverRssMB: pidsRssMB(SERVER_PIDS),
     serverRssMaxMB: rssMax,
     loadgenCpuPct: (100 * lgCpu) / wallS,
     otherCpuPct: allCpu === null ? null : Math.max(0, (100 * (allCpu - lgCpu - (srvCpu ?? 0))) / wallS),
     dups: cur.dups, echoes: 0, damErrors: 0, badFrames: cur.badFrames, closedSubs: closedSubs - closedBefore,
     ...(slowInfo ? { slow: slowInfo } : {}),
+    ...(SERVER_PIDS.length > 1 ? { serverCpuPctEach: SERVER_PIDS.map((_, k) => { const a = w0.each[k], b = w1.each[k]; return a === null || b === null ? null : (100 * (b - a)) / wallS; }) } : {}),
+    ...(PORTS.length > 1 ? { byNode: byNode(measN) } : {}),
   };
+}
+
+/** What the members of each node got in this step (cluster scenario). */
+function byNode(measN: number): NodeShare[] {
+  return PORTS.map((port, k) => {
+    const n = members.filter((m) => m.node === k).length;
+    return { port, members: n, delivered: cur.deliveredBy[k], deliveryPct: n ? (100 * cur.deliveredBy[k]) / (measN * n) : 0, latency: cur.latBy[k].summary() };
+  });
 }
 
 // ---- closed-loop request/reply (or ping-pong against an echo server) ----
@@ -333,7 +360,7 @@ async function runReqRep(warmupS: number, measureS: number): Promise<object> {
   const lat = new Samples();
   let n = 0, errors = 0, measuring = false, stop = false;
   let sentAt = 0n;
-  let w0 = { cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null, t: process.hrtime.bigint() };
+  let w0 = { cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), t: process.hrtime.bigint() };
   const send = () => {
     n++;
     sentAt = process.hrtime.bigint();
@@ -352,19 +379,19 @@ async function runReqRep(warmupS: number, measureS: number): Promise<object> {
       send();
     };
     send();
-    setTimeout(() => { measuring = true; w0 = { cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null, t: process.hrtime.bigint() }; }, warmupS * 1000);
+    setTimeout(() => { measuring = true; w0 = { cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), t: process.hrtime.bigint() }; }, warmupS * 1000);
     setTimeout(() => { stop = true; }, (warmupS + measureS) * 1000);
     setTimeout(() => resolve(), (warmupS + measureS) * 1000 + 5000); // a lost reply must not hang the run
   });
   onReply = null;
   const wallS = Number(process.hrtime.bigint() - w0.t) / 1e9;
   const c = process.cpuUsage(w0.cpu);
-  const srv = SERVER_PID ? procCpuSeconds(SERVER_PID) : null;
+  const srv = pidsCpuSeconds(SERVER_PIDS);
   return {
     type: 'reqrep', roundTrips: lat.n, perSec: lat.n / wallS, latency: lat.summary(), errors,
     loadgenCpuPct: (100 * (c.user + c.system)) / 1e6 / wallS,
     serverCpuPct: srv !== null && w0.srv !== null ? (100 * (srv - w0.srv)) / wallS : null,
-    serverRssMB: SERVER_PID ? procRssMB(SERVER_PID) : null,
+    serverRssMB: pidsRssMB(SERVER_PIDS),
   };
 }
 

@@ -4,16 +4,19 @@
 // node:crypto) before the step starts, so signing costs the measured window nothing.
 // Same stdin/stdout protocol as loadgen.ts: {"cmd":"step",rate,warmup,measure,drain,label} →
 // one {"type":"step",…} line; {"cmd":"quit"}; EOF quits.
+// Cluster scenario: --sub-port puts the subscribers on another node than the publisher (put on node
+// A, delivery on node B), and --server-pid a,b,c sums the CPU and RSS of the nodes and the engine.
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
 import { out, rid, serveSteps } from './loadgen-steps.js';
 import { seaSignedValue, seaSigner } from './sea-sign.js';
-import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type StepResult } from './stats.js';
+import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, procCpuSeconds, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
   options: {
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string' },
+    'sub-port': { type: 'string' }, // the subscribers' node (default: --port)
     path: { type: 'string', default: '/bench-sea' },
     subs: { type: 'string', default: '10' },
     signed: { type: 'boolean', default: false },
@@ -22,10 +25,11 @@ const { values: argv } = parseArgs({
 });
 const HOST = argv.host!;
 const PORT = Number(argv.port);
+const SUB_PORT = argv['sub-port'] ? Number(argv['sub-port']) : PORT;
 const PATH = argv.path!;
 const SUBS = Number(argv.subs);
 const SIGNED = argv.signed!;
-const SERVER_PID = argv['server-pid'] ? Number(argv['server-pid']) : null;
+const SERVER_PIDS = parsePids(argv['server-pid']);
 const signer = seaSigner();
 // Signed: the user's own space. Unsigned: an ordinary soul of the same length ("u" for "~").
 const SOUL = (SIGNED ? '~' : 'u') + signer.pub;
@@ -134,7 +138,7 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   const intervalMs = 1000 / rate;
   const t0 = performance.now() + 5;
   let sent = 0, lagMax = 0;
-  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: SERVER_PID ? procCpuSeconds(SERVER_PID) : null, all: machineBusySeconds() });
+  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), each: SERVER_PIDS.map(procCpuSeconds), all: machineBusySeconds() });
   let w0 = mark(), w1 = w0;
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -174,10 +178,11 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     ack: { received: s.acks, pct: (100 * s.acks) / measN, latency: s.ackLat.summary(), errors: s.ackErrors, firstError: s.firstAckError || null },
     windowS: wallS, drainMs: Date.now() - drainStart, sendLagMaxMs: lagMax,
     serverCpuPct: srvCpu === null ? null : (100 * srvCpu) / wallS,
-    serverRssMB: SERVER_PID ? procRssMB(SERVER_PID) : null,
+    serverRssMB: pidsRssMB(SERVER_PIDS),
     loadgenCpuPct: (100 * lgCpu) / wallS,
     otherCpuPct: allCpu === null ? null : Math.max(0, (100 * (allCpu - lgCpu - (srvCpu ?? 0))) / wallS),
     dups: s.dups, echoes: 0, damErrors: s.damErrors, badFrames: s.badFrames, closedSubs,
+    ...(SERVER_PIDS.length > 1 ? { serverCpuPctEach: SERVER_PIDS.map((_, k) => { const a = w0.each[k], b = w1.each[k]; return a === null || b === null ? null : (100 * (b - a)) / wallS; }) } : {}),
   };
 }
 
@@ -188,8 +193,8 @@ function quit(code: number): void {
 }
 
 async function main(): Promise<void> {
-  if (!PORT || !(SUBS > 0)) throw new Error('usage: loadgen-sea.ts --port P [--path /bench-sea] [--subs 10] [--signed] [--server-pid PID]');
-  const common = { host: HOST, port: PORT, path: PATH, onClose: () => { closedSubs++; } };
+  if (!PORT || !(SUBS > 0)) throw new Error('usage: loadgen-sea.ts --port P [--sub-port P2] [--path /bench-sea] [--subs 10] [--signed] [--server-pid PID]');
+  const common = { host: HOST, port: SUB_PORT, path: PATH, onClose: () => { closedSubs++; } };
   for (let i = 0; i < SUBS; i++) {
     const ws = await RawWs.connect({ ...common, onMessage: (w, d, st, e) => onSub(i, w, d, st, e) });
     ws.send(JSON.stringify({ '#': rid(), get: { '#': SOUL } }));

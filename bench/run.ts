@@ -14,9 +14,10 @@ import {
   ROOT, TARGETS, type TargetName, type Proc, canPin, int, mb, ms, pct, pin, pkgVersion, probeMemory, ratio, sleep,
   startLoadgen, startTarget, stopLoadgen, table, tmpDir, warnIfStale, ourNodeArgs, SERVER_CORE,
 } from './lib.js';
+import { liveNodes, onRedis, redisVersion, single, type Setup } from './cluster.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
-const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'many-rooms', 'idle-memory', 'reqrep', 'slow-consumer'] as const;
+const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'many-rooms', 'idle-memory', 'reqrep', 'slow-consumer', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
@@ -54,12 +55,15 @@ interface RampResult {
   describe: string;
   proto?: string;
   ackStep: StepResult | null;
+  lightStep: StepResult | null; // latency at light load, before the ramp (cluster)
   steps: StepResult[];
   capacity: { rate: number; deliveriesPerSec: number; step: StepResult } | null;
   lowerBound: string | null; // why capacity may be understated, if it may
   stopReason: string;
   serverWarnings: string[]; // server log lines at warn level or above (first 20)
   error?: string;
+  cpuNames?: string[]; // several server processes: what serverCpuPctEach's entries are
+  clusterView?: string; // GET /_/nodes once the members were in (ours on several nodes)
 }
 /** One row of a scenario's summary table. */
 interface SummaryRow {
@@ -80,6 +84,7 @@ interface ScenarioResult {
   summary: SummaryRow[];
   details: unknown;
   text: string; // the printed detail tables
+  ref?: string; // the summary row the others are compared with (default: the first of ours with a value)
 }
 
 // ---- open-loop ramps ----
@@ -91,32 +96,42 @@ const passes = (s: StepResult) => s.latency !== null && s.latency.p99 <= SLO.p99
 interface RampPlan {
   target: TargetName;
   loadgen: string; // script under bench/
-  lgArgs: (port: number, pid: number) => string[];
+  lgArgs: (port: string, pid: string) => string[]; // ports and pids comma-separated when several
   rates: number[];
   timing: Timing;
   ackRate?: number | null;
   proto?: string;
   serverArgs?: string[]; // for ours, before --server-arg ones
   perRate: string; // unit of a rate, for logs: "puts/s", "msgs/s"
+  setup?: () => Promise<Setup>; // what serves the load (default: the target alone)
+  label?: string; // the result's name (default: the target)
+  lightRate?: number | null; // a step at this rate before the ramp: latency at light load
 }
 
 async function ramp(p: RampPlan): Promise<RampResult> {
-  const res: RampResult = { target: p.target, describe: '', proto: p.proto, ackStep: null, steps: [], capacity: null, lowerBound: null, stopReason: '', serverWarnings: [] };
-  let server: Proc | null = null, lg: Proc | null = null, cleanup: (() => void) | undefined;
+  const name = p.label ?? p.target;
+  const res: RampResult = { target: name, describe: '', proto: p.proto, ackStep: null, lightStep: null, steps: [], capacity: null, lowerBound: null, stopReason: '', serverWarnings: [] };
+  let server: Setup | null = null, lg: Proc | null = null;
   try {
-    const t = await startTarget(p.target, { serverArgs: p.target === 'ours' ? [...(p.serverArgs ?? []), ...serverArgs] : [] });
-    server = t.server; cleanup = t.spec.cleanup; res.describe = t.spec.describe;
-    lg = startLoadgen(p.loadgen, p.lgArgs(t.port, server.pid));
+    server = p.setup ? await p.setup() : await single(p.target, p.target === 'ours' ? [...(p.serverArgs ?? []), ...serverArgs] : []);
+    res.describe = server.describe;
+    if (server.pids.length > 1) res.cpuNames = server.names;
+    lg = startLoadgen(p.loadgen, p.lgArgs(server.ports.join(','), server.pids.join(',')));
     const ready = await lg.waitJson((o) => o.type === 'ready' || o.type === 'error', 120_000);
     if (ready.type === 'error') throw new Error(`load generator: ${String(ready.message)}`);
-    console.error(`[${p.target}] connected to :${t.port}: ${JSON.stringify(ready)}`);
+    console.error(`[${name}] connected to :${server.ports.join(', :')}: ${JSON.stringify(ready)}`);
+    if (p.target === 'ours' && server.ports.length > 1) {
+      res.clusterView = await liveNodes(server.ports[0], Number(ready.members) + Number(ready.rooms ?? 1)); // + the publishers
+      console.error(`[${name}] ${res.clusterView}`);
+    }
     const { warmup, measure, drain } = p.timing;
     const step = async (label: string, rate: number): Promise<StepResult> => {
       const r = (await lg!.ask({ cmd: 'step', label, rate, warmup, measure, drain }, ['step'], (warmup + measure + drain) * 1000 + 30_000)) as unknown as StepResult;
-      console.error(`[${p.target}] ${label}: ${fmtStep(r)}`);
+      console.error(`[${name}] ${label}: ${fmtStep(r)}${r.byNode ? `; ${fmtNodes(r)}` : ''}`);
       return r;
     };
     if (p.ackRate) res.ackStep = await step(`ack@${p.ackRate}`, p.ackRate);
+    if (p.lightRate) res.lightStep = await step(`light@${p.lightRate}`, p.lightRate);
     res.stopReason = 'all rates passed';
     for (const rate of p.rates) {
       let r = await step(String(rate), rate);
@@ -124,24 +139,23 @@ async function ramp(p: RampPlan): Promise<RampResult> {
       // single unrelated 50+ ms stall; up to 3 times while other processes were busy during it.
       // A smoke run checks that the harness works, not speed: no retries (they only made a busy
       // CI machine run past the smoke test's time limit).
-      for (let tries = 1; mode !== 'smoke' && !passes(r) && server.alive && (tries < 2 || (tries < 4 && disturbed(r))); tries++) {
+      for (let tries = 1; mode !== 'smoke' && !passes(r) && server.alive() && (tries < 2 || (tries < 4 && disturbed(r))); tries++) {
         res.steps.push(r);
         r = await step(`${rate} retry`, rate);
       }
       res.steps.push(r);
-      if (!server.alive) { res.stopReason = 'server exited'; break; }
+      if (!server.alive()) { res.stopReason = 'server exited'; break; }
       if (!passes(r)) { res.stopReason = r.deliveryPct < SLO.deliveryPct ? `delivery ${r.deliveryPct.toFixed(2)}% < ${SLO.deliveryPct}% at ${rate} ${p.perRate}` : `p99 ${ms(r.latency?.p99)} ms > ${SLO.p99Ms} ms at ${rate} ${p.perRate}`; break; }
     }
   } catch (err) {
     res.error = (err as Error).message;
     res.stopReason = 'error';
-    console.error(`[${p.target}] error: ${res.error}`);
+    console.error(`[${name}] error: ${res.error}`);
   } finally {
     await stopLoadgen(lg);
+    if (server) res.serverWarnings = server.warnings().slice(0, 20);
     await server?.stop();
-    cleanup?.();
   }
-  if (server) res.serverWarnings = server.logs.filter((l) => /"level":"(warn|error|fatal)"/.test(l)).slice(0, 20);
   // Capacity: the highest rate that passed; stepping stops at the first rate that failed twice.
   for (const s of res.steps) if (passes(s)) res.capacity = { rate: s.rate, deliveriesPerSec: s.rate * s.subs, step: s };
   const reasons: string[] = [];
@@ -152,6 +166,10 @@ async function ramp(p: RampPlan): Promise<RampResult> {
   return res;
 }
 
+/** Per node (cluster): what the members on each node got. */
+const fmtNodes = (s: StepResult) => (s.byNode ?? []).map((n, k) =>
+  `node ${'ABCDEFGH'[k]} (${n.members} members) ${n.deliveryPct.toFixed(3)}% p50 ${ms(n.latency?.p50)} p99 ${ms(n.latency?.p99)} ms`).join(', ');
+
 const fmtStep = (s: StepResult) =>
   `${int(s.deliveredPerSec)} deliv/s, ${s.deliveryPct.toFixed(3)}%, p50 ${ms(s.latency?.p50)} p99 ${ms(s.latency?.p99)} max ${ms(s.latency?.max)} ms, ` +
   `ack p99 ${ms(s.ack.latency?.p99)}, server ${pct(s.serverCpuPct)} ${mb(s.serverRssMB)}, loadgen ${pct(s.loadgenCpuPct)}, other ${pct(s.otherCpuPct)} (send lag max ${ms(s.sendLagMaxMs)} ms)`;
@@ -161,13 +179,19 @@ function rampText(r: RampResult, unit: string, who: string, acks: boolean): stri
   out.push(`\n== ${r.target}${r.proto ? ` (${r.proto})` : ''}: ${r.describe}; ${who}; ${canPin ? 'server on CPU 0, load generator on CPU 1' : 'NOT pinned (no taskset)'}`);
   const head = ['step', unit, 'deliveries/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', ...(acks ? ['ack p50', 'ack p99', 'acked'] : []), 'srv CPU', 'srv RSS', 'lg CPU', 'other CPU'];
   const rows = [head];
-  for (const s of [...(r.ackStep ? [r.ackStep] : []), ...r.steps]) {
+  const all = [...(r.ackStep ? [r.ackStep] : []), ...(r.lightStep ? [r.lightStep] : []), ...r.steps];
+  for (const s of all) {
     rows.push([s.label + (disturbed(s) ? ' *' : ''), int(s.rate), int(s.deliveredPerSec), `${s.deliveryPct.toFixed(3)}%`, ms(s.latency?.p50), ms(s.latency?.p99), ms(s.latency?.max),
       ...(acks ? [ms(s.ack.latency?.p50), ms(s.ack.latency?.p99), s.ack.received ? `${s.ack.pct.toFixed(1)}%` : 'none'] : []),
       pct(s.serverCpuPct), mb(s.serverRssMB), pct(s.loadgenCpuPct), pct(s.otherCpuPct)]);
   }
   if (rows.length > 1) out.push(table(rows));
-  if ([r.ackStep, ...r.steps].some((s) => s && disturbed(s))) out.push(`* other processes used > ${DISTURBED_PCT}% CPU during this step: treat it as noise`);
+  if (all.some((s) => disturbed(s))) out.push(`* other processes used > ${DISTURBED_PCT}% CPU during this step: treat it as noise`);
+  if (r.clusterView) out.push(`cluster: ${r.clusterView}`);
+  if (all.some((s) => s.byNode)) out.push(`members by node (publisher on node A):\n${all.filter((s) => s.byNode).map((s) => `  ${s.label}: ${fmtNodes(s)}`).join('\n')}`);
+  if (r.cpuNames && all.some((s) => s.serverCpuPctEach)) {
+    out.push(`srv CPU split (${r.cpuNames.join(' / ')}): ${all.filter((s) => s.serverCpuPctEach).map((s) => `${s.label} ${s.serverCpuPctEach!.map(pct).join('/')}`).join(', ')}`);
+  }
   const subs = r.steps[0]?.subs ?? 0;
   out.push(`capacity: ${r.capacity ? `${r.lowerBound ? '>= ' : ''}${int(r.capacity.deliveriesPerSec)} deliveries/s (${int(r.capacity.rate)} ${unit} x ${subs})` : 'none (first step failed)'}` +
     `; stopped: ${r.stopReason}${r.lowerBound ? `\n  lower bound: ${r.lowerBound}` : ''}`);
@@ -329,6 +353,146 @@ async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'many-rooms'): Pro
     summary: results.map((r) => rampRow(r, `${r.target} (${r.proto})`)), details: results,
     text: results.map((r) => rampText(r, 'msgs/s', who, false)).join('\n'),
   };
+}
+
+// ---- cluster (issue 11): one room over two nodes on Redis, vs one node and Socket.IO + Redis ----
+
+const CLUSTER = { lightRate: 20, gunRate: 100, gunSubs: 10, gunPath: '/bench-cluster-gun' };
+const TWO_NODES = 'ours, 2 nodes + Redis';
+const ONE_NODE = 'ours, 1 node';
+const SIO_TWO = 'socketio, 2 processes + Redis';
+
+/** GUN put on the first node -> delivery to GUN-wire peers on the last node, at a light rate. */
+interface GunHop { label: string; describe: string; step: StepResult | null; error?: string; warnings: string[]; cpuNames: string[] }
+async function gunHop(label: string, setup: () => Promise<Setup>): Promise<GunHop> {
+  const res: GunHop = { label, describe: '', step: null, warnings: [], cpuNames: [] };
+  let server: Setup | null = null, lg: Proc | null = null;
+  const { warmup, measure, drain } = TIMING[mode];
+  const rate = CLUSTER.gunRate;
+  try {
+    server = await setup();
+    res.describe = server.describe;
+    res.cpuNames = server.names;
+    const [a, b] = [server.ports[0], server.ports[server.ports.length - 1]];
+    lg = startLoadgen('loadgen-sea.ts', ['--port', String(a), '--sub-port', String(b), '--path', CLUSTER.gunPath, '--subs', String(CLUSTER.gunSubs), '--server-pid', server.pids.join(',')]);
+    const ready = await lg.waitJson((o) => o.type === 'ready' || o.type === 'error', 60_000);
+    if (ready.type === 'error') throw new Error(`load generator: ${String(ready.message)}`);
+    res.step = (await lg.ask({ cmd: 'step', label: `light@${rate}`, rate, warmup, measure, drain }, ['step'], (warmup + measure + drain) * 1000 + 30_000)) as unknown as StepResult;
+    console.error(`[${label}] GUN ${res.step.label}: ${fmtStep(res.step)}`);
+  } catch (err) {
+    res.error = (err as Error).message;
+    console.error(`[${label}] GUN error: ${res.error}`);
+  } finally {
+    await stopLoadgen(lg);
+    if (server) res.warnings = server.warnings().slice(0, 20);
+    await server?.stop();
+  }
+  return res;
+}
+
+// native-ws's rates with 25 msgs/s first: Socket.IO on two processes and Redis, sharing one core,
+// may not hold 50 (one process alone held 100 in the full run), and a capacity of "none" would
+// leave the comparison with nothing but a bound.
+const clusterRates = (): number[] => (mode === 'smoke' ? fanRates() : [25, ...fanRates()]);
+
+async function cluster(): Promise<ScenarioResult> {
+  const members = opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
+  const light = mode === 'smoke' ? null : CLUSTER.lightRate;
+  // A smoke run checks the native two-node plumbing only (engine, nodes, members on both, /_/nodes, the tables).
+  const plans: { target: TargetName; label: string; setup: () => Promise<Setup> }[] = [
+    { target: 'ours' as const, label: TWO_NODES, setup: () => onRedis('ours', 2, serverArgs) },
+    ...(mode === 'smoke' ? [] : [
+      { target: 'ours' as const, label: ONE_NODE, setup: () => single('ours', serverArgs) },
+      { target: 'socketio' as const, label: SIO_TWO, setup: () => onRedis('socketio', 2, []) },
+    ]),
+  ].filter((x) => targetsFor(['ours', 'socketio']).includes(x.target));
+  const ramps: RampResult[] = [];
+  for (const x of plans) {
+    const proto = x.target === 'socketio' ? 'sio' : 'native';
+    ramps.push(await ramp({
+      target: x.target, label: x.label, setup: x.setup, loadgen: 'loadgen-native.ts', rates: clusterRates(), timing: TIMING[mode], perRate: 'msgs/s', proto, lightRate: light,
+      lgArgs: (port, pid) => ['--port', port, '--proto', proto, '--members', String(members), '--sample', '50', '--prefix', '/bench-cluster', '--server-pid', pid],
+    }));
+  }
+  const hops: GunHop[] = [];
+  if (targetsFor(['ours']).length && mode !== 'smoke') {
+    hops.push(await gunHop(`${TWO_NODES} (GUN, put on A, peers on B)`, () => onRedis('ours', 2, serverArgs)));
+    hops.push(await gunHop(`${ONE_NODE} (GUN)`, () => single('ours', serverArgs)));
+  }
+
+  const who = `${members} native members in one room (on two nodes: member k on node k mod 2; ${Math.min(50, members)} sampled, half on each), 1 publisher on node A`;
+  const text = ramps.map((r) => rampText(r, 'msgs/s', who, false));
+  const gunWho = `GUN wire: 1 writer on the first node, ${CLUSTER.gunSubs} peers that \`get\` the soul on the last node (every delivery timed); put->ack at the writer`;
+  if (hops.length) text.push(`\n== GUN put -> delivery across nodes; ${gunWho}`);
+  const gunRows = [['setup', 'puts/s', 'delivered', 'p50 ms', 'p99 ms', 'max ms', 'ack p50', 'ack p99', 'acked', 'srv CPU', 'lg CPU', 'other CPU']];
+  for (const h of hops) {
+    const st = h.step;
+    gunRows.push([h.label, st ? int(st.rate) : '', st ? `${st.deliveryPct.toFixed(3)}%` : 'error', ms(st?.latency?.p50), ms(st?.latency?.p99), ms(st?.latency?.max),
+      ms(st?.ack.latency?.p50), ms(st?.ack.latency?.p99), st ? `${st.ack.pct.toFixed(1)}%` : '', pct(st?.serverCpuPct), pct(st?.loadgenCpuPct), pct(st?.otherCpuPct)]);
+  }
+  if (hops.length) text.push(table(gunRows));
+  for (const h of hops) {
+    text.push(`  ${h.label}: ${h.describe}${h.error ? `\n  ERROR: ${h.error.split('\n')[0]}` : ''}`);
+    if (h.step?.serverCpuPctEach) text.push(`  srv CPU split (${h.cpuNames.join(' / ')}): ${h.step.serverCpuPctEach.map(pct).join('/')}`);
+    if (h.step && (h.step.dups || h.step.damErrors || h.step.badFrames || h.step.ack.errors)) text.push(`  anomalies: dups ${h.step.dups}, dam errors ${h.step.damErrors}, bad frames ${h.step.badFrames}, put errors ${h.step.ack.errors}${h.step.ack.firstError ? ` ("${h.step.ack.firstError}")` : ''}`);
+    if (h.warnings.length) text.push(`  server warnings (first ${h.warnings.length}):\n    ${h.warnings.join('\n    ')}`);
+  }
+
+  const summary: SummaryRow[] = [];
+  for (const r of ramps) {
+    summary.push(rampRow(r, `${r.target} (${r.proto})`));
+    const l = r.lightStep;
+    if (l) {
+      const b = l.byNode?.[1];
+      summary.push({ target: `${r.target} light@${l.rate}`, value: null, valueText: `p50 ${ms(l.latency?.p50)} ms`, deliveredPerSec: l.deliveredPerSec, p50: l.latency?.p50, p99: l.latency?.p99, max: l.latency?.max,
+        srvCpu: l.serverCpuPct, srvRssMB: l.serverRssMB, lgCpu: l.loadgenCpuPct,
+        note: `delivered ${l.deliveryPct.toFixed(3)}%${b ? `; members on node B: ${b.deliveryPct.toFixed(3)}%, p50 ${ms(b.latency?.p50)} p99 ${ms(b.latency?.p99)} ms` : ''}` });
+    }
+  }
+  for (const h of hops) {
+    const st = h.step;
+    summary.push({ target: h.label, value: null, valueText: st ? `p50 ${ms(st.latency?.p50)} ms` : 'error', deliveredPerSec: st?.deliveredPerSec ?? null, p50: st?.latency?.p50, p99: st?.latency?.p99, max: st?.latency?.max,
+      srvCpu: st?.serverCpuPct, srvRssMB: st?.serverRssMB, lgCpu: st?.loadgenCpuPct,
+      note: st ? `GUN put->delivery at ${st.rate} puts/s, delivered ${st.deliveryPct.toFixed(3)}%; put->ack p50 ${ms(st.ack.latency?.p50)} p99 ${ms(st.ack.latency?.p99)} ms` : (h.error ?? '').split('\n')[0] });
+  }
+  return {
+    scenario: 'cluster',
+    title: `(11) cluster: ${who}; vs one node alone and Socket.IO + @socket.io/redis-adapter on two processes; GUN put on node A -> peers on node B`,
+    headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered (light@N rows and GUN rows: latency, no ratio)', higherIsBetter: true,
+    summary, details: { ramps, gun: hops }, text: text.join('\n'), ref: `${TWO_NODES} (native)`,
+  };
+}
+
+/** Issue 11's targets, from the cluster scenario. */
+function clusterChecks(r: ScenarioResult): TargetCheck[] {
+  const { ramps, gun } = r.details as { ramps: RampResult[]; gun: GunHop[] };
+  const find = (label: string) => ramps.find((x) => x.target === label);
+  const two = find(TWO_NODES), one = find(ONE_NODE), sio = find(SIO_TWO);
+  const out: TargetCheck[] = [];
+  // The hop: what members on node B wait more than the same members on one node, at light load.
+  const hop = (what: string, bP50: number | null | undefined, bPct: number | null | undefined, oneP50: number | null | undefined, extra: string) => {
+    if (bPct == null || oneP50 == null) { out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `n/a (${bPct == null ? 'no two-node light step' : 'no one-node light step'}${mode === 'smoke' ? ': smoke run' : ''})`, holds: null }); return; }
+    if (bPct < SLO.deliveryPct || bP50 == null) { out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `peers on node B got ${bPct.toFixed(1)}% of what was published on node A: cross-node delivery not in this build`, holds: null }); return; }
+    const d = bP50 - oneP50;
+    out.push({ n: '11', target: `${what}: cross-node hop adds < 1 ms at p50 (light load)`, measured: `node B p50 ${ms(bP50)} ms vs one node ${ms(oneP50)} ms: ${d < 0 ? '-' : '+'}${ms(Math.abs(d))} ms${extra}`, holds: d < 1 });
+  };
+  const bTwo = two?.lightStep?.byNode?.[1];
+  const aTwo = two?.lightStep?.byNode?.[0];
+  hop(`native, ${CLUSTER.lightRate} msgs/s x ${two?.lightStep?.subs ?? 1000}`, bTwo?.latency?.p50, bTwo?.deliveryPct, one?.lightStep?.latency?.p50, aTwo ? ` (node A's own members: ${ms(aTwo.latency?.p50)} ms)` : '');
+  const g2 = gun.find((h) => h.label.startsWith(TWO_NODES))?.step, g1 = gun.find((h) => h.label.startsWith(ONE_NODE))?.step;
+  hop(`GUN, ${CLUSTER.gunRate} puts/s`, g2?.latency?.p50, g2?.deliveryPct, g1?.latency?.p50, '');
+  const c2 = two?.capacity?.deliveriesPerSec ?? null, cs = sio?.capacity?.deliveriesPerSec ?? null;
+  const eff = (x: RampResult | undefined) => { const st = x?.capacity?.step; return st?.serverCpuPct ? st.deliveredPerSec / (st.serverCpuPct / 100) : null; };
+  const e2 = eff(two), es = eff(sio);
+  // Socket.IO failing its first step: its capacity is below that step's deliveries/s, a bound.
+  const sioBelow = sio && cs === null && sio.steps.length && !sio.error ? sio.steps[0].rate * sio.steps[0].subs : null;
+  const sioText = cs !== null ? `${int(cs)}${sio!.lowerBound ? '+' : ''}/s` : sioBelow !== null ? `< ${int(sioBelow)}/s (failed its first step: ${sio!.stopReason})` : 'none';
+  out.push({ n: '11', target: 'two-node fan-out >= 5x Socket.IO + Redis (same cores, same members)',
+    measured: !two || !sio ? 'n/a (run both targets)' : c2 === null ? `ours on two nodes: no capacity (${two.stopReason}); Socket.IO + Redis ${sioText}` :
+      `ours ${int(c2)}${two.lowerBound ? '+' : ''}/s vs Socket.IO + Redis ${sioText} = ${cs ? `${(c2 / cs).toFixed(2)}x` : sioBelow ? `> ${(c2 / sioBelow).toFixed(2)}x` : 'n/a'}; per server CPU-s ${e2 && es ? `${(e2 / es).toFixed(2)}x` : 'n/a'}` +
+      (one?.capacity ? `; one node alone ${int(one.capacity.deliveriesPerSec)}${one.lowerBound ? '+' : ''}/s` : ''),
+    holds: c2 === null ? null : cs !== null ? c2 / cs >= 5 : sioBelow !== null && c2 / sioBelow >= 5 ? true : null });
+  return out;
 }
 
 async function gunLoad(): Promise<ScenarioResult> {
@@ -530,7 +694,7 @@ async function slowConsumer(): Promise<ScenarioResult> {
 // ---- report ----
 
 function summaryText(r: ScenarioResult): string {
-  const ours = r.summary.find((s) => s.target.startsWith('ours') && s.value !== null);
+  const ours = r.ref !== undefined ? r.summary.find((s) => s.target === r.ref && s.value !== null) : r.summary.find((s) => s.target.startsWith('ours') && s.value !== null);
   const perCpu = (x: SummaryRow) => (x.deliveredPerSec && x.srvCpu ? x.deliveredPerSec / (x.srvCpu / 100) : null);
   const ramp = r.higherIsBetter;
   const rows = [['target', 'result', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'srv CPU', 'srv RSS', 'lg CPU', 'ours vs it', ...(ramp ? ['per srv CPU-s', 'ours vs it'] : []), 'note']];
@@ -621,7 +785,7 @@ async function main(): Promise<void> {
   const results = new Map<Scenario, ScenarioResult>();
   const run: Record<Scenario, () => Promise<ScenarioResult>> = {
     'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'),
-    'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'slow-consumer': slowConsumer,
+    'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'slow-consumer': slowConsumer, cluster,
   };
   for (const s of scenarios) {
     const t = Date.now();
@@ -637,9 +801,15 @@ async function main(): Promise<void> {
     console.log('\n# Summary');
     for (const r of results.values()) console.log(summaryText(r));
   }
+  const checkTable = (cs: TargetCheck[]) => table([['#', 'target', 'measured', 'holds'], ...cs.map((c) => [c.n, c.target, c.measured, c.holds === null ? 'n/a' : c.holds ? 'yes' : 'NO'])]);
   if (checks.length) {
     console.log('\n## Targets (issue 5)');
-    console.log(table([['#', 'target', 'measured', 'holds'], ...checks.map((c) => [c.n, c.target, c.measured, c.holds === null ? 'n/a' : c.holds ? 'yes' : 'NO'])]));
+    console.log(checkTable(checks));
+  }
+  const clusterTargets = results.has('cluster') ? clusterChecks(results.get('cluster')!) : [];
+  if (clusterTargets.length) {
+    console.log('\n## Targets (issue 11)');
+    console.log(checkTable(clusterTargets));
   }
 
   if (mode !== 'smoke' && !opt['no-save']) {
@@ -651,8 +821,8 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, JSON.stringify({
       scenarios, mode, started: started.toISOString(), finished: new Date().toISOString(), slo: SLO, timing: TIMING[mode], gunTiming: GUN_TIMING[mode],
       env: { loadavg1mAtStart: load, node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model,
-        pinned: canPin ? { server: 0, loadgen: 1 } : null, versions: { multisocket: pkgVersion('.'), gun: pkgVersion('gun'), ws: pkgVersion('ws'), 'socket.io': pkgVersion('socket.io') }, git, serverArgs },
-      targets: checks,
+        pinned: canPin ? { server: 0, loadgen: 1 } : null, versions: { multisocket: pkgVersion('.'), gun: pkgVersion('gun'), ws: pkgVersion('ws'), 'socket.io': pkgVersion('socket.io'), '@socket.io/redis-adapter': pkgVersion('@socket.io/redis-adapter'), redis: redisVersion() }, git, serverArgs },
+      targets: checks, clusterTargets,
       results: Object.fromEntries([...results].map(([k, v]) => [k, { title: v.title, headline: v.headline, summary: v.summary, details: v.details }])),
     }, null, 2) + '\n');
     console.log(`\nresults: ${path.relative(ROOT, file)}`);

@@ -61,6 +61,36 @@ export function procRssMB(pid: number): number | null {
   }
 }
 
+/** `--server-pid 12,34,56`: every process that serves the load (cluster scenario: the nodes and
+ *  the engine), whose CPU and RSS are summed. Empty when not given. */
+export function parsePids(arg: string | undefined): number[] {
+  return (arg ?? '').split(',').filter(Boolean).map(Number);
+}
+
+/** utime+stime of all of `pids` in seconds, or null if none is given or one is gone. */
+export function pidsCpuSeconds(pids: number[]): number | null {
+  if (!pids.length) return null;
+  let sum = 0;
+  for (const pid of pids) {
+    const s = procCpuSeconds(pid);
+    if (s === null) return null;
+    sum += s;
+  }
+  return sum;
+}
+
+/** Summed RSS of `pids` in MB, or null if none is given or one is gone. */
+export function pidsRssMB(pids: number[]): number | null {
+  if (!pids.length) return null;
+  let sum = 0;
+  for (const pid of pids) {
+    const m = procRssMB(pid);
+    if (m === null) return null;
+    sum += m;
+  }
+  return sum;
+}
+
 /** What the load generator reports for one step (one JSON line on its stdout). */
 export interface StepResult {
   type: 'step';
@@ -88,6 +118,17 @@ export interface StepResult {
   closedSubs: number; // subscriber sockets the server closed so far
   serverRssMaxMB?: number | null; // highest server RSS sampled (every 250 ms) during the step
   slow?: SlowInfo; // slow-consumer steps only
+  serverCpuPctEach?: (number | null)[]; // several server processes (--server-pid a,b,c): each one's CPU, in that order
+  byNode?: NodeShare[]; // members spread over several nodes (--port a,b): what the members of each got
+}
+
+/** The members connected to one node (cluster scenario). */
+export interface NodeShare {
+  port: number;
+  members: number;
+  delivered: number;
+  deliveryPct: number;
+  latency: LatencySummary | null; // of this node's sampled members
 }
 
 /** What happened to the member that stopped reading (slow-consumer scenario). */

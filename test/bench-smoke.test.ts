@@ -59,3 +59,17 @@ test('bench harness runs a signed-put (SEA) smoke step: our server accepts and a
   assert.equal(Number(row[4]), 100, `not every signed put was acked ok\n${why}`);
   assert.doesNotMatch(stdout, /put errors/, why);
 });
+
+test('bench harness runs the cluster smoke step: a private Redis, two nodes, members on both get every publication, /_/nodes counts them', { timeout: 40_000 }, async () => {
+  assert.ok(fs.existsSync(CLI), 'dist/cli.js missing: run `npm run build` (npm test does it first)');
+  const { code, stdout, why } = await runBench(['cluster', '--smoke'], 38_000);
+  assert.equal(code, 0, why);
+  assert.match(stdout, /== ours, 2 nodes \+ Redis \(native\): 2 multisocket \S+ nodes \(node dist\/cli\.js --broker redis:\/\/127\.0\.0\.1:\d+ /, why);
+  // 20 members, 10 per node, + the publisher on node A, each node counted by its own heartbeat
+  assert.match(stdout, /^cluster: 2 live node\(s\) seen from bench-a: bench-a \(11 connections, 1 rooms\), bench-b \(10 connections, 1 rooms\)$/m, why);
+  // Published on node A: the members of both nodes get everything (through Redis, node A's too).
+  assert.match(stdout, /^ {2}50: node A \(10 members\) 100\.000% .*, node B \(10 members\) 100\.000%/m, why);
+  assert.match(stdout, /^srv CPU split \(node A \/ node B \/ redis\): /m, why);
+  assert.match(stdout, /^## \(11\) cluster: /m, why);
+  assert.match(stdout, /^## Targets \(issue 11\)/m, why);
+});
