@@ -348,6 +348,30 @@ for (const kind of ENGINE_KINDS) {
       await cluster.stop();
     }
   });
+
+  test(`cluster (${kind}): a member of the draining node answering a request from another node is kept until it replies; the reply reaches the asker there`, async () => {
+    const cluster = await startCluster(kind, { nodes: 2, args: DRAIN });
+    try {
+      const [a, b] = cluster.nodes;
+      const room = '/' + uid('cluster-drain-req');
+      const answerer = await WsMember.connect(a.ws, room);
+      const idle = await WsMember.connect(a.ws, room);
+      const asker = await WsMember.connect(b.ws, room);
+      await answerer.waitFor((m) => m.type === 'join' && m.cid === asker.cid, 5000, 'the asker on B in A\'s view');
+      asker.send({ type: 'request', id: 3, to: answerer.cid, data: 'across', timeout: 8000 });
+      const asked = await answerer.waitFor((m) => m.type === 'request', 5000, 'the request from B');
+      a.proc.kill('SIGTERM');
+      await idle.waitFor(isRestart, 4000, 'closed restart for a member with nothing in flight');
+      assert.ok(!answerer.messages.some(isRestart), 'the answerer is kept while the request from another node waits for it');
+      answerer.send({ type: 'reply', id: asked.id, data: 'answered while draining' });
+      const reply = await asker.waitFor((m) => m.type === 'reply', 5000, 'the reply on B');
+      assert.equal(reply.data, 'answered while draining');
+      await answerer.waitFor(isRestart, 4000, 'closed restart after the reply');
+      assert.equal(await exitCode(a), 0);
+    } finally {
+      await cluster.stop();
+    }
+  });
 }
 
 test('retry hints: the server spreads retryMs over 500..2000 ms; the SDK waits ±25% of it, at most 30 s', () => {

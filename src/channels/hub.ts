@@ -547,11 +547,12 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
 
   /**
    * The two ends of every pending request (a drain keeps both connected until it is answered);
-   * `answerer` is undefined when it is a member of another node (cluster).
+   * an end on another node (cluster) is undefined: only this node's end waits.
    */
-  inFlight(): Array<{ asker: Member; answerer: Member | undefined }> {
-    const out: Array<{ asker: Member; answerer: Member | undefined }> = [];
+  inFlight(): Array<{ asker: Member | undefined; answerer: Member | undefined }> {
+    const out: Array<{ asker: Member | undefined; answerer: Member | undefined }> = [];
     if (this.pending) for (const p of this.pending.values()) out.push({ asker: p.requester, answerer: p.target });
+    if (this.link) for (const answerer of this.link.roster.answering()) out.push({ asker: undefined, answerer });
     return out;
   }
 

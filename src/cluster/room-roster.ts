@@ -518,6 +518,13 @@ export class RoomRoster {
     for (const kind of Object.values(ROOM_KINDS)) void this.cluster.unsubscribe(this.room.name, kind).catch(() => {});
   }
 
+  /** Local members answering a request from another node (a drain keeps them until they reply). */
+  answering(): Member[] {
+    const out: Member[] = [];
+    for (const r of this.inbound.values()) out.push(r.member);
+    return out;
+  }
+
   dispose(): void {
     this.disposed = true;
     clearTimeout(this.reconcileTimer);

@@ -90,12 +90,13 @@ export async function drainMembers(rooms: () => Iterable<Room>, deadline: number
  * dropped (waiting for a resume) or already told to go cannot answer or hear the answer on this
  * server, so its request would only hold the other end until the deadline for nothing.
  */
-function waitedOn(requests: Array<{ asker: Member; answerer: Member | undefined }>): Set<Member> {
+function waitedOn(requests: Array<{ asker: Member | undefined; answerer: Member | undefined }>): Set<Member> {
   const out = new Set<Member>();
   for (const { asker, answerer } of requests) {
-    // An answerer on another node (cluster) is not drained here: only the asker waits for it.
-    if (!asker.conn?.isOpen || (answerer !== undefined && !answerer.conn?.isOpen)) continue;
-    out.add(asker);
+    // An end on another node (cluster) is not drained here: only this node's end waits. A dropped
+    // end cannot come back to a draining server, so the request then holds nobody.
+    if ((asker !== undefined && !asker.conn?.isOpen) || (answerer !== undefined && !answerer.conn?.isOpen)) continue;
+    if (asker) out.add(asker);
     if (answerer) out.add(answerer);
   }
   return out;
