@@ -65,7 +65,10 @@ for (const kind of ENGINE_KINDS) {
       // Node 0 finds its lapse at its next beat (≤ 2 s) and publishes its snapshot: a joins again.
       await b.waitFor(isJoin(a.cid), 6000, 'a joins again on node 1');
       const took = Date.now() - t0;
-      assert.ok(cluster.nodes[0].logs.some((l) => l.includes('stalled past the heartbeat TTL')), 'node 0 found its own lapse');
+      // Its log line may be read after b's join (another pipe): bounded wait for it.
+      const logs = cluster.nodes[0].logs;
+      for (const end = Date.now() + 3000; !logs.some((l) => l.includes('stalled past the heartbeat TTL')) && Date.now() < end;) await new Promise((res) => setTimeout(res, 50));
+      assert.ok(logs.some((l) => l.includes('stalled past the heartbeat TTL')), 'node 0 found its own lapse: ' + logs.slice(-8).join('\n'));
       // And node 0 is listed again on node 1 (its tombstone lifted by the higher lapse).
       const nodes = await fetch(cluster.nodes[1].http + '/_/nodes').then((x) => x.json()) as { nodes?: { id: string }[] } | { id: string }[];
       const list = Array.isArray(nodes) ? nodes : nodes.nodes ?? [];
