@@ -147,6 +147,8 @@ export class RoomRoster {
       this.reconcileTimer = setTimeout(() => this.reconcile(false), RECONCILE_AGAIN_MS);
       this.reconcileTimer.unref();
     }
+    // publish() also puts the room in the digests for DIGEST_WINDOW_MS: a node that drops this
+    // one's members after applying the snapshot (its report of a lapse came late) re-asks.
     for (const page of this.snapshot(0)) this.publish(ROOM_KINDS.snapshot, page);
     // Also the nodes this one knew: a Redis restarted without persistence lists no node until
     // each has beaten again. A dead one does not answer (the registry reports it gone).
