@@ -65,6 +65,7 @@ export class ClusterNode {
   private readonly roomKinds = new Map<string, Map<string, KindHandler>>();
   private readonly nodeKinds = new Map<string, NodeKindHandler>();
   private readonly goneHandlers: ((gone: NodeGone) => void)[] = [];
+  private readonly lapsedHandlers: (() => void)[] = [];
   private readonly stateHandlers: ((state: BusState) => void)[] = [];
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly rejectionLogged = new Map<string, number>();
@@ -145,6 +146,11 @@ export class ClusterNode {
       this.onState((state) => { if (state === 'up') for (const jobs of this.jobRooms.values()) jobs.wake(); });
       const registry = this.registry;
       registry.onNodeGone((gone) => { for (const h of this.goneHandlers) h(gone); });
+      registry.onLapsed(() => {
+        log.warn('this node stalled past the heartbeat TTL: the others may have reported it gone; re-announcing', { node: nodeId });
+        for (const h of this.lapsedHandlers) h();
+      });
+      this.onLapsed(() => { for (const jobs of this.jobRooms.values()) jobs.wake(); });
       await registry.start({ id: nodeId, startedAt: this.startedAt });
       this.closers.unshift(() => registry.stop());
       this.started = true;
@@ -201,6 +207,11 @@ export class ClusterNode {
 
   onNodeGone(handler: (gone: NodeGone) => void): void {
     this.goneHandlers.push(handler);
+  }
+
+  /** This node stalled past the heartbeat TTL (NodeRegistry.onLapsed): what the others dropped of it must be announced again. */
+  onLapsed(handler: () => void): void {
+    this.lapsedHandlers.push(handler);
   }
 
   /** Told when the bus goes down or comes back up; returns what stops it. */

@@ -3,7 +3,7 @@
 // instance expires the ones it has not heard from within the TTL, like the NATS registry.
 import type { ClusterKey } from './cluster-key.js';
 import {
-  decodeBeat, encodeBeat, LivenessTracker, newRegistryCounters, registryTimes,
+  decodeBeat, encodeBeat, LapseWatch, LivenessTracker, newRegistryCounters, registryTimes,
   type LiveNode, type NodeGone, type NodeInfo, type NodeRegistry, type NodeRegistryOptions, type RegistryCounters,
 } from './node-registry.js';
 import { checkNodeId } from './cluster-bus.js';
@@ -18,12 +18,14 @@ export const defaultMemoryRegistryNetwork = new MemoryRegistryNetwork();
 export class MemoryNodeRegistry implements NodeRegistry {
   readonly counters: RegistryCounters = newRegistryCounters();
   readonly #tracker = new LivenessTracker(this.counters);
+  readonly #lapse: LapseWatch;
   readonly #times: ReturnType<typeof registryTimes>;
   #info?: NodeInfo;
   #timer?: NodeJS.Timeout;
 
   constructor(private readonly key: ClusterKey | null, private readonly options: NodeRegistryOptions = {}, private readonly network = defaultMemoryRegistryNetwork) {
     this.#times = registryTimes(options);
+    this.#lapse = new LapseWatch(this.#times);
   }
 
   async start(info: NodeInfo): Promise<void> {
@@ -32,7 +34,11 @@ export class MemoryNodeRegistry implements NodeRegistry {
     this.network.members.add(this);
     this.#beat();
     for (const other of this.network.members) if (other !== this) other.#beat(); // a newcomer learns of everyone at once
-    this.#timer = setInterval(() => this.#beat(), this.#times.beatMs);
+    this.#timer = setInterval(() => {
+      const now = Date.now();
+      if (this.#lapse.tick(now)) this.#tracker.refreshAll(now);
+      this.#beat();
+    }, this.#times.beatMs);
     this.#timer.unref();
   }
 
@@ -43,6 +49,10 @@ export class MemoryNodeRegistry implements NodeRegistry {
 
   onNodeGone(handler: (gone: NodeGone) => void): void {
     this.#tracker.onGone(handler);
+  }
+
+  onLapsed(handler: () => void): void {
+    this.#lapse.onLapsed(handler);
   }
 
   async claimCleanup(deadId: string): Promise<boolean> {
@@ -69,7 +79,7 @@ export class MemoryNodeRegistry implements NodeRegistry {
 
   #beat(): void {
     if (!this.#info) return;
-    const frame = encodeBeat(this.key, 'beat', { ...this.#info, ...this.options.counts?.(), at: Date.now() });
+    const frame = encodeBeat(this.key, 'beat', { ...this.#info, ...this.options.counts?.(), at: Date.now(), lapse: this.#lapse.lapses });
     this.counters.beats++;
     for (const member of this.network.members) member.#receive(frame);
     this.#tracker.expireOlderThan(Date.now() - this.#times.ttlMs, this.#info.id);

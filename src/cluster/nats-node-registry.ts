@@ -10,13 +10,15 @@
 // not told, so every node would have to list the bucket's keys each beat (an ordered consumer per
 // listing); per-key TTLs arrived in 2.11. Heartbeats on a subject cost one small message per node
 // per beat and detect a death by a local timer. A node cut off from NATS reports nobody gone, and
-// after it reconnects it counts everyone as just seen (they get a full TTL to be heard again).
+// after it reconnects it counts everyone as just seen (they get a full TTL to be heard again). A node
+// whose own beat timer ran late by about the TTL (it stalled: the others expired it; they send
+// nobody a notice for that) does the same, beats with a higher `lapse` and tells onLapsed.
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type StreamConfig } from '@nats-io/jetstream';
 import type { ClusterKey } from './cluster-key.js';
 import { checkNodeId } from './cluster-bus.js';
 import {
-  decodeBeat, encodeBeat, LivenessTracker, newRegistryCounters, registryTimes,
+  decodeBeat, encodeBeat, LapseWatch, LivenessTracker, newRegistryCounters, registryTimes,
   type LiveNode, type NodeGone, type NodeInfo, type NodeRegistry, type NodeRegistryOptions, type RegistryCounters,
 } from './node-registry.js';
 
@@ -33,6 +35,7 @@ const WRONG_LAST_SEQUENCE = 10071;
 export class NatsNodeRegistry implements NodeRegistry {
   readonly counters: RegistryCounters = newRegistryCounters();
   readonly #tracker = new LivenessTracker(this.counters);
+  readonly #lapse: LapseWatch;
   readonly #times: ReturnType<typeof registryTimes>;
   readonly #prefix: string;
   readonly #url: string;
@@ -44,6 +47,7 @@ export class NatsNodeRegistry implements NodeRegistry {
 
   constructor(url: string, private readonly key: ClusterKey | null, private readonly options: NatsNodeRegistryOptions = {}) {
     this.#times = registryTimes(options);
+    this.#lapse = new LapseWatch(this.#times);
     const prefix = options.prefix ?? 'ms';
     if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) throw new RangeError('the NATS prefix must be 1 to 32 characters from A-Z a-z 0-9 _ -');
     this.#prefix = prefix;
@@ -78,6 +82,10 @@ export class NatsNodeRegistry implements NodeRegistry {
 
   onNodeGone(handler: (gone: NodeGone) => void): void {
     this.#tracker.onGone(handler);
+  }
+
+  onLapsed(handler: () => void): void {
+    this.#lapse.onLapsed(handler);
   }
 
   async claimCleanup(deadId: string): Promise<boolean> {
@@ -133,6 +141,9 @@ export class NatsNodeRegistry implements NodeRegistry {
   }
 
   #tick(): void {
+    const now = Date.now();
+    // Stalled: what this node heard of the others is as old as the stall, not a sign of their death.
+    if (this.#lapse.tick(now)) this.#tracker.refreshAll(now);
     this.#beat();
     this.#expire();
   }
@@ -140,7 +151,7 @@ export class NatsNodeRegistry implements NodeRegistry {
   #beat(): void {
     const nc = this.#nc;
     if (!nc || !this.#connected || !this.#info) return;
-    nc.publish(`${this.#prefix}.node.beat`, encodeBeat(this.key, 'beat', { ...this.#info, ...this.options.counts?.(), at: Date.now() }));
+    nc.publish(`${this.#prefix}.node.beat`, encodeBeat(this.key, 'beat', { ...this.#info, ...this.options.counts?.(), at: Date.now(), lapse: this.#lapse.lapses }));
     this.counters.beats++;
   }
 

@@ -22,6 +22,8 @@ export interface NodeCounts {
 export interface LiveNode extends NodeInfo, NodeCounts {
   /** ms since the epoch of its last heartbeat (Redis: the beating node's clock; NATS and memory: when this node heard it) */
   lastSeen: number;
+  /** how many times it found that its heartbeats had lapsed (see NodeRegistry.onLapsed) */
+  lapse?: number;
 }
 
 export interface NodeGone {
@@ -58,6 +60,13 @@ export interface NodeRegistry {
   start(info: NodeInfo): Promise<void>;
   list(): Promise<LiveNode[]>;
   onNodeGone(handler: (gone: NodeGone) => void): void;
+  /**
+   * This node's own heartbeats lapsed (it stalled longer than the TTL: SIGSTOP, a blocked event
+   * loop, a VM pause), so the others may have reported it gone and dropped what it holds. Told
+   * once per lapse, when it beats again; from then on its beats carry a higher `lapse`, which
+   * lifts the others' tombstone of it (the same incarnation is alive again).
+   */
+  onLapsed(handler: () => void): void;
   claimCleanup(deadId: string): Promise<boolean>;
   /** Clean stop: the others are told at once. */
   stop(): Promise<void>;
@@ -90,7 +99,7 @@ const registryContext = (kind: string): SealContext => ({ kind: `registry>${kind
 /** A stored record is also bound to the node id it is stored under. */
 const recordContext = (id: string) => (kind: string): SealContext => ({ kind: `registry>${kind}`, room: id });
 
-type Beat = NodeInfo & NodeCounts & { at: number };
+type Beat = NodeInfo & NodeCounts & { at: number; lapse?: number };
 
 export function encodeBeat(key: ClusterKey | null, kind: 'beat' | 'gone' | 'record', node: Beat): Buffer {
   const ctx = kind === 'record' ? recordContext(node.id) : registryContext;
@@ -120,7 +129,8 @@ const TOMBSTONES_KEPT = 10_000;
  */
 export class LivenessTracker {
   readonly live = new Map<string, LiveNode>();
-  readonly #tombstones = new Set<string>();
+  /** incarnation → the `lapse` it was reported gone at: only a beat with a higher one brings it back */
+  readonly #tombstones = new Map<string, number>();
   readonly #handlers: ((gone: NodeGone) => void)[] = [];
 
   constructor(private readonly counters: RegistryCounters) {}
@@ -131,8 +141,15 @@ export class LivenessTracker {
 
   /** A heartbeat (or stored record) of `node`, seen at `lastSeen`. */
   seen(node: Beat, lastSeen: number): void {
-    if (this.#tombstones.has(incarnation(node.id, node.startedAt))) return;
+    const stone = incarnation(node.id, node.startedAt);
+    const goneAt = this.#tombstones.get(stone);
+    if (goneAt !== undefined) {
+      // A late beat from before its death stays dead; one after it found its own lapse is alive again.
+      if ((node.lapse ?? 0) <= goneAt) return;
+      this.#tombstones.delete(stone);
+    }
     const live: LiveNode = { id: node.id, startedAt: node.startedAt, lastSeen };
+    if (node.lapse) live.lapse = node.lapse;
     if (node.rooms !== undefined) live.rooms = node.rooms;
     if (node.connections !== undefined) live.connections = node.connections;
     const before = this.live.get(node.id);
@@ -145,14 +162,14 @@ export class LivenessTracker {
   }
 
   /** Reports `id` gone once. `startedAt` undefined: whatever incarnation this node knows (or the id alone). */
-  gone(id: string, reason: NodeGone['reason'], startedAt?: number): void {
+  gone(id: string, reason: NodeGone['reason'], startedAt?: number, lapse?: number): void {
     const known = this.live.get(id);
     if (known && startedAt !== undefined && known.startedAt !== startedAt) return; // about an older incarnation
     const at = startedAt ?? known?.startedAt;
     const stone = incarnation(id, at);
     if (this.#tombstones.has(stone)) return;
-    if (this.#tombstones.size >= TOMBSTONES_KEPT) this.#tombstones.delete(this.#tombstones.values().next().value!);
-    this.#tombstones.add(stone);
+    if (this.#tombstones.size >= TOMBSTONES_KEPT) this.#tombstones.delete(this.#tombstones.keys().next().value!);
+    this.#tombstones.set(stone, Math.max(lapse ?? 0, known?.lapse ?? 0));
     this.live.delete(id);
     this.counters.gone++;
     const event: NodeGone = { id, reason };
@@ -177,6 +194,38 @@ export class LivenessTracker {
   /** Counts every live node as seen at `now` (after this node was cut off from the engine). */
   refreshAll(now: number): void {
     for (const node of this.live.values()) node.lastSeen = now;
+  }
+}
+
+/**
+ * Detects this node's own stall from the gaps between its heartbeat timer's runs: a gap near the
+ * TTL means the others may have expired it (they expire a node not heard for `ttlMs`, checked every
+ * `beatMs`). Errs towards "lapsed": a false alarm costs a re-announcement, a miss costs invisibility.
+ */
+export class LapseWatch {
+  #last = 0;
+  lapses = 0;
+  readonly #handlers: (() => void)[] = [];
+
+  constructor(private readonly times: { beatMs: number; ttlMs: number }) {}
+
+  onLapsed(handler: () => void): void {
+    this.#handlers.push(handler);
+  }
+
+  /** The heartbeat timer ran at `now`: true (and `lapses` is one higher) if it had stalled. */
+  tick(now: number): boolean {
+    const gap = this.#last === 0 ? 0 : now - this.#last;
+    this.#last = now;
+    return gap > this.times.ttlMs - this.times.beatMs && this.lapsed();
+  }
+
+  /** Counts a lapse (found by the engine or by tick()); the handlers run after the current beat. */
+  lapsed(): boolean {
+    this.lapses++;
+    const handlers = [...this.#handlers];
+    setImmediate(() => { for (const h of handlers) { try { h(); } catch (err) { process.nextTick(() => { throw err; }); } } });
+    return true;
   }
 }
 

@@ -7,12 +7,13 @@
 // Every beat also reads the set and the records (SMEMBERS, then one MGET): a node this one knew
 // whose record is gone, or an id in the set without a record, is reported gone. So the engine is
 // the one judge of liveness (its key expiry), and a node cut off from Redis reports nobody gone
-// (its reads fail). Two connections: commands, and a subscriber for the goodbyes.
+// (its reads fail). A node that finds its own record gone when it beats (it stalled past the TTL)
+// was expired by the others: it beats at once with a higher `lapse` and tells onLapsed. Two connections: commands, and a subscriber for the goodbyes.
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterKey } from './cluster-key.js';
 import { checkNodeId } from './cluster-bus.js';
 import {
-  decodeBeat, encodeBeat, LivenessTracker, newRegistryCounters, registryTimes,
+  decodeBeat, encodeBeat, LapseWatch, LivenessTracker, newRegistryCounters, registryTimes,
   type LiveNode, type NodeGone, type NodeInfo, type NodeRegistry, type NodeRegistryOptions, type RegistryCounters,
 } from './node-registry.js';
 
@@ -27,6 +28,8 @@ export class RedisNodeRegistry implements NodeRegistry {
   readonly redis: Redis;
   readonly sub: Redis;
   readonly #tracker = new LivenessTracker(this.counters);
+  readonly #lapse: LapseWatch;
+  #beaten = false;
   readonly #times: ReturnType<typeof registryTimes>;
   readonly #prefix: string;
   // ids reported gone (any incarnation): an id left in the set is not reported again without a startedAt
@@ -38,6 +41,7 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   constructor(url: string, private readonly key: ClusterKey | null, private readonly options: RedisNodeRegistryOptions = {}) {
     this.#times = registryTimes(options);
+    this.#lapse = new LapseWatch(this.#times);
     this.#prefix = options.prefix ?? 'ms';
     const common: RedisOptions = { lazyConnect: true, connectTimeout: 5000, ...options.redis };
     this.redis = new Redis(url, { ...common, maxRetriesPerRequest: 1, commandTimeout: this.#times.beatMs * 2 });
@@ -78,6 +82,10 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   onNodeGone(handler: (gone: NodeGone) => void): void {
     this.#tracker.onGone(handler);
+  }
+
+  onLapsed(handler: () => void): void {
+    this.#lapse.onLapsed(handler);
   }
 
   async claimCleanup(deadId: string): Promise<boolean> {
@@ -123,9 +131,15 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   async #beat(): Promise<void> {
     const info = this.#info!;
-    const record = encodeBeat(this.key, 'record', { ...info, ...this.options.counts?.(), at: Date.now() });
-    await this.redis.multi().set(this.#nodeKey(info.id), record, 'PX', this.#times.ttlMs).sadd(this.#setKey, info.id).exec();
+    const record = encodeBeat(this.key, 'record', { ...info, ...this.options.counts?.(), at: Date.now(), lapse: this.#lapse.lapses });
+    const replies = await this.redis.multi().exists(this.#nodeKey(info.id)).set(this.#nodeKey(info.id), record, 'PX', this.#times.ttlMs).sadd(this.#setKey, info.id).exec();
     this.counters.beats++;
+    // Its record had expired (not the first beat, nor an engine that lost every record): the
+    // others reported it gone. Beat again with the higher lapse so that they take it back.
+    const existed = replies?.[0]?.[1];
+    const wasFirst = !this.#beaten;
+    this.#beaten = true;
+    if (existed === 0 && !wasFirst && Date.now() >= this.#graceUntil && this.#lapse.lapsed()) await this.#beat();
   }
 
   /** Reads every record; reports the known nodes whose record is gone, and ids in the set without one. */

@@ -13,7 +13,7 @@ import type { ChannelHub, Member } from '../channels/hub.js';
 import type { Json } from '../channels/messages.js';
 import type { BusMessage } from './cluster-bus.js';
 import type { NodeGone } from './node-registry.js';
-import { RosterDirectory } from './roster-directory.js';
+import { DROP_LEAVES_FOR_TEST, RosterDirectory } from './roster-directory.js';
 import {
   busCall, encode, NODE_KINDS, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
   type HandedMember, type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall, type TellCall,
@@ -30,6 +30,12 @@ const MAX_LEFT = 10_000;
 const PAGE_BYTES = 64 * 1024;
 /** Pages of a snapshot still incomplete after this long are dropped (one was lost: at most once). */
 const PARTIAL_MS = 10_000;
+/** A node re-asked (a gap, a digest ahead) is not asked again for this long unless it answers (the answer may be lost). */
+const REASK_MS = 5000;
+/** A room is in this node's digests from this long after its last change (its notices are in flight before)… */
+const DIGEST_SETTLE_MS = 500;
+/** …until this long after it: about ten digests, each of which can repair a lost last change. */
+const DIGEST_WINDOW_MS = 30_000;
 
 export interface RemoteMember extends MemberRecord {
   node: string;
@@ -53,8 +59,12 @@ export class RoomRoster {
   /** per other node: its incarnation and the last change of it applied here */
   private readonly seen = new Map<string, { s: number; v: number }>();
   private readonly left = new Map<string, number>();
-  /** nodes asked again because a change of theirs was missed (a gap in `v`), until they answer */
-  private readonly gapAsked = new Set<string>();
+  /** nodes asked again because a change of theirs was missed (a gap in `v`, a digest ahead), until they answer or REASK_MS */
+  private readonly gapAsked = new Map<string, number>();
+  /** nodes that asked this node for its members of the room (they have it open), besides those in `seen` */
+  private readonly askers = new Set<string>();
+  /** when `v` last changed here (the digest covers the rooms changed lately) */
+  private changedAt = 0;
   /** snapshots arriving in pages, by sender, incarnation, version and ask */
   private readonly partial = new Map<string, { pages: (MemberRecord[] | undefined)[]; got: number; at: number }>();
   /** this node's count of changes to the room (what `v` says to the others) */
@@ -137,6 +147,8 @@ export class RoomRoster {
       this.reconcileTimer = setTimeout(() => this.reconcile(false), RECONCILE_AGAIN_MS);
       this.reconcileTimer.unref();
     }
+    // publish() also puts the room in the digests for DIGEST_WINDOW_MS: a node that drops this
+    // one's members after applying the snapshot (its report of a lapse came late) re-asks.
     for (const page of this.snapshot(0)) this.publish(ROOM_KINDS.snapshot, page);
     // Also the nodes this one knew: a Redis restarted without persistence lists no node until
     // each has beaten again. A dead one does not answer (the registry reports it gone).
@@ -287,6 +299,8 @@ export class RoomRoster {
   }
 
   private publish(kind: string, notice: object): void {
+    this.changedAt = Date.now();
+    if (DROP_LEAVES_FOR_TEST && kind === ROOM_KINDS.leave) return;
     // Lost while the bus is down: the others re-ask when it is back (reconcile).
     busCall(() => this.cluster.bus.publishRoom(this.room.name, kind, encode(notice))).catch((err: unknown) => {
       this.room.log.debug('roster notice not published', { room: this.room.name, kind, err: (err as Error)?.message });
@@ -439,9 +453,34 @@ export class RoomRoster {
   }
 
   private askAgain(node: string): void {
-    if (this.gapAsked.has(node)) return;
-    this.gapAsked.add(node);
+    const now = Date.now();
+    if ((this.gapAsked.get(node) ?? 0) > now - REASK_MS) return;
+    this.gapAsked.set(node, now);
     busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.who, encode({ room: this.room.name, q: 0 }))).catch(() => this.gapAsked.delete(node));
+  }
+
+  /** Another node has the room open (it asked for the members): it gets this node's digests. */
+  peerAsked(node: string): void {
+    if (node !== this.self) this.askers.add(node);
+  }
+
+  /** This node's digest entry for the room, if it changed lately and another node has the room open. */
+  digest(now: number): { v: number; peers: string[] } | undefined {
+    if (!this.readiness || this.disposed || this.v === 0) return undefined;
+    const age = now - this.changedAt;
+    if (age < DIGEST_SETTLE_MS || age > DIGEST_WINDOW_MS) return undefined;
+    const peers = new Set(this.askers);
+    for (const node of this.seen.keys()) peers.add(node);
+    peers.delete(this.self);
+    return peers.size > 0 ? { v: this.v, peers: [...peers] } : undefined;
+  }
+
+  /** Node `from` (incarnation `s`) says its latest change to the room is `v`: behind it, ask it again. */
+  onDigest(from: string, s: number, v: number): void {
+    if (from === this.self || !this.readiness || this.disposed) return;
+    const seen = this.seen.get(from);
+    if (seen && (seen.s > s || (seen.s === s && seen.v >= v))) return;
+    this.askAgain(from);
   }
 
   onMembers(from: string, page: MembersAnswer): void {
@@ -501,6 +540,8 @@ export class RoomRoster {
     if (seen && gone.startedAt !== undefined && seen.s > gone.startedAt) return; // an earlier incarnation: this one is alive
     this.dropNode(gone.id, gone.reason === 'stopped' ? 'its node stopped' : 'its node died');
     this.seen.delete(gone.id);
+    this.askers.delete(gone.id);
+    this.gapAsked.delete(gone.id);
     for (const [xrid, r] of this.inbound) {
       if (r.origin !== gone.id) continue;
       clearTimeout(r.timer);

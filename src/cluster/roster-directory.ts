@@ -6,11 +6,19 @@ import type { ClusterNode } from './cluster-node.js';
 import type { BusMessage } from './cluster-bus.js';
 import type { RoomRoster } from './room-roster.js';
 import {
-  busCall, encode, NODE_KINDS, parseCancel, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseTell, parseWho,
+  busCall, encode, NODE_KINDS, parseCancel, parseDigest, parseMembers, parsePost, parsePostAnswer, parseReply, parseRequest, parseSend, parseTell, parseWho,
   type MembersAnswer, type PostAnswer, type PostCall,
 } from './roster-wire.js';
 
 const directories = new WeakMap<ClusterNode, RosterDirectory>();
+
+/** How often each node sends its roster digest (one message per peer node, rooms changed lately). */
+export const DIGEST_MS = 3000;
+/** Rooms in one digest message: bounded well under NATS max_payload (1 MiB) with 256-char names. */
+const DIGEST_ROOMS_PER_MESSAGE = 1000;
+
+/** Test hook, off unless set: this node publishes no `r.leave` (a lost last change, for the digest's test). */
+export const DROP_LEAVES_FOR_TEST = process.env.MULTISOCKET_TEST_DROP_ROSTER_LEAVES === '1';
 
 /** Handles a POST forwarded from another node (set by the server: it owns the HTTP side). */
 export type PostHandler = (call: PostCall, answer: (status: number, body: unknown) => void) => void;
@@ -20,6 +28,7 @@ export class RosterDirectory {
   private postHandler: PostHandler | undefined;
   private readonly posts = new Map<number, (a: PostAnswer | undefined) => void>();
   private postCounter = 0;
+  private digestTimer: NodeJS.Timeout | undefined;
 
   static of(cluster: ClusterNode): RosterDirectory {
     let d = directories.get(cluster);
@@ -67,14 +76,50 @@ export class RosterDirectory {
     });
     cluster.onNodeGone((gone) => { for (const r of [...this.rosters.values()]) r.nodeGone(gone); });
     cluster.onState((state) => { if (state === 'up') for (const r of this.rosters.values()) r.reconcile(); });
+    // Stalled past the TTL: the others dropped this node's members; its snapshots bring them back.
+    cluster.onLapsed(() => { for (const r of this.rosters.values()) r.reconcile(); });
+    cluster.onNode(NODE_KINDS.digest, (m) => {
+      const d = parseDigest(m.payload);
+      if (d) for (const [room, v] of d.rooms) this.rosters.get(room)?.onDigest(m.from, d.s, v);
+    });
+  }
+
+  /**
+   * The bus is at most once: a change lost with no later one would stay lost. Every DIGEST_MS,
+   * each peer node is sent one message listing, for the rooms it shares with this node and that
+   * changed lately here, this node's latest `v`; a peer that is behind re-asks (RoomRoster.onDigest).
+   */
+  private sendDigests(): void {
+    const now = Date.now();
+    const perPeer = new Map<string, [string, number][]>();
+    for (const r of this.rosters.values()) {
+      const d = r.digest(now);
+      if (!d) continue;
+      for (const peer of d.peers) {
+        let rooms = perPeer.get(peer);
+        if (!rooms) perPeer.set(peer, (rooms = []));
+        rooms.push([r.room.name, d.v]);
+      }
+    }
+    for (const [peer, rooms] of perPeer) {
+      for (let i = 0; i < rooms.length; i += DIGEST_ROOMS_PER_MESSAGE) {
+        const payload = encode({ s: this.cluster.startedAt, rooms: rooms.slice(i, i + DIGEST_ROOMS_PER_MESSAGE) });
+        void busCall(() => this.cluster.bus.toNode(peer, NODE_KINDS.digest, payload)).catch(() => { /* the next one, or the reconcile when the bus is back */ });
+      }
+    }
   }
 
   add(roster: RoomRoster): void {
     this.rosters.set(roster.room.name, roster);
+    if (!this.digestTimer) {
+      this.digestTimer = setInterval(() => this.sendDigests(), DIGEST_MS);
+      this.digestTimer.unref();
+    }
   }
 
   remove(roster: RoomRoster): void {
     if (this.rosters.get(roster.room.name) === roster) this.rosters.delete(roster.room.name);
+    if (this.rosters.size === 0) { clearInterval(this.digestTimer); this.digestTimer = undefined; }
   }
 
   get(room: string): RoomRoster | undefined {
@@ -86,6 +131,7 @@ export class RosterDirectory {
     const ask = parseWho(m.payload);
     if (!ask) return;
     const roster = this.rosters.get(ask.room);
+    roster?.peerAsked(m.from);
     const answers: MembersAnswer[] = roster
       ? roster.snapshot(ask.q)
       : [{ room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [], page: 0, pages: 1 }];

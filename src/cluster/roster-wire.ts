@@ -9,7 +9,7 @@ export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', s
 /** Node messages (one node's inbox); the room travels in the payload. */
 export const NODE_KINDS = {
   who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', cancel: 'r.cancel', post: 'r.post', postAnswer: 'r.post-ans',
-  tell: 'r.tell', handover: 'r.hand', handoverAnswer: 'r.hand-ans',
+  tell: 'r.tell', handover: 'r.hand', handoverAnswer: 'r.hand-ans', digest: 'r.dig',
 } as const;
 
 /** One member as its node describes it. */
@@ -37,6 +37,12 @@ export interface UpdateNotice { v: number; s: number; cid: string; serving: bool
 /** `s`: the sending node's start time (its incarnation: a restarted node with the same id is another one). */
 
 export interface WhoAsk { room: string; q: number }
+/**
+ * The sender's latest change number `v` in each of `rooms` (as [room, v]), for the rooms it
+ * changed lately and shares with the receiver: a receiver whose view of the sender is behind asks
+ * it again (a lost last change). `s`: the sender's incarnation.
+ */
+export interface RosterDigest { s: number; rooms: [string, number][] }
 /** A snapshot may come in pages (`page` of `pages`): one bus message is bounded (NATS: max_payload). */
 export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number }
 export interface SendCall { room: string; to: string; from: string; data: Json }
@@ -112,6 +118,14 @@ export function parseUpdate(p: Uint8Array): UpdateNotice | undefined {
 export function parseWho(p: Uint8Array): WhoAsk | undefined {
   const o = parse(p);
   return o && isStr(o.room) && isNum(o.q) ? { room: o.room, q: o.q } : undefined;
+}
+
+export function parseDigest(p: Uint8Array): RosterDigest | undefined {
+  const o = parse(p);
+  if (!o || !isNum(o.s) || !Array.isArray(o.rooms)) return undefined;
+  const rooms: [string, number][] = [];
+  for (const e of o.rooms) if (Array.isArray(e) && isStr(e[0]) && isNum(e[1])) rooms.push([e[0], e[1]]);
+  return { s: o.s, rooms };
 }
 
 export function parseMembers(p: Uint8Array): MembersAnswer | undefined {
