@@ -34,6 +34,8 @@ export interface ClusterNodeOptions {
   jobLimits: JobQueueLimits;
   /** how long a room's GUN log outlives its last touch (room TTL + margin) */
   graphTtlMs: number;
+  /** how long a room's work queue outlives its last use or touch (job-queue.ts jobQueueTtlMs) */
+  jobTtlMs: number;
   log: Logger;
   /** attached to this node's heartbeats (GET /_/nodes) */
   counts: () => NodeCounts;
@@ -117,7 +119,7 @@ export class ClusterNode {
         const graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         this.graphLog = graphLog;
         this.closers.push(() => graphLog.close()); // its watch connection
-        this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs });
+        this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs, ttlMs: this.opts.jobTtlMs });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
       } else {
         const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }, { NatsJobQueue }] = await Promise.all([
@@ -170,6 +172,9 @@ export class ClusterNode {
 
   /** How long a room's GUN log outlives its last touch (room TTL + margin): links touch every quarter of it. */
   get graphTtlMs(): number { return this.opts.graphTtlMs; }
+
+  /** How long a room's work queue outlives its last use or touch: native links touch every quarter of it. */
+  get jobTtlMs(): number { return this.opts.jobTtlMs; }
 
   nodes(): Promise<LiveNode[]> { return this.registry.list(); }
 

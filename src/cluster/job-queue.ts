@@ -70,6 +70,12 @@ export interface JobQueue {
    * only way: a pull consumer does not say which client holds what).
    */
   releaseNode(room: string, nodeId: string): Promise<number>;
+  /**
+   * This node holds the room: its queue stays at least the queue TTL longer (the room TTL + a
+   * margin). Called every quarter of that TTL while the room exists here; a queue no node touches
+   * (or uses) expires with its jobs. Redis: PEXPIRE; memory: nothing expires; NATS: not yet (see docs).
+   */
+  touch(room: string): Promise<void>;
   /** The room is freed everywhere: its queue goes. */
   drop(room: string): Promise<void>;
   readonly counters: JobQueueCounters;
@@ -81,6 +87,14 @@ export interface JobQueueCounters {
   taken: number;
   /** jobs taken that did not open (another cluster key, altered): dropped, by reason */
   notOpened: Record<string, number>;
+}
+
+/** Queue TTL when none is given: the default room TTL (300 s) + 60 s. */
+export const DEFAULT_JOB_QUEUE_TTL_MS = 360_000;
+
+/** The queue TTL for a room TTL: the margin covers touches lost to a slow node or a short engine outage. */
+export function jobQueueTtlMs(roomTtlMs: number): number {
+  return roomTtlMs + Math.min(60_000, Math.max(1000, roomTtlMs));
 }
 
 export const newJobCounters = (): JobQueueCounters => ({ pushed: 0, taken: 0, notOpened: {} });

@@ -15,10 +15,19 @@ export class NativeRoomLink implements RoomLink {
   readonly publications: RoomPublications;
   readonly roster: RoomRoster;
   private readiness: Promise<void> | undefined;
+  /** keeps the room's work queue in the engine while the room exists here (job-queue.ts touch) */
+  private readonly touchTimer: NodeJS.Timeout;
 
   constructor(readonly cluster: ClusterNode, readonly room: Room) {
     this.publications = new RoomPublications(cluster, room);
     this.roster = new RoomRoster(cluster, room);
+    // Every quarter of the queue TTL, whether or not push/pull was used here: another node's jobs
+    // must outlive that node's copy of the room as long as this one holds the room.
+    const every = Math.max(250, Math.floor(cluster.jobTtlMs / 4));
+    const touch = () => cluster.jobs.touch(room.name).catch((err: unknown) => room.log.debug('job queue touch failed', { room: room.name, err: (err as Error)?.message }));
+    void touch();
+    this.touchTimer = setInterval(touch, every);
+    this.touchTimer.unref();
   }
 
   ready(): Promise<void> {
@@ -30,6 +39,7 @@ export class NativeRoomLink implements RoomLink {
   }
 
   dispose(): void {
+    clearInterval(this.touchTimer);
     this.publications.dispose();
     this.roster.dispose();
   }

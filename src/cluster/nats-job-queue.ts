@@ -164,6 +164,9 @@ export class NatsJobQueue implements JobQueue {
   /** Not possible here: the server's ack wait brings a gone node's deliveries back. */
   async releaseNode(): Promise<number> { return 0; }
 
+  /** Not yet: on NATS a room's queue is not dropped when the room is freed (docs/cluster.md, "What is left"). */
+  async touch(): Promise<void> {}
+
   drop(room: string): Promise<void> {
     return jobDeadline('drop', this.#timeoutMs, (async () => {
       const { jsm } = await this.ready();

@@ -31,6 +31,7 @@ import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { engineAckWaitMs } from '../cluster/room-jobs.js';
+import { jobQueueTtlMs } from '../cluster/job-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
 import { MemberHandover } from '../cluster/member-handover.js';
@@ -65,6 +66,7 @@ export class MultisocketServer {
         key: config.clusterKey,
         streamLimits: { maxEntries: config.historySize, maxBytes: config.historyBytes, maxAgeMs: config.historyTtlMs },
         graphTtlMs: config.roomTtlMs + 60_000,
+        jobTtlMs: jobQueueTtlMs(config.roomTtlMs),
         jobLimits: { maxJobs: config.maxQueuedJobs, maxBytes: config.maxQueuedJobBytes, engineAckWaitMs: engineAckWaitMs(config.jobAckWaitMs) },
         log,
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
