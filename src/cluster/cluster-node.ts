@@ -135,7 +135,7 @@ export class ClusterNode {
         const streams = new NatsRoomStreams(nc, key, this.opts.streamLimits, { timeoutMs, onLost });
         const graphLog = new NatsGraphLog(nc, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         // JetStream must be there (nats-server -js): found out now, not at the first publish.
-        const jobs = new NatsJobQueue(nc, key, this.opts.jobLimits, { timeoutMs });
+        const jobs = new NatsJobQueue(nc, key, this.opts.jobLimits, { timeoutMs, nodeId, ttlMs: this.opts.jobTtlMs });
         await Promise.all([streams.ready(), graphLog.ready(), jobs.ready()]);
         this.streams = streams;
         this.graphLog = graphLog;

@@ -73,9 +73,14 @@ export interface JobQueue {
   /**
    * This node holds the room: its queue stays at least the queue TTL longer (the room TTL + a
    * margin). Called every quarter of that TTL while the room exists here; a queue no node touches
-   * (or uses) expires with its jobs. Redis: PEXPIRE; memory: nothing expires; NATS: not yet (see docs).
+   * (or uses) expires with its jobs. Redis: PEXPIRE; NATS: this node's holder marker; memory: nothing.
    */
   touch(room: string): Promise<void>;
+  /**
+   * This node freed the room (optional: engines whose TTLs do it leave it out). NATS: the last node
+   * to free the room drops its queue. Resolves true when the queue was dropped.
+   */
+  release?(room: string): Promise<boolean>;
   /** The room is freed everywhere: its queue goes. */
   drop(room: string): Promise<void>;
   readonly counters: JobQueueCounters;
