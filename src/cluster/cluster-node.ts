@@ -71,6 +71,7 @@ export class ClusterNode {
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly rejectionLogged = new Map<string, number>();
   private started = false;
+  private stopped = false;
   /** frames from other nodes dropped because they did not open (another key, altered...) */
   rejected = 0;
   /** stored entries (history, GUN puts) skipped because they did not open */
@@ -242,7 +243,11 @@ export class ClusterNode {
   }
 
   /** Clean stop: the others are told at once; every engine connection closes. */
+  /** stop() has begun: rooms disposed now are not freed by their members leaving (native-room-link.ts). */
+  get stopping(): boolean { return this.stopped; }
+
   async stop(): Promise<void> {
+    this.stopped = true;
     const closers = this.closers.splice(0);
     for (const close of closers) await close().catch(() => {});
   }

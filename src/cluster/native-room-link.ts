@@ -43,9 +43,11 @@ export class NativeRoomLink implements RoomLink {
   dispose(): void {
     clearInterval(this.touchTimer);
     // The room is freed here: on NATS the last node to free it drops its queue (Redis: the TTL).
-    const { jobs } = this.cluster;
+    // Not when the node stops (the server disposes every room, then stops the cluster, in one
+    // turn): its jobs wait for the nodes that take the room up, as on Redis until the TTL.
+    const cluster = this.cluster;
     const name = this.room.name;
-    void this.touched.then(() => jobs.release?.(name)).then((dropped) => {
+    void this.touched.then(() => cluster.stopping ? false : cluster.jobs.release?.(name)).then((dropped) => {
       if (dropped) this.room.log.debug('job queue dropped: the room is freed on every node', { room: name });
     }, (err: unknown) => this.room.log.warn('job queue release failed', { room: name, err: (err as Error)?.message }));
     this.publications.dispose();
