@@ -68,22 +68,30 @@ for (const kind of ENGINE_KINDS) {
     test(`${kind}: a freed room's queue leaves the engine (TTL + margin) while a held room keeps its own; the same name starts empty`, async () => {
       const freed = '/' + uid('lf'); // a room's name is its path
       const held = '/' + uid('lh');
-      // Jobs nobody pulls, in both rooms; each room on both nodes.
+      // Jobs nobody pulls, in both rooms, each room on both nodes; `held` keeps a member on B.
       const pusher = await pools[0].ws(freed);
       const other = await pools[1].ws(freed);
+      const heldPusher = await pools[0].ws(held);
       const keeper = await pools[1].ws(held);
       for (let i = 0; i < 3; i++) await act(pusher, { type: 'push', data: { old: i } });
-      for (let i = 0; i < 3; i++) await act(keeper, { type: 'push', data: { kept: i } });
+      for (let i = 0; i < 3; i++) await act(heldPusher, { type: 'push', data: { kept: i } });
       assert.ok(await engine.holds(freed) > 0, 'the queue is in the engine while the room is held');
-      // Everyone leaves `freed`: each node frees it 2 s later; the queue outlives the last touch by 4 s.
+      // Everyone leaves `freed`, and A's member leaves `held`: A frees both 2 s later, B `freed`
+      // too; Redis: the queue outlives the last touch by the queue TTL (4 s); NATS: the last node
+      // to free the room drops it.
       const left = Date.now();
-      await Promise.all([pusher.close(), other.close()]);
+      await Promise.all([pusher.close(), other.close(), heldPusher.close()]);
       await poll(async () => (await engine.holds(freed)) === 0 || undefined, 20_000, 200, 'the freed room\'s queue to leave the engine');
       const gone = Date.now() - left;
+      await poll(async () => {
+        const stats = await (await fetch(`${cluster.nodes[0].http}/_/stats`)).json() as { rooms: Record<string, unknown> };
+        return stats.rooms[held] === undefined || undefined;
+      }, 10_000, 100, 'node A to free the held room');
       assert.ok(await engine.holds(held) > 0, `the held room keeps its queue (${gone} ms after the other room was left)`);
+      assert.ok(keeper.closeInfo === undefined, 'the keeper is still in the held room');
       console.log(`${kind}: the freed room's queue left the engine ${gone} ms after its last member`);
 
-      // The held room's jobs are all still there, oldest first.
+      // The held room's jobs are all still there, oldest first (A freed its copy: it did not drop them).
       const pullHeld = await pools[0].ws(held);
       await act(pullHeld, { type: 'pull', prefetch: 3 });
       for (let i = 0; i < 3; i++) await pullHeld.waitFor(isJob({ kept: i }), 5000, `held job ${i}`);
