@@ -310,6 +310,7 @@ export class MultisocketServer {
   private attachGun(conn: WebSocketConnection, room: Room): void {
     conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
     room.peers.add(conn);
+    room.peersChanged();
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
     conn.onThrottledMessage((data, isBinary) => {
@@ -326,6 +327,7 @@ export class MultisocketServer {
       forgetPrincipal(conn);
       room.gun.leave(conn);
       room.peers.delete(conn);
+      room.peersChanged();
       this.rooms.left(room);
       this.log.debug('peer left', { room: room.name, peer: conn.id });
     });
