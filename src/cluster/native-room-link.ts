@@ -40,6 +40,11 @@ export class NativeRoomLink implements RoomLink {
     return this.readiness;
   }
 
+  /** The roster alone (a room with GUN peers here: they are counted cluster-wide through it). */
+  rosterReady(): Promise<void> {
+    return this.roster.ready();
+  }
+
   dispose(): void {
     clearInterval(this.touchTimer);
     // The room is freed here: on NATS the last node to free it drops its queue (Redis: the TTL).

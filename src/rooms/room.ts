@@ -82,8 +82,8 @@ export class Room implements RelayHost {
     // GUN peers are counted cluster-wide through the native roster (--max-peers-per-room): a
     // room with GUN peers here joins it too, so that the others hear of them and this node of theirs.
     if (protocol === 'gun') {
-      const native = (links.native ??= cluster.link(this, 'native'));
-      return Promise.all([link?.ready(), native?.ready()]).then(() => {});
+      const native = (links.native ??= cluster.link(this, 'native')) as NativeRoomLink | undefined;
+      return Promise.all([link?.ready(), native?.rosterReady()]).then(() => {});
     }
     return link ? link.ready() : null;
   }
