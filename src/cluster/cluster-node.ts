@@ -34,6 +34,8 @@ export interface ClusterNodeOptions {
   jobLimits: JobQueueLimits;
   /** how long a room's GUN log outlives its last touch (room TTL + margin) */
   graphTtlMs: number;
+  /** how long a room's work queue outlives its last use or touch (job-queue.ts jobQueueTtlMs) */
+  jobTtlMs: number;
   log: Logger;
   /** attached to this node's heartbeats (GET /_/nodes) */
   counts: () => NodeCounts;
@@ -70,6 +72,7 @@ export class ClusterNode {
   private readonly closers: (() => Promise<void>)[] = [];
   private readonly rejectionLogged = new Map<string, number>();
   private started = false;
+  private stopped = false;
   /** frames from other nodes dropped because they did not open (another key, altered...) */
   rejected = 0;
   /** stored entries (history, GUN puts) skipped because they did not open */
@@ -118,7 +121,7 @@ export class ClusterNode {
         const graphLog = new RedisGraphLog(redis, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         this.graphLog = graphLog;
         this.closers.push(() => graphLog.close()); // its watch connection
-        this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs });
+        this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs, ttlMs: this.opts.jobTtlMs });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
       } else {
         const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }, { NatsJobQueue }] = await Promise.all([
@@ -134,7 +137,7 @@ export class ClusterNode {
         const streams = new NatsRoomStreams(nc, key, this.opts.streamLimits, { timeoutMs, onLost });
         const graphLog = new NatsGraphLog(nc, key, { timeoutMs, ttlMs: this.opts.graphTtlMs, onLost });
         // JetStream must be there (nats-server -js): found out now, not at the first publish.
-        const jobs = new NatsJobQueue(nc, key, this.opts.jobLimits, { timeoutMs });
+        const jobs = new NatsJobQueue(nc, key, this.opts.jobLimits, { timeoutMs, nodeId, ttlMs: this.opts.jobTtlMs });
         await Promise.all([streams.ready(), graphLog.ready(), jobs.ready()]);
         this.streams = streams;
         this.graphLog = graphLog;
@@ -176,6 +179,9 @@ export class ClusterNode {
 
   /** How long a room's GUN log outlives its last touch (room TTL + margin): links touch every quarter of it. */
   get graphTtlMs(): number { return this.opts.graphTtlMs; }
+
+  /** How long a room's work queue outlives its last use or touch: native links touch every quarter of it. */
+  get jobTtlMs(): number { return this.opts.jobTtlMs; }
 
   nodes(): Promise<LiveNode[]> { return this.registry.list(); }
 
@@ -248,7 +254,11 @@ export class ClusterNode {
   }
 
   /** Clean stop: the others are told at once; every engine connection closes. */
+  /** stop() has begun: rooms disposed now are not freed by their members leaving (native-room-link.ts). */
+  get stopping(): boolean { return this.stopped; }
+
   async stop(): Promise<void> {
+    this.stopped = true;
     const closers = this.closers.splice(0);
     for (const close of closers) await close().catch(() => {});
   }

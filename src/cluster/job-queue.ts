@@ -70,6 +70,17 @@ export interface JobQueue {
    * only way: a pull consumer does not say which client holds what).
    */
   releaseNode(room: string, nodeId: string): Promise<number>;
+  /**
+   * This node holds the room: its queue stays at least the queue TTL longer (the room TTL + a
+   * margin). Called every quarter of that TTL while the room exists here; a queue no node touches
+   * (or uses) expires with its jobs. Redis: PEXPIRE; NATS: this node's holder marker; memory: nothing.
+   */
+  touch(room: string): Promise<void>;
+  /**
+   * This node freed the room (optional: engines whose TTLs do it leave it out). NATS: the last node
+   * to free the room drops its queue. Resolves true when the queue was dropped.
+   */
+  release?(room: string): Promise<boolean>;
   /** The room is freed everywhere: its queue goes. */
   drop(room: string): Promise<void>;
   readonly counters: JobQueueCounters;
@@ -81,6 +92,14 @@ export interface JobQueueCounters {
   taken: number;
   /** jobs taken that did not open (another cluster key, altered): dropped, by reason */
   notOpened: Record<string, number>;
+}
+
+/** Queue TTL when none is given: the default room TTL (300 s) + 60 s. */
+export const DEFAULT_JOB_QUEUE_TTL_MS = 360_000;
+
+/** The queue TTL for a room TTL: the margin covers touches lost to a slow node or a short engine outage. */
+export function jobQueueTtlMs(roomTtlMs: number): number {
+  return roomTtlMs + Math.min(60_000, Math.max(1000, roomTtlMs));
 }
 
 export const newJobCounters = (): JobQueueCounters => ({ pushed: 0, taken: 0, notOpened: {} });

@@ -12,6 +12,11 @@
 //   requeue  publish a copy with Ms-Before = attempts made, then `+ACK` the old one (a crash
 //            between the two is a duplicate, never a loss); if the room is full, `-NAK` instead
 //            (redelivered at once, one attempt counted too many)
+//   holders  stream `<P>_QH` (limits, max_age = the queue TTL, one message per subject): each node
+//            that holds the room keeps a marker `<p>.qh.<token>.<node>` fresh (`touch`, every
+//            quarter of the TTL); a node that frees the room removes its own marker and, if no
+//            other node's is left, drops the room's jobs and consumer (`release`). JetStream 2.9
+//            has no per-message TTL, so the last holder drops the queue instead of the engine.
 // Bytes are not bounded per room (JetStream has no per-subject byte limit); a job is bounded by
 // the server's max_payload. A node does not ask the server whether it still holds a delivery: it
 // counts it lost once held for the engine ack wait (the server has handed it out again by then).
@@ -21,7 +26,7 @@ import type { ClusterKey } from './cluster-key.js';
 import { openStream } from './nats-stream.js';
 import { roomToken } from './room-token.js';
 import {
-  jobDeadline, newJobCounters, notOpened, openJob, sealJob,
+  DEFAULT_JOB_QUEUE_TTL_MS, jobDeadline, newJobCounters, notOpened, openJob, sealJob,
   type JobQueue, type JobQueueLimits, type JobRecord, type TakenJob,
 } from './job-queue.js';
 
@@ -31,6 +36,10 @@ export interface NatsJobQueueOptions {
   /** every call rejects with ERR_JOB_QUEUE_TIMEOUT after this (default 5000 ms) */
   timeoutMs?: number;
   replicas?: number;
+  /** this node's id: its holder marker's subject (default: a random one) */
+  nodeId?: string;
+  /** a holder marker this old is gone (a node that stopped touching: it died); default 360 s */
+  ttlMs?: number;
 }
 
 export const H_BEFORE = 'Ms-Before';
@@ -42,6 +51,9 @@ export class NatsJobQueue implements JobQueue {
   readonly #timeoutMs: number;
   readonly #source: NatsConnection | string;
   readonly #replicas: number;
+  readonly #holders: string;
+  readonly #nodeId: string;
+  readonly #ttlMs: number;
   #ready?: Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }>;
   #nc?: NatsConnection;
   readonly #consumers = new Map<string, Promise<void>>(); // room -> its consumer exists
@@ -55,11 +67,16 @@ export class NatsJobQueue implements JobQueue {
     this.#subjectRoot = `${prefix}.q`;
     this.#timeoutMs = options.timeoutMs ?? 5000;
     this.#replicas = options.replicas ?? 1;
+    this.#holders = `${prefix.toUpperCase()}_QH`;
+    this.#nodeId = options.nodeId ?? `q${Math.random().toString(36).slice(2, 10)}`;
+    this.#ttlMs = Math.max(1000, Math.ceil(options.ttlMs ?? DEFAULT_JOB_QUEUE_TTL_MS));
     this.#source = nc;
   }
 
   subject(room: string): string { return `${this.#subjectRoot}.${roomToken(room)}`; }
   consumer(room: string): string { return `q_${roomToken(room)}`; }
+  /** Where node `nodeId`'s marker for `room` lives (`<p>.qh.<token>.<node>`); without a node: all of the room's. */
+  holderSubject(room: string, nodeId?: string): string { return `${this.#subjectRoot}h.${roomToken(room)}.${nodeId ?? '>'}`; }
 
   ready(): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager }> {
     this.#ready ??= this.#setUp().catch((err) => { this.#ready = undefined; throw err; });
@@ -76,6 +93,13 @@ export class NatsJobQueue implements JobQueue {
     };
     const open = await openStream(this.#source, this.stream, this.#replicas, this.#timeoutMs, wanted);
     if (open.owned) this.#nc = open.nc;
+    await openStream(open.nc, this.#holders, this.#replicas, this.#timeoutMs, {
+      subjects: [`${this.#subjectRoot}h.>`],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_msgs_per_subject: 1,
+      max_age: this.#ttlMs * 1e6,
+    });
     return open;
   }
 
@@ -163,6 +187,32 @@ export class NatsJobQueue implements JobQueue {
 
   /** Not possible here: the server's ack wait brings a gone node's deliveries back. */
   async releaseNode(): Promise<number> { return 0; }
+
+  /** This node holds the room: its marker, fresh (one message per subject: the old one goes). */
+  touch(room: string): Promise<void> {
+    return jobDeadline('touch', this.#timeoutMs, (async () => {
+      const { js } = await this.ready();
+      await js.publish(this.holderSubject(room, this.#nodeId), new Uint8Array(0));
+    })());
+  }
+
+  /**
+   * This node freed the room: its marker goes; if no other node's marker is left, the room's jobs
+   * and consumer go too. Each node removes its own marker before it looks at the others', so of
+   * two nodes freeing the room at once at least one sees none left. Resolves true if it dropped.
+   */
+  release(room: string): Promise<boolean> {
+    return jobDeadline('release', this.#timeoutMs, (async () => {
+      const { jsm } = await this.ready();
+      await jsm.streams.purge(this.#holders, { filter: this.holderSubject(room, this.#nodeId) });
+      const info = await jsm.streams.info(this.#holders, { subjects_filter: this.holderSubject(room) });
+      if (Object.keys(info.state.subjects ?? {}).length > 0) return false;
+      this.#consumers.delete(room);
+      await jsm.consumers.delete(this.stream, this.consumer(room)).catch(() => {});
+      await jsm.streams.purge(this.stream, { filter: this.subject(room) });
+      return true;
+    })());
+  }
 
   drop(room: string): Promise<void> {
     return jobDeadline('drop', this.#timeoutMs, (async () => {

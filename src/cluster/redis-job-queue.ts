@@ -12,12 +12,15 @@
 //   requeue  only if this node is the entry's holder: XACK + XDEL, XADD a copy with a = attempts
 //            made (at the end of the stream: a requeued job waits behind those pushed meanwhile)
 // The delivery count Redis keeps per pending entry (raised by XREADGROUP and XAUTOCLAIM) plus `a` is
-// the attempt. No TTL: jobs wait until taken; `drop` deletes the keys when the room is freed.
+// the attempt. Both keys live `ttlMs` (the room TTL + a margin) past the room's last use: every
+// script sets the TTL, and each node that holds the room calls `touch` every quarter of it
+// (native-room-link.ts). When no node holds the room any more, the queue expires with it, jobs
+// still waiting included (one node frees a room's queue with the room too).
 import { Redis } from 'ioredis';
 import { runScript, script, type Script } from './redis-script.js';
 import type { ClusterKey } from './cluster-key.js';
 import {
-  jobDeadline, newJobCounters, notOpened, openJob, sealJob,
+  DEFAULT_JOB_QUEUE_TTL_MS, jobDeadline, newJobCounters, notOpened, openJob, sealJob,
   type JobQueue, type JobQueueLimits, type JobRecord, type TakenJob,
 } from './job-queue.js';
 
@@ -26,9 +29,16 @@ export interface RedisJobQueueOptions {
   prefix?: string;
   /** every call rejects with ERR_JOB_QUEUE_TIMEOUT after this (default 5000 ms) */
   timeoutMs?: number;
+  /** a room's queue expires this long after its last use or touch (the room TTL + a margin; default 360 s) */
+  ttlMs?: number;
 }
 
-// KEYS q qb; ARGV maxJobs maxBytes bytes frame
+// Every script ends by setting both keys' TTL (the last ARGV, ms): a room in use never expires.
+const EXPIRE = `
+redis.call('PEXPIRE', KEYS[1], ARGV[#ARGV])
+redis.call('PEXPIRE', KEYS[2], ARGV[#ARGV])`;
+
+// KEYS q qb; ARGV maxJobs maxBytes bytes frame ttl
 const PUSH = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('XGROUP', 'CREATE', KEYS[1], 'g', '0', 'MKSTREAM')
@@ -40,10 +50,11 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) or tonumber(redis.call('GET'
 end
 redis.call('XADD', KEYS[1], '*', 'a', 0, 'b', bytes, 'p', ARGV[4])
 redis.call('INCRBY', KEYS[2], bytes)
+${EXPIRE}
 return 1
 `);
 
-// KEYS q; ARGV consumer max minIdleMs. Returns {{id, fields, deliveries}...}
+// KEYS q qb; ARGV consumer max minIdleMs ttl. Returns {{id, fields, deliveries}...}
 const TAKE = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
 local out = {}
@@ -61,6 +72,7 @@ if #out < max then
     for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], e[2], 1}) end
   end
 end
+${EXPIRE}
 return out
 `);
 
@@ -76,19 +88,21 @@ local f = {}
 for i = 1, #e[1][2], 2 do f[e[1][2][i]] = e[1][2][i + 1] end
 `;
 
-// KEYS q qb; ARGV consumer id
+// KEYS q qb; ARGV consumer id ttl
 const ACK = script(`${HELD}
 redis.call('DECRBY', KEYS[2], tonumber(f['b']))
+${EXPIRE}
 return 1
 `);
 
-// KEYS q qb; ARGV consumer id attemptsMade
+// KEYS q qb; ARGV consumer id attemptsMade ttl
 const REQUEUE = script(`${HELD}
 redis.call('XADD', KEYS[1], '*', 'a', ARGV[3], 'b', f['b'], 'p', f['p'])
+${EXPIRE}
 return 1
 `);
 
-// KEYS q; ARGV the gone node's consumer. Its pending entries become copies at the end of the stream
+// KEYS q qb; ARGV the gone node's consumer, ttl. Its pending entries become copies at the end of the stream
 // with the deliveries it had counted; then the consumer goes.
 const RELEASE_NODE = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -105,7 +119,13 @@ for _, p in ipairs(redis.call('XPENDING', KEYS[1], 'g', '-', '+', 100000, ARGV[1
   end
 end
 redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'g', ARGV[1])
+${EXPIRE}
 return n
+`);
+
+// KEYS q qb; ARGV ttl. A node holds the room: its queue stays (PEXPIRE on a missing key does nothing).
+const TOUCH = script(`${EXPIRE}
+return 1
 `);
 
 export class RedisJobQueue implements JobQueue {
@@ -114,6 +134,7 @@ export class RedisJobQueue implements JobQueue {
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #timeoutMs: number;
+  readonly #ttlMs: number;
 
   constructor(
     client: Redis | string, private readonly key: ClusterKey | null, private readonly nodeId: string,
@@ -123,6 +144,7 @@ export class RedisJobQueue implements JobQueue {
     if (/[{}]/.test(prefix) || prefix === '') throw new RangeError('the Redis key prefix must be non-empty and without braces');
     this.#prefix = prefix;
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#ttlMs = Math.max(1, Math.ceil(options.ttlMs ?? DEFAULT_JOB_QUEUE_TTL_MS));
     this.#owned = typeof client === 'string';
     this.redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 1 }) : client;
     if (this.#owned) this.redis.on('error', () => { /* calls fail (or time out) and say so; ioredis reconnects */ });
@@ -185,6 +207,10 @@ export class RedisJobQueue implements JobQueue {
     return jobDeadline('releaseNode', this.#timeoutMs, (async () => Number(await this.#run(RELEASE_NODE, room, [nodeId])))());
   }
 
+  touch(room: string): Promise<void> {
+    return jobDeadline('touch', this.#timeoutMs, (async () => { await this.#run(TOUCH, room, []); })());
+  }
+
   drop(room: string): Promise<void> {
     return jobDeadline('drop', this.#timeoutMs, (async () => { await this.redis.del(...this.keys(room)); })());
   }
@@ -194,6 +220,6 @@ export class RedisJobQueue implements JobQueue {
   }
 
   #run(s: Script, room: string, args: (string | number | Buffer)[]): Promise<unknown> {
-    return runScript(this.redis, s, this.keys(room), args);
+    return runScript(this.redis, s, this.keys(room), [...args, this.#ttlMs]);
   }
 }

@@ -15,7 +15,7 @@ import type { BusMessage } from './cluster-bus.js';
 import type { NodeGone } from './node-registry.js';
 import { DROP_LEAVES_FOR_TEST, RosterDirectory } from './roster-directory.js';
 import {
-  busCall, encode, NODE_KINDS, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
+  busCall, encode, NODE_KINDS, parseGunCount, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
   type HandedMember, type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall, type TellCall,
 } from './roster-wire.js';
 
@@ -53,6 +53,10 @@ export type Outcome = { data?: Json; error?: { code: string; message: string } }
 
 export class RoomRoster {
   readonly remote = new Map<string, RemoteMember>();
+  /** GUN peers in the room on each other node, as that node last said (its snapshot's `g`, `r.gun`) */
+  readonly remoteGun = new Map<string, number>();
+  /** the sum of remoteGun: what --max-peers-per-room adds for the other nodes' GUN peers */
+  remoteGunPeers = 0;
   private hub: ChannelHub | undefined;
   /** cid → join time of this node's members (the owner is the longest-present member cluster-wide) */
   private readonly localAt = new Map<string, number>();
@@ -105,6 +109,7 @@ export class RoomRoster {
       this.cluster.subscribe(name, ROOM_KINDS.join, (m) => this.onJoin(m)),
       this.cluster.subscribe(name, ROOM_KINDS.leave, (m) => this.onLeave(m)),
       this.cluster.subscribe(name, ROOM_KINDS.update, (m) => this.onUpdate(m)),
+      this.cluster.subscribe(name, ROOM_KINDS.gun, (m) => this.onGunCount(m)),
       this.cluster.subscribe(name, ROOM_KINDS.snapshot, (m) => {
         const a = parseMembers(m.payload);
         if (a) this.onMembers(m.from, a);
@@ -174,7 +179,8 @@ export class RoomRoster {
         bytes += size;
       }
     }
-    return pages.map((members, page) => ({ room: this.room.name, q, v: this.v, s: this.cluster.startedAt, owned: this.room.owned, members, page, pages: pages.length }));
+    const g = this.room.peers.size;
+    return pages.map((members, page) => ({ room: this.room.name, q, v: this.v, s: this.cluster.startedAt, owned: this.room.owned, members, page, pages: pages.length, g }));
   }
 
   /** The whole snapshot once every page of it is here; undefined until then. */
@@ -296,6 +302,12 @@ export class RoomRoster {
   localChanged(member: Member): void {
     const r = this.record(member);
     this.publish(ROOM_KINDS.update, { v: ++this.v, s: this.cluster.startedAt, cid: member.cid, serving: r.serving, info: r.info });
+  }
+
+  /** This node's GUN peers in the room changed (a peer came or went): a numbered change, as a join. */
+  gunPeersChanged(): void {
+    if (this.disposed) return;
+    this.publish(ROOM_KINDS.gun, { v: ++this.v, s: this.cluster.startedAt, n: this.room.peers.size });
   }
 
   private publish(kind: string, notice: object): void {
@@ -452,6 +464,19 @@ export class RoomRoster {
     else delete r.info;
   }
 
+  private onGunCount(m: BusMessage): void {
+    if (m.from === this.self) return;
+    const n = parseGunCount(m.payload);
+    if (!n || !this.fresh(m.from, n.s, n.v)) return;
+    this.setGun(m.from, n.n);
+  }
+
+  private setGun(node: string, n: number): void {
+    this.remoteGunPeers += n - (this.remoteGun.get(node) ?? 0);
+    if (n > 0) this.remoteGun.set(node, n);
+    else this.remoteGun.delete(node);
+  }
+
   private askAgain(node: string): void {
     const now = Date.now();
     if ((this.gapAsked.get(node) ?? 0) > now - REASK_MS) return;
@@ -497,6 +522,7 @@ export class RoomRoster {
       // The snapshot is the node's whole truth: who is not in it has left.
       const listed = new Set(a.members.map((r) => r.cid));
       for (const r of [...this.remote.values()]) if (r.node === from && !listed.has(r.cid)) this.remove(r.cid, `${r.cid} left before replying`);
+      this.setGun(from, a.g);
     }
     if (a.owned && !this.room.owned && !this.hub) this.room.owned = true;
     for (const r of a.members) {
@@ -552,6 +578,7 @@ export class RoomRoster {
   }
 
   private dropNode(node: string, why: string): void {
+    this.setGun(node, 0);
     for (const r of [...this.remote.values()]) if (r.node === node) this.remove(r.cid, `${r.cid} is gone (${why}) before replying`);
   }
 

@@ -134,7 +134,7 @@ export class RosterDirectory {
     roster?.peerAsked(m.from);
     const answers: MembersAnswer[] = roster
       ? roster.snapshot(ask.q)
-      : [{ room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [], page: 0, pages: 1 }];
+      : [{ room: ask.room, q: ask.q, v: 0, s: this.cluster.startedAt, owned: false, members: [], page: 0, pages: 1, g: 0 }];
     for (const answer of answers) void busCall(() => this.cluster.bus.toNode(m.from, NODE_KINDS.members, encode(answer))).catch(() => {});
   }
 

@@ -5,7 +5,7 @@
 import type { Json } from '../channels/messages.js';
 
 /** Room publications (every node subscribed to the room). */
-export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', snapshot: 'r.snap' } as const;
+export const ROOM_KINDS = { join: 'r.join', leave: 'r.leave', update: 'r.upd', snapshot: 'r.snap', gun: 'r.gun' } as const;
 /** Node messages (one node's inbox); the room travels in the payload. */
 export const NODE_KINDS = {
   who: 'r.who', members: 'r.members', send: 'r.send', request: 'r.req', reply: 'r.rep', cancel: 'r.cancel', post: 'r.post', postAnswer: 'r.post-ans',
@@ -44,7 +44,10 @@ export interface WhoAsk { room: string; q: number }
  */
 export interface RosterDigest { s: number; rooms: [string, number][] }
 /** A snapshot may come in pages (`page` of `pages`): one bus message is bounded (NATS: max_payload). */
-export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number }
+/** `g`: the sender's GUN peers in the room (what --max-peers-per-room counts besides members). */
+export interface MembersAnswer { room: string; q: number; v: number; s: number; owned: boolean; members: MemberRecord[]; page: number; pages: number; g: number }
+/** A node's count of GUN peers in the room changed: one numbered change like a join or a leave. */
+export interface GunCountNotice { v: number; s: number; n: number }
 export interface SendCall { room: string; to: string; from: string; data: Json }
 /** `origin`: the requester's node, when the call was forwarded by the target's former node (a member handed over). */
 export interface RequestCall { room: string; rid: string; to: string; from: string; data: Json; timeoutMs: number; origin?: string }
@@ -139,7 +142,13 @@ export function parseMembers(p: Uint8Array): MembersAnswer | undefined {
   }
   const pages = isNum(o.pages) && o.pages >= 1 && o.pages <= 100_000 ? o.pages : 1;
   const page = isNum(o.page) && o.page >= 0 && o.page < pages ? o.page : 0;
-  return { room: o.room, q: o.q, v: o.v, s: o.s, owned: o.owned === true, members, page, pages };
+  const g = isNum(o.g) && o.g >= 0 ? o.g : 0;
+  return { room: o.room, q: o.q, v: o.v, s: o.s, owned: o.owned === true, members, page, pages, g };
+}
+
+export function parseGunCount(p: Uint8Array): GunCountNotice | undefined {
+  const o = parse(p);
+  return o && isNum(o.v) && isNum(o.s) && isNum(o.n) && o.n >= 0 ? { v: o.v, s: o.s, n: o.n } : undefined;
 }
 
 export function parseSend(p: Uint8Array): SendCall | undefined {

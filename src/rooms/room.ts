@@ -79,6 +79,12 @@ export class Room implements RelayHost {
     if (!cluster) return null;
     const links = (this.links ??= {});
     const link = (links[protocol] ??= cluster.link(this, protocol));
+    // GUN peers are counted cluster-wide through the native roster (--max-peers-per-room): a
+    // room with GUN peers here joins it too, so that the others hear of them and this node of theirs.
+    if (protocol === 'gun') {
+      const native = (links.native ??= cluster.link(this, 'native')) as NativeRoomLink | undefined;
+      return Promise.all([link?.ready(), native?.rosterReady()]).then(() => {});
+    }
     return link ? link.ready() : null;
   }
 
@@ -106,7 +112,12 @@ export class Room implements RelayHost {
    */
   get headcount(): number {
     const native = this.links?.native as NativeRoomLink | undefined;
-    return this.population + (native ? native.roster.remote.size : 0);
+    return this.population + (native ? native.roster.remote.size + native.roster.remoteGunPeers : 0);
+  }
+
+  /** A GUN peer came or went here (cluster: the other nodes count it too, through the roster). */
+  peersChanged(): void {
+    (this.links?.native as NativeRoomLink | undefined)?.roster.gunPeersChanged();
   }
 
   send(peer: Connection, frame: OutFrame, direct = false): void {

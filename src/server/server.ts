@@ -31,6 +31,7 @@ import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { engineAckWaitMs } from '../cluster/room-jobs.js';
+import { jobQueueTtlMs } from '../cluster/job-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
 import { MemberHandover } from '../cluster/member-handover.js';
@@ -65,6 +66,7 @@ export class MultisocketServer {
         key: config.clusterKey,
         streamLimits: { maxEntries: config.historySize, maxBytes: config.historyBytes, maxAgeMs: config.historyTtlMs },
         graphTtlMs: config.roomTtlMs + 60_000,
+        jobTtlMs: jobQueueTtlMs(config.roomTtlMs),
         jobLimits: { maxJobs: config.maxQueuedJobs, maxBytes: config.maxQueuedJobBytes, engineAckWaitMs: engineAckWaitMs(config.jobAckWaitMs) },
         log,
         counts: () => ({ rooms: this.rooms.size, connections: this.connectionCount }),
@@ -308,6 +310,7 @@ export class MultisocketServer {
   private attachGun(conn: WebSocketConnection, room: Room): void {
     conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
     room.peers.add(conn);
+    room.peersChanged();
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
     conn.onThrottledMessage((data, isBinary) => {
@@ -324,6 +327,7 @@ export class MultisocketServer {
       forgetPrincipal(conn);
       room.gun.leave(conn);
       room.peers.delete(conn);
+      room.peersChanged();
       this.rooms.left(room);
       this.log.debug('peer left', { room: room.name, peer: conn.id });
     });
