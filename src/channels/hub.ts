@@ -20,6 +20,7 @@ import type { Outcome, RemoteMember } from '../cluster/room-roster.js';
 import { newCid, newToken } from './cid.js';
 import type { HandedMember } from '../cluster/roster-wire.js';
 import { HANDOVER_MAX_BYTES, sameHash, tokenHash } from '../cluster/handover-token.js';
+import { outcomeOf, type Tally } from '../metrics/tally.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -36,6 +37,8 @@ export interface HubOptions {
   queue: WorkQueueOptions;
   /** Announced in `connect`. */
   limits: ServerLimits;
+  /** The server's counts (requests by outcome); none in unit tests. */
+  tally?: Tally;
 }
 
 // Memory: a server may hold tens of thousands of idle members, so a member is one small object
@@ -750,7 +753,10 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       if (!target) return replyError('unknown_target', `no member "${msg.to}" in this room`, 404);
     } else {
       target = this.nextServer(member);
-      if (!target) return replyError('no_responder', 'no member serves requests', 200);
+      if (!target) {
+        this.opts.tally?.requestDone('no_responder');
+        return replyError('no_responder', 'no member serves requests', 200);
+      }
     }
     const remote = 'node' in target ? target : undefined;
     const rid = 'r' + (++this.ridCounter).toString(36);
@@ -792,6 +798,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     clearTimeout(p.timer);
     if (cancel && p.targetNode !== undefined) this.link?.roster.cancel(p.targetNode, p.rid);
     p.requester.pendingRequests--;
+    this.opts.tally?.requestDone(outcomeOf(outcome.error?.code));
     const base = { type: 'reply', id: p.clientId, from: p.targetCid };
     p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);
   }

@@ -19,6 +19,7 @@ import type { GraphUpdate, GunMessage } from './types.js';
 import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
 import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
+import { Tally } from '../metrics/tally.js';
 
 export interface RelayHost {
   readonly name: string;
@@ -33,6 +34,8 @@ export interface RelayHost {
 export interface RelayOptions {
   pid: string;
   newId: IdGenerator;
+  /** The server's counts (puts, gets, acks); a private one when none is given. */
+  tally?: Tally;
 }
 
 /** Where a message id came from: routes replies to gets back to the asker only. */
@@ -97,7 +100,11 @@ export class GunRelay {
   private putLog: PutLog | undefined;
   private own: Dedup<OwnPut> | undefined;
 
-  constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {}
+  private readonly tally: Tally;
+
+  constructor(private readonly host: RelayHost, readonly store: GraphStore, private readonly opts: RelayOptions) {
+    this.tally = opts.tally ?? new Tally();
+  }
 
   private get deferred(): DeferredWrites {
     return (this.deferredWrites ??= new DeferredWrites((due) => this.applyDue(due)));
@@ -390,6 +397,7 @@ export class GunRelay {
   }
 
   private put(peer: Connection, msg: GunMessage, id: string, raw: string | undefined): void {
+    this.tally.gunPuts++;
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
@@ -423,6 +431,7 @@ export class GunRelay {
   }
 
   private get(peer: Connection, msg: GunMessage, id: string, raw: string | undefined): void {
+    this.tally.gunGets++;
     const get = msg.get as Record<string, unknown>;
     if (typeof get !== 'object' || get === null || typeof get['#'] !== 'string') {
       return this.sendAck(peer, id, 'invalid get: expected {"#":soul}');
@@ -495,6 +504,8 @@ export class GunRelay {
   }
 
   private sendAck(peer: Connection, id: string, err?: string): void {
+    if (err) this.tally.gunErrAcks++;
+    else this.tally.gunAcks++;
     this.host.send(peer, new OutFrame(
       '{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + (err ? ',"err":' + q(err) : ',"ok":1') + '}',
     ), true);

@@ -10,8 +10,11 @@ import { createIdGenerator, createPeerId } from '../gun/ids.js';
 import { CloseCode } from '../transports/connection.js';
 import { Room, type RoomOptions } from './room.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
+import type { Tally } from '../metrics/tally.js';
 
 export interface RegistryOptions {
+  /** The server's counts (src/metrics/tally.ts). */
+  tally?: Tally;
   roomTtlMs: number;
   maxRooms: number;
   maxPeersPerRoom: number;
@@ -107,6 +110,7 @@ export class RoomRegistry {
     const room = new Room(name, {
       maxRoomBytes: this.opts.maxRoomBytes, pid: this.pid, newId: this.newId, log: this.opts.log,
       owned, hub: this.opts.hub, cluster: this.opts.cluster, onOwnerLeft: (r) => this.close(r, 'owner_left'), onMemberLeft: (r) => this.left(r),
+      tally: this.opts.tally,
     });
     this.rooms.set(name, room);
     this.emptyRooms.set(name, room);

@@ -11,6 +11,7 @@ import { Perm } from '../access/permissions.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
 import type { RoomLink, RoomProtocol } from '../cluster/room-link.js';
 import type { NativeRoomLink } from '../cluster/native-room-link.js';
+import type { Tally } from '../metrics/tally.js';
 
 export interface RoomOptions {
   maxRoomBytes: number;
@@ -25,6 +26,8 @@ export interface RoomOptions {
   onOwnerLeft: (room: Room) => void;
   /** A native member left for good (the room may now be empty). */
   onMemberLeft: (room: Room) => void;
+  /** The server's counts: the room's messages are added to them when it is freed. */
+  tally?: Tally;
 }
 
 export interface RoomStats {
@@ -63,7 +66,7 @@ export class Room implements RelayHost {
   constructor(readonly name: string, private readonly opts: RoomOptions) {
     this.log = opts.log;
     this.owned = opts.owned;
-    this.gun = new GunRelay(this, new MemoryGraphStore(opts.maxRoomBytes), { pid: opts.pid, newId: opts.newId });
+    this.gun = new GunRelay(this, new MemoryGraphStore(opts.maxRoomBytes), { pid: opts.pid, newId: opts.newId, tally: opts.tally });
   }
 
   /** This process's node of the cluster, or undefined (memory broker: one process). */
@@ -102,6 +105,11 @@ export class Room implements RelayHost {
   }
 
   get members(): number { return this.hub?.size ?? 0; }
+
+  /** The native hub's message counts (zero before the first member). */
+  nativeMessages(): { in: number; out: number } {
+    return { in: this.hub?.messagesIn ?? 0, out: this.hub?.messagesOut ?? 0 };
+  }
 
   /** GUN peers plus native members: a room with none is empty. */
   get population(): number { return this.peers.size + this.members; }
@@ -153,6 +161,18 @@ export class Room implements RelayHost {
     };
   }
 
+  /** Hand this room's message counts to the server's (once: dispose may run twice). */
+  private retire(): void {
+    const retired = this.opts.tally?.retired;
+    if (!retired) return;
+    retired.gunIn += this.messagesIn;
+    retired.gunOut += this.messagesOut;
+    retired.nativeIn += this.hub?.messagesIn ?? 0;
+    retired.nativeOut += this.hub?.messagesOut ?? 0;
+    this.messagesIn = this.messagesOut = 0;
+    if (this.hub) this.hub.messagesIn = this.hub.messagesOut = 0;
+  }
+
   dispose(): void {
     if (this.links) for (const link of Object.values(this.links)) link?.dispose();
     this.links = undefined;
@@ -160,6 +180,7 @@ export class Room implements RelayHost {
     this.expiry = undefined;
     this.gun.dispose();
     this.hub?.dispose();
+    this.retire();
     this.peers.clear();
   }
 }

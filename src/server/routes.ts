@@ -11,7 +11,7 @@ import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
 import { checkAdmin } from './admin-access.js';
 
-const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain';
+const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Every answer a page of an allowed origin may read carries CORS headers, refusals included
@@ -62,6 +62,8 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
         sendJson(res, 200, stats(server), cors);
       }).catch((err: unknown) => failed(server, res, cors, err));
       return;
+    case '/_/metrics':
+      return metricsEndpoint(server, req, res, cors);
     case '/_/door':
       return handleDoor(server, req, res, cors);
     case '/_/client.js':
@@ -91,6 +93,28 @@ function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res
     sendJson(res, 202, { status: 'draining', drainTimeoutMs: server.config.drainTimeoutMs }, cors);
     server.log.info('drain requested', { by: 'POST /_/drain' });
     server.requestDrain('POST /_/drain');
+  }).catch((err: unknown) => failed(server, res, cors, err));
+}
+
+/**
+ * GET /_/metrics: the Prometheus text format. The rule of /_/stats: open while no credential is
+ * configured (a scraper on the private network needs none); once room tokens or --admin-token
+ * are, only the admin credential (checkAdmin: the --admin-token secret or a room token with
+ * `admin`) may read it.
+ */
+function metricsEndpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, cors: Record<string, string>): void {
+  const send = () => server.metrics.text().then((text) => {
+    res.writeHead(200, { ...cors, 'Content-Type': server.metrics.contentType, 'Cache-Control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : text);
+  });
+  if (!server.access.enabled && server.config.adminToken === undefined) {
+    send().catch((err: unknown) => failed(server, res, cors, err));
+    return;
+  }
+  const guard = { adminToken: server.config.adminToken, access: server.access, trustProxy: server.config.trustProxy };
+  checkAdmin(guard, req).then((refusal) => {
+    if (refusal) return sendError(res, refusal.code, refusal.message, cors, refusal.status);
+    return send();
   }).catch((err: unknown) => failed(server, res, cors, err));
 }
 

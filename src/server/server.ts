@@ -36,6 +36,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-ti
 import { serveForwardedPosts } from './native-post.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
+import { Tally } from '../metrics/tally.js';
+import { ServerMetrics } from '../metrics/metrics.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -57,6 +59,10 @@ export class MultisocketServer {
   onDrainRequested: ((by: string) => void) | undefined;
   /** This process as a node of a cluster; undefined with the memory broker (one process). */
   readonly cluster: ClusterNode | undefined;
+  /** Counts no room keeps (GUN acks, requests by outcome, closes, refusals), shared by every room. */
+  readonly tally = new Tally();
+  /** GET /_/metrics; made on the first scrape (a server nobody scrapes runs no collectors). */
+  private metricsRegistry: ServerMetrics | undefined;
 
   constructor(readonly config: Config, readonly log: Logger) {
     if (config.broker.kind !== 'memory') {
@@ -81,6 +87,7 @@ export class MultisocketServer {
     this.origins = new OriginPolicy(config.allowedOrigins);
     this.limits = new ConnectionLimits(config);
     this.rooms = new RoomRegistry({
+      tally: this.tally,
       roomTtlMs: config.roomTtlMs,
       maxRooms: config.maxRooms,
       maxPeersPerRoom: config.maxPeersPerRoom,
@@ -103,6 +110,7 @@ export class MultisocketServer {
           resumeGraceMs: config.resumeGraceMs,
           maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
         }),
+        tally: this.tally,
       },
       log,
       cluster: this.cluster,
@@ -127,7 +135,7 @@ export class MultisocketServer {
       } catch (err) {
         // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
         log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
+        this.refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
       }
     });
     this.http.on('clientError', (_err, socket) => {
@@ -143,6 +151,17 @@ export class MultisocketServer {
   }
 
   get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
+
+  /** Open connections by protocol and transport, counted on demand (a scrape): GUN peers are the rooms' peers. */
+  connectionCounts(): { gunWebsocket: number; nativeWebsocket: number; nativeSse: number } {
+    let gun = 0;
+    for (const [, room] of this.rooms) gun += room.peers.size;
+    return { gunWebsocket: gun, nativeWebsocket: Math.max(0, this.connections.size - gun), nativeSse: this.sseConnections.size };
+  }
+
+  get metrics(): ServerMetrics {
+    return (this.metricsRegistry ??= new ServerMetrics(this, this.tally));
+  }
 
   /** close() (the drain) has begun: every door refuses with shutting_down, /_/ready answers 503. */
   get isClosing(): boolean { return this.closing !== undefined; }
@@ -175,27 +194,27 @@ export class MultisocketServer {
   // plain HTTP answer before any WebSocket exists; nothing here may throw past the socket.
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError);
-    if (this.closing) return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+    if (this.closing) return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
     const path = roomFromUrl(req.url ?? '/');
-    if (!path.ok) return refuseUpgrade(socket, 'bad_path', path.error, path.status);
+    if (!path.ok) return this.refuseUpgrade(socket, 'bad_path', path.error, path.status);
     const origin = OriginPolicy.originOf(req);
     if (!this.origins.allows(origin)) {
       this.log.info('upgrade refused', { room: path.room, origin, reason: 'origin_forbidden' });
-      return refuseUpgrade(socket, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
+      return this.refuseUpgrade(socket, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
     }
     const offer = subprotocolOffer(req);
     if (offer === 'unsupported') {
-      return refuseUpgrade(socket, 'unsupported_subprotocol', `this server speaks the ${SUBPROTOCOL} subprotocol (offered: ${String(req.headers['sec-websocket-protocol']).slice(0, 200)}); without a subprotocol a room speaks GUN`);
+      return this.refuseUpgrade(socket, 'unsupported_subprotocol', `this server speaks the ${SUBPROTOCOL} subprotocol (offered: ${String(req.headers['sec-websocket-protocol']).slice(0, 200)}); without a subprotocol a room speaks GUN`);
     }
     const native = offer === 'native';
     if (path.reserved) {
-      if (path.room !== '/_/new') return refuseUpgrade(socket, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
-      if (!native) return refuseUpgrade(socket, 'bad_request', `/_/new creates an owned room for the ${SUBPROTOCOL} subprotocol`);
+      if (path.room !== '/_/new') return this.refuseUpgrade(socket, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
+      if (!native) return this.refuseUpgrade(socket, 'bad_request', `/_/new creates an owned room for the ${SUBPROTOCOL} subprotocol`);
     }
     // Only what the connection needs is taken from the request: a closure that kept `req` alive
     // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
     const options = native ? joinOptions(req, this.config.maxInfoBytes) : undefined;
-    if (options && 'refused' in options) return refuseUpgrade(socket, options.refused, options.message);
+    if (options && 'refused' in options) return this.refuseUpgrade(socket, options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
     const limited = this.limits.open(address);
     if (limited) return this.refuseLimited(socket, limited, address);
@@ -212,7 +231,7 @@ export class MultisocketServer {
     } catch (err) {
       this.limits.close(address);
       this.log.error('upgrade failed', { room: roomName, err: (err as Error).stack });
-      refuseUpgrade(socket, 'internal', 'the server failed to admit this connection');
+      this.refuseUpgrade(socket, 'internal', 'the server failed to admit this connection');
     }
   }
 
@@ -221,7 +240,7 @@ export class MultisocketServer {
     // The drain may have begun while the token was checked.
     if (this.closing) {
       this.limits.close(address);
-      return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+      return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
     }
     const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options?.resume);
     if (!admission.ok) {
@@ -247,7 +266,7 @@ export class MultisocketServer {
       if (socket.destroyed) return this.limits.close(address);
       if (this.closing) {
         this.limits.close(address);
-        return refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+        return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
       }
       if (this.rooms.isFullFor(admission.room, options?.resume)) {
         this.limits.close(address);
@@ -257,7 +276,7 @@ export class MultisocketServer {
     }, (err: unknown) => {
       this.limits.close(address);
       this.log.warn('upgrade refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
-      refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again');
+      this.refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again');
     });
   }
 
@@ -273,13 +292,13 @@ export class MultisocketServer {
 
   private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
     this.log.warn('upgrade refused', { address, reason: limited.code });
-    refuseUpgrade(socket, limited.code, limited.message);
+    this.refuseUpgrade(socket, limited.code, limited.message);
   }
 
   private refuseAccess(socket: Duplex, refusal: AccessRefusal, address: string, room: string): void {
     this.limits.close(address);
     this.log.info('upgrade refused', { room, address, reason: refusal.code });
-    refuseUpgrade(socket, refusal.code, refusal.message);
+    this.refuseUpgrade(socket, refusal.code, refusal.message);
   }
 
   private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
@@ -300,9 +319,15 @@ export class MultisocketServer {
     else this.attachGun(conn, room);
   }
 
+  /** Every refused upgrade goes through here: answered, and counted by reason for /_/metrics. */
+  private refuseUpgrade(socket: Duplex, code: KnownErrorCode, message: string, status?: number): void {
+    this.tally.upgradeRefused(code);
+    refuseUpgrade(socket, code, message, status);
+  }
+
   private refuse(socket: Duplex, room: string, reason: AdmissionRefusal): void {
     this.log.warn('upgrade refused', { room, reason });
-    refuseUpgrade(socket, reason, admissionMessage(reason, room, this.config));
+    this.refuseUpgrade(socket, reason, admissionMessage(reason, room, this.config));
   }
 
   // Memory: each listener below shares its method's one closure context, so the socket-error
@@ -321,7 +346,8 @@ export class MultisocketServer {
       }
       room.messagesIn += room.gun.receive(conn, data.toString('utf8'));
     });
-    conn.ws.on('close', () => {
+    conn.ws.on('close', (code: number) => {
+      this.tally.closed(code);
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
@@ -341,7 +367,8 @@ export class MultisocketServer {
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
       receiveNativeFrame(this.access, room, member, conn, data.toString('utf8'));
     });
-    conn.ws.on('close', () => {
+    conn.ws.on('close', (code: number) => {
+      this.tally.closed(code);
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);

@@ -1,0 +1,136 @@
+// GET /_/metrics (issue 12 §1): the Prometheus text format, our counters moving with real traffic
+// (GUN puts/gets/acks, native publish/request, connections by protocol and transport, closes,
+// refused upgrades), no room name in it, and the /_/stats rule for who may read it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { startServer, type RunningServer } from './helpers/server.ts';
+import WebSocket from 'ws';
+import { GunPeer, awaitUpgrade, uid as gunUid } from './helpers/gun-wire.ts';
+import { SseMember, WsMember, uid, type Msg } from './helpers/native.ts';
+
+const SECRET = 'metrics-test-secret-0123456789-abcdefgh';
+const ADMIN_TOKEN = 'metrics-admin-token-0123456789';
+
+let open: RunningServer;
+let guarded: RunningServer;
+before(async () => {
+  [open, guarded] = await Promise.all([
+    startServer({ args: ['--resume-grace', '0'] }),
+    startServer({ args: ['--admin-token', ADMIN_TOKEN], env: { MULTISOCKET_JWT_SECRET: SECRET } }),
+  ]);
+});
+after(async () => { await Promise.all([open?.stop(), guarded?.stop()]); });
+
+type Samples = Map<string, number>;
+
+/** Parse the exposition text strictly: every line a comment, blank, or `name{labels} value`. */
+function parse(text: string): Samples {
+  const samples: Samples = new Map();
+  const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|[+-]Inf)$/;
+  // prom-client writes NaN as "Nan" (an event-loop histogram with no samples yet); Go's ParseFloat, which Prometheus uses, takes any case.
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    const m = sample.exec(line);
+    assert.ok(m, `not an exposition line: ${JSON.stringify(line)}`);
+    samples.set(m[1] + (m[2] ?? ''), Number(m[3]));
+  }
+  return samples;
+}
+
+async function scrape(server: RunningServer, headers: Record<string, string> = {}): Promise<{ text: string; samples: Samples }> {
+  const res = await fetch(server.http + '/_/metrics', { headers, signal: AbortSignal.timeout(3000) });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  return { text, samples: parse(text) };
+}
+
+const value = (s: Samples, key: string): number => s.get(key) ?? 0;
+
+test('/_/metrics: Prometheus text; GUN, native, connection, close and refusal counters move; no room names', async () => {
+  const gunRoom = '/' + gunUid('metrics-gun');
+  const nativeRoom = '/' + uid('metrics-native');
+  const before = (await scrape(open)).samples;
+
+  // GUN: a put (acked ok), an invalid put (an err ack), a get.
+  const peer = await GunPeer.connect(open.ws, gunRoom);
+  const soul = gunUid('soul');
+  const ok = await peer.putAck({ [soul]: { _: { '#': soul, '>': { a: 1 } }, a: 1 } });
+  assert.equal(ok.ok, 1, JSON.stringify(ok));
+  const bad = await peer.putAck({ [soul]: 5 });
+  assert.ok(bad.err, JSON.stringify(bad));
+  await peer.ask({ '#': soul });
+
+  // Native: a WebSocket member serving requests, an SSE member publishing and asking.
+  const server = await WsMember.connect(open.ws, nativeRoom);
+  const sse = await SseMember.connect(open.http, nativeRoom);
+  server.send({ type: 'serve' });
+  server.send({ type: 'presence' });
+  await server.waitFor((m: Msg) => m.type === 'presence', 2000, 'presence after serve');
+  const pub = await sse.send({ type: 'publish', data: { hi: 1 } });
+  assert.equal(pub.status, 200, pub.text);
+  await server.waitFor((m: Msg) => m.type === 'message' && m.data?.hi === 1, 2000, 'the publication');
+  const asking = sse.send({ type: 'request', id: 'q1', data: 2 });
+  const req = await server.waitFor((m: Msg) => m.type === 'request', 2000, 'the request');
+  server.send({ type: 'reply', id: req.id, data: 3 });
+  const replied = await asking;
+  assert.equal(replied.body?.data, 3, replied.text);
+  const failing = sse.send({ type: 'request', id: 'q2', data: 4 });
+  const req2 = await server.waitFor((m: Msg) => m.type === 'request' && m.id !== req.id, 2000, 'the second request');
+  server.send({ type: 'reply', id: req2.id, error: { code: 'nope', message: 'refused by the handler' } });
+  assert.equal((await failing).body?.error?.code, 'nope');
+
+  // A refused upgrade (an unknown multisocket.* subprotocol).
+  const refused = await awaitUpgrade(new WebSocket(open.ws + nativeRoom, 'multisocket.v9', { perMessageDeflate: false }));
+  assert.equal(refused.kind, 'rejected');
+
+  const during = await scrape(open);
+  const s = during.samples;
+  assert.equal(value(s, 'multisocket_connections{protocol="gun",transport="websocket"}'), 1);
+  assert.equal(value(s, 'multisocket_connections{protocol="native",transport="websocket"}'), 1);
+  assert.equal(value(s, 'multisocket_connections{protocol="native",transport="sse"}'), 1);
+  assert.ok(value(s, 'multisocket_rooms') >= 2);
+  assert.ok(value(s, 'multisocket_gun_puts_total') >= value(before, 'multisocket_gun_puts_total') + 2);
+  assert.ok(value(s, 'multisocket_gun_gets_total') >= value(before, 'multisocket_gun_gets_total') + 1);
+  assert.equal(value(s, 'multisocket_gun_acks_total'), value(before, 'multisocket_gun_acks_total') + 1);
+  assert.equal(value(s, 'multisocket_gun_err_acks_total'), value(before, 'multisocket_gun_err_acks_total') + 1);
+  assert.equal(value(s, 'multisocket_native_requests_total{outcome="ok"}'), value(before, 'multisocket_native_requests_total{outcome="ok"}') + 1);
+  assert.equal(value(s, 'multisocket_native_requests_total{outcome="handler_error"}'), value(before, 'multisocket_native_requests_total{outcome="handler_error"}') + 1);
+  for (const p of ['gun', 'native']) {
+    assert.ok(value(s, `multisocket_messages_in_total{protocol="${p}"}`) > value(before, `multisocket_messages_in_total{protocol="${p}"}`), `messages in (${p})`);
+    assert.ok(value(s, `multisocket_messages_out_total{protocol="${p}"}`) > value(before, `multisocket_messages_out_total{protocol="${p}"}`), `messages out (${p})`);
+  }
+  assert.equal(value(s, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}'), value(before, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}') + 1);
+  assert.ok(s.has('nodejs_eventloop_lag_seconds'), 'the event-loop lag collector');
+  assert.ok(s.has('process_resident_memory_bytes'), 'the process collectors');
+  assert.ok(!s.has('multisocket_broker_up{kind="memory"}'), 'no broker gauge without a cluster');
+  for (const r of [gunRoom, nativeRoom, soul]) assert.ok(!during.text.includes(r.slice(1)), `${r} appears in the metrics`);
+
+  // A request nobody serves, then everyone leaves: closes by code, and counts survive the rooms.
+  server.send({ type: 'unserve' });
+  server.send({ type: 'presence' });
+  await server.waitFor((m: Msg) => m.type === 'presence' && server.count((x: Msg) => x.type === 'presence') >= 2, 2000, 'presence after unserve');
+  assert.equal((await sse.send({ type: 'request', id: 'q3', data: 5 })).body?.error?.code, 'no_responder');
+  await Promise.all([peer.close(), server.close(), sse.close()]);
+  const after = await scrape(open);
+  const a = after.samples;
+  assert.equal(value(a, 'multisocket_native_requests_total{outcome="no_responder"}'), value(before, 'multisocket_native_requests_total{outcome="no_responder"}') + 1);
+  const closes = (x: Samples) => [...x].filter(([k]) => k.startsWith('multisocket_closes_total{')).reduce((n, [, v]) => n + v, 0);
+  assert.equal(closes(a), closes(before) + 2, 'two WebSocket closes (the GUN peer and the WebSocket member)');
+  assert.ok(value(a, 'multisocket_messages_in_total{protocol="native"}') >= value(s, 'multisocket_messages_in_total{protocol="native"}'));
+});
+
+test('/_/metrics with credentials configured: 401 without the admin credential, 200 with --admin-token or an admin room token', async () => {
+  const bare = await fetch(guarded.http + '/_/metrics');
+  assert.equal(bare.status, 401);
+  assert.equal((await bare.json() as Msg).error.code, 'token_required');
+  const wrong = await fetch(guarded.http + '/_/metrics', { headers: { Authorization: 'Bearer wrong-wrong-wrong-wrong' } });
+  assert.ok(wrong.status === 401 || wrong.status === 403, String(wrong.status));
+  const user = await new SignJWT({ rooms: ['/**'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+  const notAdmin = await fetch(guarded.http + '/_/metrics', { headers: { Authorization: `Bearer ${user}` } });
+  assert.equal(notAdmin.status, 403);
+  await scrape(guarded, { Authorization: `Bearer ${ADMIN_TOKEN}` });
+  const admin = await new SignJWT({ perms: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+  await scrape(guarded, { Authorization: `Bearer ${admin}` });
+});
