@@ -8,6 +8,7 @@ import { startServer, type RunningServer } from './helpers/server.ts';
 import WebSocket from 'ws';
 import { GunPeer, awaitUpgrade, uid as gunUid } from './helpers/gun-wire.ts';
 import { SseMember, WsMember, uid, type Msg } from './helpers/native.ts';
+import { ENGINE_KINDS, startCluster } from './helpers/cluster.ts';
 
 const SECRET = 'metrics-test-secret-0123456789-abcdefgh';
 const ADMIN_TOKEN = 'metrics-admin-token-0123456789';
@@ -134,3 +135,15 @@ test('/_/metrics with credentials configured: 401 without the admin credential, 
   const admin = await new SignJWT({ perms: ['admin'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
   await scrape(guarded, { Authorization: `Bearer ${admin}` });
 });
+
+for (const kind of ENGINE_KINDS) {
+  test(`[${kind}] /_/metrics in a cluster: multisocket_broker_up{kind} is 1 while the engine answers`, async () => {
+    const cluster = await startCluster(kind, { nodes: 1 });
+    try {
+      const s = (await scrape(cluster.nodes[0])).samples;
+      assert.equal(s.get(`multisocket_broker_up{kind="${kind}"}`), 1, [...s.keys()].filter((k) => k.startsWith('multisocket_')).join(', '));
+    } finally {
+      await cluster.stop();
+    }
+  });
+}
