@@ -136,6 +136,20 @@ test('/_/metrics with credentials configured: 401 without the admin credential, 
   await scrape(guarded, { Authorization: `Bearer ${admin}` });
 });
 
+test('/_/metrics: multisocket_rate_limited_total counts native messages dropped for --max-messages-per-second', async () => {
+  const limited = await startServer({ args: ['--max-messages-per-second', '5'] });
+  try {
+    const w = await WsMember.connect(limited.ws, '/' + uid('metrics-rate'));
+    // A batch of 8 in one frame: 5 within the budget, 3 dropped.
+    w.send(Array.from({ length: 8 }, (_, i) => ({ type: 'publish', data: i, ref: `p${i}` })));
+    await w.waitForCount((x: Msg) => x.type === 'error' && x.code === 'rate_limited', 3, 2000, 'rate_limited errors');
+    assert.equal((await scrape(limited)).samples.get('multisocket_rate_limited_total'), 3);
+    await w.close();
+  } finally {
+    await limited.stop();
+  }
+});
+
 for (const kind of ENGINE_KINDS) {
   test(`[${kind}] /_/metrics in a cluster: multisocket_broker_up{kind} is 1 while the engine answers`, async () => {
     const cluster = await startCluster(kind, { nodes: 1 });

@@ -68,6 +68,7 @@ export class ServerMetrics {
     plain('multisocket_gun_puts_total', 'GUN put messages received.', () => tally.gunPuts);
     plain('multisocket_gun_gets_total', 'GUN get messages received.', () => tally.gunGets);
     plain('multisocket_gun_acks_total', 'GUN puts acknowledged with ok.', () => tally.gunAcks);
+    plain('multisocket_rate_limited_total', 'Native messages dropped (answered rate_limited) for --max-messages-per-second.', () => tally.rateLimited);
     plain('multisocket_gun_err_acks_total', 'GUN acks carrying err (invalid, refused by SEA or a full room, forbidden, the engine down).', () => tally.gunErrAcks);
 
     new Counter({

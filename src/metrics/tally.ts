@@ -15,6 +15,8 @@ export class Tally {
   gunGets = 0;
   gunAcks = 0;
   gunErrAcks = 0;
+  /** Native messages dropped for --max-messages-per-second (GUN frames over it are held, not dropped). */
+  rateLimited = 0;
   readonly requests: Record<RequestOutcome, number> = Object.fromEntries(REQUEST_OUTCOMES.map((o) => [o, 0])) as Record<RequestOutcome, number>;
   /** By close code (a number, or 'other'). */
   readonly closes = new Map<string, number>();

@@ -69,6 +69,9 @@ export class Room implements RelayHost {
     this.gun = new GunRelay(this, new MemoryGraphStore(opts.maxRoomBytes), { pid: opts.pid, newId: opts.newId, tally: opts.tally });
   }
 
+  /** The server's counts (src/metrics/tally.ts), shared by its rooms. */
+  get tally(): Tally | undefined { return this.opts.tally; }
+
   /** This process's node of the cluster, or undefined (memory broker: one process). */
   get cluster(): ClusterNode | undefined { return this.opts.cluster; }
 

@@ -96,7 +96,10 @@ function answerNativePost(server: MultisocketServer, roomName: string, body: { t
     return fail('bad_token', 'unknown token for this room (its connection may be gone)');
   }
   const conn = member.conn as { budget?: { take(now: number): boolean } } | undefined;
-  if (conn?.budget && !conn.budget.take(Date.now())) return fail('rate_limited', 'over --max-messages-per-second');
+  if (conn?.budget && !conn.budget.take(Date.now())) {
+    server.tally.rateLimited++;
+    return fail('rate_limited', 'over --max-messages-per-second');
+  }
   const parsed = parseClientMessage(body);
   if (!parsed.ok) return fail('bad_message', parsed.message);
   if (parsed.msg.type === 'auth' && typeof body.jwt !== 'string') {

@@ -126,6 +126,7 @@ export function receiveNativeFrame(access: RoomAccess, room: Room, member: Membe
   const now = Date.now();
   for (const item of batch) {
     if (!conn.withinBudget(now)) {
+      if (room.tally) room.tally.rateLimited++;
       hub.sendError(member, 'rate_limited', 'over --max-messages-per-second; message dropped', refOf(item));
       continue;
     }
