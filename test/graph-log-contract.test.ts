@@ -8,7 +8,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
 import {
   compactGraphs, compactRoom, loadedGraphs, type LoggedPut, type GraphLoad, type GraphLog, type GraphLogCounters, type GraphLogOptions,
@@ -21,7 +20,7 @@ import { DeferredWrites } from '../src/gun/deferred-writes.ts';
 import { mergeDue, mergePut } from '../src/gun/merge-put.ts';
 import { graphJson } from '../src/gun/node-json.ts';
 import type { GraphUpdate, GunValue } from '../src/gun/types.ts';
-import { rawJetStream, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
+import { rawJetStream, rawRedis, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
 
 const KEY_A = ClusterKey.fromSecret('graph-log-contract-cluster-key-A-0123456789');
 const KEY_B = ClusterKey.fromSecret('graph-log-contract-cluster-key-B-0123456789');
@@ -67,19 +66,8 @@ const redis: Impl = {
     made.push(s);
     return s;
   },
-  async raw(ns) {
-    const r = new Redis(this.engine!.url);
-    try {
-      const out: Buffer[] = [];
-      for (const k of await r.keysBuffer(`${ns}:*`)) {
-        const type = await r.type(k);
-        if (type === 'string') out.push((await r.getBuffer(k))!);
-        else if (type === 'hash') out.push(...Object.values(await r.hgetallBuffer(k)));
-        else if (type === 'stream') for (const [id, fields] of await r.xrangeBuffer(k, '-', '+')) out.push(id, ...fields);
-        else assert.fail(`unexpected ${type} key ${k}`);
-      }
-      return out;
-    } finally { r.disconnect(); }
+  raw(ns) {
+    return rawRedis(this.engine!.url, `${ns}:*`, { types: ['string', 'hash', 'stream'] });
   },
 };
 

@@ -10,7 +10,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
@@ -18,7 +17,7 @@ import { openJob, sealJob, type JobQueue, type JobQueueLimits, type JobRecord, t
 import { MemoryJobQueue, MemoryJobStore } from '../src/cluster/memory-job-queue.ts';
 import { RedisJobQueue } from '../src/cluster/redis-job-queue.ts';
 import { NatsJobQueue } from '../src/cluster/nats-job-queue.ts';
-import { startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
+import { rawRedis, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
 
 const KEY_A = ClusterKey.fromSecret('job-queue-contract-cluster-key-A-0123456789');
 const KEY_B = ClusterKey.fromSecret('job-queue-contract-cluster-key-B-0123456789');
@@ -59,18 +58,8 @@ const redis: Impl = {
     made.push(q);
     return q;
   },
-  async raw(ns) {
-    const r = new Redis(this.engine!.url);
-    try {
-      const out: Buffer[] = [];
-      for (const k of await r.keysBuffer(`${ns}:*`)) {
-        const type = await r.type(k);
-        if (type === 'string') out.push((await r.getBuffer(k))!);
-        else if (type === 'stream') for (const [id, fields] of await r.xrangeBuffer(k, '-', '+')) out.push(id, ...fields);
-        else assert.fail(`unexpected ${type} key ${k}`);
-      }
-      return out;
-    } finally { r.disconnect(); }
+  raw(ns) {
+    return rawRedis(this.engine!.url, `${ns}:*`);
   },
 };
 

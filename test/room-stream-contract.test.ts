@@ -13,7 +13,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { ClusterKey } from '../src/cluster/cluster-key.ts';
 import type { LiveEntry, PublishRecord, RoomStreams, StreamLimits, StreamReplay } from '../src/cluster/room-stream.ts';
 import { MemoryRoomStreams } from '../src/cluster/memory-room-streams.ts';
@@ -22,7 +21,7 @@ import { NatsRoomStreams } from '../src/cluster/nats-room-streams.ts';
 import { buildReplay, encodeRecord, HIST_KIND, type RoomStreamCounters } from '../src/cluster/stream-replay.ts';
 import { seal } from '../src/cluster/seal.ts';
 import { connect as natsConnect, headers as natsHeaders } from '@nats-io/transport-node';
-import { rawJetStream, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
+import { rawJetStream, rawRedis, startNats, startRedis, type RunningEngine } from './helpers/engines.ts';
 
 const KEY_A = ClusterKey.fromSecret('contract-test-cluster-key-A-0123456789');
 const KEY_B = ClusterKey.fromSecret('contract-test-cluster-key-B-0123456789');
@@ -62,18 +61,8 @@ const redis: Impl = {
     made.push(s);
     return s;
   },
-  async raw(ns) {
-    const r = new Redis(this.engine!.url);
-    try {
-      const out: Buffer[] = [];
-      for (const k of await r.keysBuffer(`${ns}:*`)) {
-        const type = await r.type(k);
-        if (type === 'string') out.push((await r.getBuffer(k))!);
-        else if (type === 'stream') for (const [id, fields] of await r.xrangeBuffer(k, '-', '+')) out.push(id, ...fields);
-        else assert.fail(`unexpected ${type} key ${k}`);
-      }
-      return out;
-    } finally { r.disconnect(); }
+  raw(ns) {
+    return rawRedis(this.engine!.url, `${ns}:*`);
   },
 };
 

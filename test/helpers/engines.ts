@@ -330,3 +330,34 @@ export async function rawJetStream(url: string, stream: string): Promise<Buffer[
     return out;
   } finally { await nc.close(); }
 }
+
+export interface RawRedisOptions {
+  /** key types read; any other type fails the test (default: strings and streams) */
+  types?: Array<'string' | 'stream' | 'hash' | 'set'>;
+  /** also return the key names */
+  keys?: boolean;
+  /** skip keys of other types instead of failing */
+  skipOthers?: boolean;
+}
+
+/** Every byte Redis holds under keys matching `pattern` (values, stream entry ids and fields), for plaintext checks. */
+export async function rawRedis(url: string, pattern: string, opts: RawRedisOptions = {}): Promise<Buffer[]> {
+  const types = new Set<string>(opts.types ?? ['string', 'stream']);
+  const r = new Redis(url);
+  try {
+    const out: Buffer[] = [];
+    for (const k of await r.keysBuffer(pattern)) {
+      if (opts.keys) out.push(k);
+      const type = await r.type(k);
+      if (!types.has(type)) {
+        assert.ok(opts.skipOthers, `unexpected ${type} key ${k}`);
+        continue;
+      }
+      if (type === 'string') out.push((await r.getBuffer(k))!);
+      else if (type === 'hash') out.push(...Object.values(await r.hgetallBuffer(k)));
+      else if (type === 'stream') for (const [id, fields] of await r.xrangeBuffer(k, '-', '+')) out.push(id, ...fields);
+      else if (type === 'set') out.push(...await r.smembersBuffer(k));
+    }
+    return out;
+  } finally { r.disconnect(); }
+}
