@@ -82,8 +82,10 @@ export interface Config {
   workers: number;
   /** On SIGTERM/SIGINT or POST /_/drain: how long requests in flight may take to be answered (ms). */
   drainTimeoutMs: number;
-  /** A secret that admits to the admin endpoints (POST /_/drain) as `Authorization: Bearer <it>`. */
+  /** A secret that admits to the admin API (/_/rooms…, /_/dashboard, POST /_/drain) as `Authorization: Bearer <it>`. */
   adminToken?: string;
+  /** The admin API answers local clients without a credential (loopback, no proxy, no web page). */
+  adminLoopback: boolean;
 }
 
 export interface AuthConfig {
@@ -128,6 +130,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 
   broker: { kind: 'memory' },
   workers: 1,
   drainTimeoutMs: 10_000,
+  adminLoopback: false,
 };
 
 /** Shortest --admin-token accepted: it guards endpoints that stop the server. */
@@ -185,6 +188,7 @@ const OPTIONS = {
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'admin-token': { type: 'string' },
+  'admin-loopback': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -244,8 +248,11 @@ Options (each also read from the environment variable shown):
       --drain-timeout <seconds>    on SIGTERM/SIGINT or POST /_/drain: /_/ready answers 503, new connections are
                                    refused, members are told to reconnect elsewhere, and requests in flight get
                                    this long to be answered before the process exits 0 (MULTISOCKET_DRAIN_TIMEOUT; default 10)
-      --admin-token <secret>       admits to POST /_/drain as Authorization: Bearer <secret>, >= 16 bytes; without it
-                                   (and without an admin room token) only a local non-browser client may drain (MULTISOCKET_ADMIN_TOKEN)
+      --admin-token <secret>       turns on the admin API (/_/rooms, /_/dashboard, POST /_/drain) for
+                                   Authorization: Bearer <secret>, >= 16 bytes (MULTISOCKET_ADMIN_TOKEN); a room
+                                   token with "admin" is admitted too; with neither the admin API answers 404
+      --admin-loopback             the admin API also answers local clients without a credential: loopback,
+                                   not through a proxy, not from a web page (MULTISOCKET_ADMIN_LOOPBACK=1)
   -h, --help                       show this help
   -V, --version                    show the version
 `;
@@ -292,6 +299,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     return Math.round(n * 1000);
   };
 
+  // A boolean flag, or its variable set to 1/true/yes (0/false/no/empty: off).
+  const flagOn = (flag: keyof typeof OPTIONS): boolean => {
+    if (values[flag] === true) return true;
+    const envName = 'MULTISOCKET_' + flag.toUpperCase().replace(/-/g, '_');
+    const v = (env[envName] ?? '').trim().toLowerCase();
+    if (v === '' || v === '0' || v === 'false' || v === 'no') return false;
+    if (v === '1' || v === 'true' || v === 'yes') return true;
+    throw new ConfigError(`${envName}: expected 1/true/yes or 0/false/no, got "${env[envName]}"`);
+  };
+
   const logPick = pick('log-level');
   const logLevel = (logPick?.value ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`${logPick!.from}: expected one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
@@ -333,6 +350,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     clusterKey: clusterKey(pick('cluster-key')),
     workers: int('workers', DEFAULTS.workers, 1, 256),
     drainTimeoutMs: seconds('drain-timeout', DEFAULTS.drainTimeoutMs),
+    adminLoopback: flagOn('admin-loopback'),
   };
   const admin = pick('admin-token');
   if (admin) {

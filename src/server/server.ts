@@ -38,6 +38,7 @@ import { MemberHandover } from '../cluster/member-handover.js';
 import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 import { Tally } from '../metrics/tally.js';
 import { ServerMetrics } from '../metrics/metrics.js';
+import { AdminApi } from '../admin/admin-api.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -63,6 +64,8 @@ export class MultisocketServer {
   readonly tally = new Tally();
   /** GET /_/metrics; made on the first scrape (a server nobody scrapes runs no collectors). */
   private metricsRegistry: ServerMetrics | undefined;
+  /** The admin API's operations (/_/rooms…, the dashboard); a cluster's nodes answer each other's. */
+  readonly admin: AdminApi;
 
   constructor(readonly config: Config, readonly log: Logger) {
     if (config.broker.kind !== 'memory') {
@@ -117,6 +120,7 @@ export class MultisocketServer {
       mayCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.mayCreateRoom(creator) : undefined,
       couldCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.couldCreateRoom(creator) : undefined,
     });
+    this.admin = new AdminApi(this);
     const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
         handleRequest(this, req, res);
@@ -500,6 +504,7 @@ export class MultisocketServer {
     this.http.closeAllConnections?.();
     await listening;
     this.rooms.clear();
+    this.admin.stop();
     await this.cluster?.stop();
   }
 
