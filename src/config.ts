@@ -259,6 +259,31 @@ Options (each also read from the environment variable shown):
 
 export type CliAction = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: Config };
 
+/** A CLI flag's long name: also the key of every setting (createServer's options map onto them). */
+export type Flag = keyof typeof OPTIONS;
+
+/** Every long flag the CLI takes, in --help's order (createServer's option table is checked against it). */
+export const FLAGS = Object.keys(OPTIONS) as Flag[];
+
+/** A setting's raw text and how an error message names where it came from (`--room-ttl`, `MULTISOCKET_ROOM_TTL`, `roomTtl`). */
+export type Picked = { value: string; from: string } | undefined;
+
+/**
+ * Where settings come from: the CLI's argv and environment, or createServer's options
+ * (src/server-options.ts). Both go through resolveConfig, so a value is checked by one piece of
+ * code and refused with the same one-line message whichever way it came.
+ */
+export interface SettingSource {
+  /** The setting's text, or undefined when it is not set. `legacy`: older environment variables, CLI only. */
+  pick(flag: Flag, ...legacy: string[]): Picked;
+  /** A boolean setting. */
+  on(flag: Flag): boolean;
+  /** How a message that names a setting without its value calls it (`--jwt-secret` / `jwtSecret`). */
+  name(flag: Flag): string;
+  /** TLS key and certificate paths given some other way (the seed's SSL=true SSLKEY SSLCERT). */
+  legacyTls?(wanted: boolean): { keyPath?: string; certPath?: string } | undefined;
+}
+
 /** Parse argv and env into a Config; throws ConfigError with a one-line message on bad input. */
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
   let values: Record<string, string | boolean | undefined>;
@@ -270,17 +295,50 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
   }
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
+  return { kind: 'run', config: resolveConfig(cliSource(values, env)) };
+}
 
-  // flag > MULTISOCKET_<FLAG> > legacy variable
-  const pick = (flag: keyof typeof OPTIONS, ...legacy: string[]): { value: string; from: string } | undefined => {
-    const v = values[flag];
-    if (typeof v === 'string') return { value: v, from: `--${flag}` };
-    const envName = 'MULTISOCKET_' + flag.toUpperCase().replace(/-/g, '_');
-    if (env[envName] !== undefined && env[envName] !== '') return { value: env[envName]!, from: envName };
-    for (const name of legacy) if (env[name] !== undefined && env[name] !== '') return { value: env[name]!, from: name };
-    return undefined;
+/** flag > MULTISOCKET_<FLAG> > legacy variable */
+function cliSource(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): SettingSource {
+  const envName = (flag: Flag) => 'MULTISOCKET_' + flag.toUpperCase().replace(/-/g, '_');
+  return {
+    pick(flag, ...legacy) {
+      const v = values[flag];
+      if (typeof v === 'string') return { value: v, from: `--${flag}` };
+      const name = envName(flag);
+      if (env[name] !== undefined && env[name] !== '') return { value: env[name]!, from: name };
+      for (const l of legacy) if (env[l] !== undefined && env[l] !== '') return { value: env[l]!, from: l };
+      return undefined;
+    },
+    // A boolean flag, or its variable set to 1/true/yes (0/false/no/empty: off).
+    on(flag) {
+      if (values[flag] === true) return true;
+      const name = envName(flag);
+      const v = (env[name] ?? '').trim().toLowerCase();
+      if (v === '' || v === '0' || v === 'false' || v === 'no') return false;
+      if (v === '1' || v === 'true' || v === 'yes') return true;
+      throw new ConfigError(`${name}: expected 1/true/yes or 0/false/no, got "${env[name]}"`);
+    },
+    name: (flag) => `--${flag}`,
+    // The seed's SSL=true SSLKEY=.. SSLCERT=.. SSL=false (or 0/no/off/empty) really means off,
+    // unlike the original's string comparison.
+    legacyTls(wanted) {
+      const ssl = (env.SSL ?? '').trim().toLowerCase();
+      if (wanted && ['true', '1', 'yes', 'on'].includes(ssl)) {
+        if (!env.SSLKEY || !env.SSLCERT) throw new ConfigError('SSL=true needs SSLKEY and SSLCERT (paths to PEM files)');
+        return { keyPath: env.SSLKEY, certPath: env.SSLCERT };
+      }
+      if (ssl && !['false', '0', 'no', 'off', 'true', '1', 'yes', 'on'].includes(ssl)) throw new ConfigError(`SSL: expected true or false, got "${env.SSL}"`);
+      return undefined;
+    },
   };
-  const int = (flag: keyof typeof OPTIONS, def: number, min: number, max: number, ...legacy: string[]): number => {
+}
+
+/** Settings from `source` checked and turned into a Config; throws ConfigError with a one-line message on a bad one. */
+export function resolveConfig(source: SettingSource): Config {
+  const pick = source.pick.bind(source);
+  const name = source.name.bind(source);
+  const int = (flag: Flag, def: number, min: number, max: number, ...legacy: string[]): number => {
     const p = pick(flag, ...legacy);
     if (!p) return def;
     const n = Number(p.value);
@@ -289,7 +347,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     }
     return n;
   };
-  const seconds = (flag: keyof typeof OPTIONS, defMs: number): number => {
+  const seconds = (flag: Flag, defMs: number): number => {
     const p = pick(flag);
     if (!p) return defMs;
     const n = Number(p.value);
@@ -297,16 +355,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
       throw new ConfigError(`${p.from}: expected seconds (a number from 0 to 2000000), got "${p.value}"`);
     }
     return Math.round(n * 1000);
-  };
-
-  // A boolean flag, or its variable set to 1/true/yes (0/false/no/empty: off).
-  const flagOn = (flag: keyof typeof OPTIONS): boolean => {
-    if (values[flag] === true) return true;
-    const envName = 'MULTISOCKET_' + flag.toUpperCase().replace(/-/g, '_');
-    const v = (env[envName] ?? '').trim().toLowerCase();
-    if (v === '' || v === '0' || v === 'false' || v === 'no') return false;
-    if (v === '1' || v === 'true' || v === 'yes') return true;
-    throw new ConfigError(`${envName}: expected 1/true/yes or 0/false/no, got "${env[envName]}"`);
   };
 
   const logPick = pick('log-level');
@@ -350,7 +398,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     clusterKey: clusterKey(pick('cluster-key')),
     workers: int('workers', DEFAULTS.workers, 1, 256),
     drainTimeoutMs: seconds('drain-timeout', DEFAULTS.drainTimeoutMs),
-    adminLoopback: flagOn('admin-loopback'),
+    adminLoopback: source.on('admin-loopback'),
   };
   const admin = pick('admin-token');
   if (admin) {
@@ -358,36 +406,28 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     config.adminToken = admin.value;
   }
   if (config.workers > 1 && config.broker.kind === 'memory') {
-    throw new ConfigError(`--workers ${config.workers} needs --broker redis://… or nats://… (with the memory broker each process would hold its own rooms)`);
+    throw new ConfigError(`${name('workers')} ${config.workers} needs ${name('broker')} redis://… or nats://… (with the memory broker each process would hold its own rooms)`);
   }
   if (config.clusterKey && config.broker.kind === 'memory') {
-    throw new ConfigError('--cluster-key needs --broker redis://… or nats://… (the memory broker exchanges nothing)');
+    throw new ConfigError(`${name('cluster-key')} needs ${name('broker')} redis://… or nats://… (the memory broker exchanges nothing)`);
   }
 
-  const auth = authConfig(pick('jwt-secret'), pick('jwt-public-key'), pick('jwt-issuer')?.value, pick('jwt-audience')?.value);
+  const auth = authConfig(pick('jwt-secret'), pick('jwt-public-key'), pick('jwt-issuer')?.value, pick('jwt-audience')?.value, name);
   if (auth) config.auth = auth;
-  else if (config.publicRooms.length > 0) throw new ConfigError('--public-rooms needs --jwt-secret or --jwt-public-key (without them every room is public)');
+  else if (config.publicRooms.length > 0) throw new ConfigError(`${name('public-rooms')} needs ${name('jwt-secret')} or ${name('jwt-public-key')} (without them every room is public)`);
 
   // TLS: --ssl-key/--ssl-cert (or MULTISOCKET_SSL_*), or the seed's SSL=true SSLKEY=.. SSLCERT=..
-  // SSL=false (or 0/no/off/empty) really means off, unlike the original's string comparison.
   let keyPath = pick('ssl-key')?.value;
   let certPath = pick('ssl-cert')?.value;
-  const ssl = (env.SSL ?? '').trim().toLowerCase();
-  if (!keyPath && !certPath && ['true', '1', 'yes', 'on'].includes(ssl)) {
-    keyPath = env.SSLKEY;
-    certPath = env.SSLCERT;
-    if (!keyPath || !certPath) throw new ConfigError('SSL=true needs SSLKEY and SSLCERT (paths to PEM files)');
-  } else if (ssl && !['false', '0', 'no', 'off', 'true', '1', 'yes', 'on'].includes(ssl)) {
-    throw new ConfigError(`SSL: expected true or false, got "${env.SSL}"`);
-  }
+  const legacy = source.legacyTls?.(!keyPath && !certPath);
+  if (legacy) ({ keyPath, certPath } = legacy);
   if (keyPath || certPath) {
-    if (!keyPath || !certPath) throw new ConfigError('TLS needs both --ssl-key and --ssl-cert');
+    if (!keyPath || !certPath) throw new ConfigError(`TLS needs both ${name('ssl-key')} and ${name('ssl-cert')}`);
     config.tls = { key: readPem(keyPath, 'key'), cert: readPem(certPath, 'certificate'), keyPath, certPath };
   }
-  return { kind: 'run', config };
+  return config;
 }
 
-type Picked = { value: string; from: string } | undefined;
 
 function list(p: Picked): string[] {
   return p ? p.value.split(',').map((s) => s.trim()).filter((s) => s !== '') : [];
@@ -436,9 +476,9 @@ function algorithmsFor(key: KeyObject): string[] | undefined {
   }
 }
 
-function authConfig(secret: Picked, publicKeyFile: Picked, issuer: string | undefined, audience: string | undefined): AuthConfig | undefined {
+function authConfig(secret: Picked, publicKeyFile: Picked, issuer: string | undefined, audience: string | undefined, name: (flag: Flag) => string): AuthConfig | undefined {
   if (!secret && !publicKeyFile) {
-    if (issuer !== undefined || audience !== undefined) throw new ConfigError('--jwt-issuer and --jwt-audience need --jwt-secret or --jwt-public-key');
+    if (issuer !== undefined || audience !== undefined) throw new ConfigError(`${name('jwt-issuer')} and ${name('jwt-audience')} need ${name('jwt-secret')} or ${name('jwt-public-key')}`);
     return undefined;
   }
   const auth: AuthConfig = {};

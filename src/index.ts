@@ -1,6 +1,9 @@
-// Library entry: embed the relay in another program.
+// Library entry: embed the relay in another program (docs/embedding.md).
+export { createServer } from './embed/create-server.js';
+export type { ServerOptions } from './embed/server-options.js';
+export type { AttachOptions } from './server/mount.js';
 export { MultisocketServer } from './server/server.js';
-export { makeConfig, parseConfig, DEFAULTS, type Config } from './config.js';
+export { makeConfig, parseConfig, ConfigError, DEFAULTS, type Config } from './config.js';
 export { createLogger, silentLogger, type Logger } from './log.js';
 export { VERSION } from './version.js';
 export type { Connection } from './transports/connection.js';

@@ -474,7 +474,7 @@ export class Room extends Emitter<RoomEvents> {
     const mayBeRefused = info.status === undefined || FINAL_STATUS[info.status] !== undefined;
     if (!info.opened && this.transportName === 'websocket' && info.errorCode === undefined && mayBeRefused && !(info.status === 401 && this.opts.getToken)) {
       this.state = this.everConnected ? 'reconnecting' : 'connecting';
-      void askDoor(this.url, this.token).then((door) => {
+      void askDoor(this.url, this.token, undefined, this.room).then((door) => {
         if (this.state === 'closed' || this.transport !== undefined) return;
         if (door && door.status !== 204) this.refused({ ...info, status: door.status, ...(door.code !== undefined ? { errorCode: door.code } : {}) });
         else this.refused(info);

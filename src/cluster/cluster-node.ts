@@ -85,8 +85,17 @@ export class ClusterNode {
     useNodeCidPrefix(opts.nodeId, this.startedAt);
   }
 
-  /** Connect every seam to the engine. Rejects with one line when the engine is unreachable. */
-  async start(): Promise<void> {
+  /**
+   * Connect every seam to the engine. Rejects with one line when the engine is unreachable. Once:
+   * later calls (listen() after the CLI's own start, attach() after listen()) get the same promise.
+   */
+  start(): Promise<void> {
+    return (this.starting ??= this.connect());
+  }
+
+  private starting: Promise<void> | undefined;
+
+  private async connect(): Promise<void> {
     const { broker, key, nodeId, log } = this.opts;
     const timeoutMs = this.opts.timeoutMs ?? 5000;
     const onRejected = (r: BusRejection) => this.onRejected(r);

@@ -39,6 +39,7 @@ import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 import { Tally } from '../metrics/tally.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { AdminApi } from '../admin/admin-api.js';
+import { Mount, normalizePrefix, type AttachOptions } from './mount.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -121,27 +122,11 @@ export class MultisocketServer {
       couldCreate: config.newRoomsPerIp > 0 ? (creator) => this.limits.couldCreateRoom(creator) : undefined,
     });
     this.admin = new AdminApi(this);
-    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
-      try {
-        handleRequest(this, req, res);
-      } catch (err) {
-        log.error('request failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', this.origins.corsHeaders(OriginPolicy.originOf(req)));
-        else res.destroy();
-      }
-    };
+    const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => this.handleRequest(req, res);
     this.http = config.tls
       ? https.createServer({ key: config.tls.key, cert: config.tls.cert }, onRequest)
       : http.createServer(onRequest);
-    this.http.on('upgrade', (req, socket, head) => {
-      try {
-        this.onUpgrade(req, socket, head);
-      } catch (err) {
-        // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
-        log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        this.refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
-      }
-    });
+    this.http.on('upgrade', (req, socket, head) => this.handleUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       else socket.destroy();
@@ -183,16 +168,62 @@ export class MultisocketServer {
     return this.listen();
   }
 
-  listen(): Promise<AddressInfo> {
+  /**
+   * Join the cluster (when a broker is configured; once), then listen on `port` and `host`
+   * (default: the config's). Rejects with one line when the engine is unreachable or the port taken.
+   */
+  async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
+    await this.cluster?.start();
     return new Promise((resolve, reject) => {
       this.http.once('error', reject);
-      this.http.listen(this.config.port, this.config.host, () => {
+      this.http.listen(port, host, () => {
         this.http.off('error', reject);
         this.startHeartbeat();
         resolve(this.http.address() as AddressInfo);
       });
     });
   }
+
+  // ---- Embedding (docs/embedding.md): another program's server carries the rooms. ----
+  private readonly mounts: Mount[] = [];
+
+  /**
+   * Serve the rooms under `prefix` of an existing http/https server (src/server/mount.ts); its
+   * other paths and upgrades stay the host's. Joins the cluster first when a broker is configured.
+   * close() gives the prefix back and never closes the host server.
+   */
+  async attach(host: http.Server | https.Server, options: AttachOptions = {}): Promise<this> {
+    const prefix = normalizePrefix(options.prefix);
+    if (this.closing) throw new Error('attach(): the server is closing');
+    if (this.mounts.some((m) => m.host === host && m.prefix === prefix)) throw new Error(`attach(): already attached at "${prefix || '/'}" of this server`);
+    await this.cluster?.start();
+    this.mounts.push(new Mount(host, prefix, this));
+    this.startHeartbeat();
+    return this;
+  }
+
+  /** One HTTP request, as the listener or a mount hands it over (path relative to the rooms). */
+  handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    try {
+      handleRequest(this, req, res);
+    } catch (err) {
+      this.log.error('request failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
+      if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', this.origins.corsHeaders(OriginPolicy.originOf(req)));
+      else res.destroy();
+    }
+  }
+
+  /** One upgrade, as the listener or a mount hands it over. */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      this.onUpgrade(req, socket, head);
+    } catch (err) {
+      // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
+      this.log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
+      this.refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
+    }
+  }
+  // ---- end of embedding ----
 
   // The WebSocket door: path, origin, limits, token, room, then the handshake. Every refusal is a
   // plain HTTP answer before any WebSocket exists; nothing here may throw past the socket.
@@ -503,6 +534,7 @@ export class MultisocketServer {
     for (const conn of this.connections) conn.terminate();
     this.http.closeAllConnections?.();
     await listening;
+    for (const mount of this.mounts.splice(0)) mount.detach();
     this.rooms.clear();
     this.admin.stop();
     await this.cluster?.stop();
