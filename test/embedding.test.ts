@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,6 +23,8 @@ import { SseMember, WsMember, httpStatus, uid } from './helpers/native.ts';
 import { next } from './helpers/client.ts';
 import { Session, isAck, isOnce } from './helpers/gun-clients.ts';
 import { ROOT, lines } from './helpers/server.ts';
+import { CLUSTER_KEY, startEngine, startNode } from './helpers/cluster.ts';
+import { SUBPROTOCOL } from '../src/protocol/subprotocol.ts';
 import { DOC, withTable } from '../scripts/options-table.ts';
 
 const SECRET = 'embedding-test-secret-0123456789abcdef';
@@ -309,6 +312,48 @@ test('close() drains the relay\'s members and gives the prefix back; the host se
   assert.equal(await appEcho(host.port), 'echo hi');
   assert.equal((await httpStatus(`http://${base}/rt/_/health`)).text, 'app 404', 'the prefix is the app\'s again');
   await assert.rejects(relay.attach(host.http, { prefix: '/rt' }), /closing/);
+});
+
+test('attach to an https server: the rooms are wss:// under the prefix', async (t) => {
+  const tls = { key: readFileSync(path.join(ROOT, 'test/fixtures/tls/key.pem')), cert: readFileSync(path.join(ROOT, 'test/fixtures/tls/cert.pem')) };
+  const server = https.createServer(tls, (req, res) => res.end('secure app'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const relay = createServer({ drainTimeout: 1 });
+  t.after(async () => {
+    await relay.close();
+    await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+  });
+  await relay.attach(server, { prefix: '/secure/rt' });
+  const port = (server.address() as net.AddressInfo).port;
+  const room = uid('/tls');
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/secure/rt${room}`, SUBPROTOCOL, { rejectUnauthorized: false });
+  const [frame] = await once(ws, 'message');
+  const hello = JSON.parse(String(frame));
+  assert.equal(hello.type, 'connect');
+  assert.equal(hello.room, room);
+  ws.close();
+  await once(ws, 'close');
+});
+
+test('attach in a cluster: an app\'s embedded node and a CLI node share a room through the broker (Redis)', async (t) => {
+  const engine = await startEngine('redis');
+  const host = await hostApp(t);
+  await attached(host, { broker: engine.url, clusterKey: CLUSTER_KEY, nodeId: `embedded-${process.pid}` });
+  const cli = await startNode(engine, `cli-${process.pid}`, { args: ['--drain-timeout', '1'] });
+  t.after(() => cli.stop());
+  t.after(() => engine.stop()); // after hooks run in order: the relay (hostApp's), the CLI node, then the engine
+  const room = uid('/cluster');
+  const embedded = await WsMember.connect(`ws://127.0.0.1:${host.port}/rt`, room);
+  const standalone = await WsMember.connect(cli.ws, room);
+  embedded.send({ type: 'publish', data: 'from the app' });
+  await standalone.waitFor((m) => m.type === 'message' && m.data === 'from the app', 5000, 'the publish through the broker');
+  standalone.send({ type: 'publish', data: 'from the cli node' });
+  await embedded.waitFor((m) => m.type === 'message' && m.data === 'from the cli node', 5000, 'the publish back');
+  const nodes = JSON.parse((await httpStatus(`http://127.0.0.1:${host.port}/rt/_/nodes`)).text);
+  assert.deepEqual(nodes.nodes.map((n: { id: string }) => n.id).sort(), [`cli-${process.pid}`, `embedded-${process.pid}`].sort());
+  // Gone before the nodes drain: a drain waits up to the resume grace for members to resume elsewhere.
+  await Promise.all([embedded.close(), standalone.close()]);
 });
 
 // ---- the examples -----------------------------------------------------------------------------
