@@ -25,6 +25,7 @@ import { Session, isAck, isOnce } from './helpers/gun-clients.ts';
 import { ROOT, lines } from './helpers/server.ts';
 import { CLUSTER_KEY, startEngine, startNode } from './helpers/cluster.ts';
 import { SUBPROTOCOL } from '../src/protocol/subprotocol.ts';
+import { launch } from './helpers/browser.ts';
 import { DOC, withTable } from '../scripts/options-table.ts';
 
 const SECRET = 'embedding-test-secret-0123456789abcdef';
@@ -265,6 +266,44 @@ test('attach: the SDK connects to ws://host/prefix/room (WebSocket and SSE), and
   const closed = connect(`ws://${base}/rt${uid('/private')}`, { persist: false, reconnect: false });
   const event = await next(closed, 'closed');
   assert.deepEqual(event, { reason: 'unauthorized', code: 'token_required' });
+});
+
+// A page of the host app that loads the SDK from the relay under the prefix and joins by relative URL.
+const PAGE = `<!doctype html><meta charset="utf-8"><title>embedded</title>
+<script type="module">
+  import { connect } from '/rt/_/client.js';
+  const plain = (v) => JSON.parse(JSON.stringify(v));
+  const events = (window.events = []);
+  for (const path of new URLSearchParams(location.search).getAll('room')) {
+    const room = connect('/rt' + path, { backoff: { initial: 50, max: 400 }, persist: false });
+    for (const name of ['connect', 'closed', 'reconnecting']) room.on(name, (e) => events.push({ path, name, e: plain(e) }));
+  }
+</script>`;
+
+test('Chromium: a page of the host app loads /rt/_/client.js, joins /rt/<room>, and learns a refusal from the door under the prefix', { timeout: 60_000 }, async (t) => {
+  const browser = await launch(t);
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith('/page')) { res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }); res.end(PAGE); return; }
+    res.writeHead(404, { 'content-type': 'text/html' });
+    res.end('<h1>the app has no such page</h1>');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const host: Host = { http: server, port: (server.address() as net.AddressInfo).port, appWs: new WebSocketServer({ noServer: true }), relays: [] };
+  t.after(async () => {
+    await Promise.all(host.relays.map((r) => r.close()));
+    await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+  });
+  await attached(host, { jwtSecret: SECRET, publicRooms: ['/open/**'] });
+  const page = await (await browser.newContext()).newPage();
+  const open = uid('/open/page');
+  const closed = uid('/private');
+  await page.goto(`http://127.0.0.1:${host.port}/page?room=${open}&room=${closed}`, { timeout: 10_000 });
+  await page.waitForFunction(`window.events && window.events.some((x) => x.name === 'connect') && window.events.some((x) => x.name === 'closed')`, undefined, { timeout: 10_000, polling: 20 });
+  const events = await page.evaluate('window.events') as Array<{ path: string; name: string; e: Record<string, unknown> }>;
+  assert.equal(events.find((x) => x.name === 'connect')?.path, open);
+  // A browser's WebSocket tells nothing of the 401: only the door under /rt can say token_required.
+  assert.deepEqual(events.find((x) => x.name === 'closed'), { path: closed, name: 'closed', e: { reason: 'unauthorized', code: 'token_required' } });
 });
 
 test('attach: GUN peers (child processes) sync in a room under the prefix', async (t) => {
