@@ -20,7 +20,7 @@ import { joinHub, joinOptions, leaveHub, receiveNativeFrame, tellTokenExpired, t
 import { admissionMessage, refuseUpgrade, sendError } from './http-util.js';
 import { SUBPROTOCOL, SUBPROTOCOL_PREFIX } from '../protocol/subprotocol.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
-import { handleRequest } from './routes.js';
+import { handleRequest as routeRequest } from './routes.js';
 import { LiveConnections } from './live-connections.js';
 import { RoomAccess } from '../access/room-access.js';
 import { isRefusal, OPEN, type AccessRefusal, type Principal } from '../access/principal.js';
@@ -205,7 +205,7 @@ export class MultisocketServer {
   /** One HTTP request, as the listener or a mount hands it over (path relative to the rooms). */
   handleRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     try {
-      handleRequest(this, req, res);
+      routeRequest(this, req, res);
     } catch (err) {
       this.log.error('request failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
       if (!res.headersSent) sendError(res, 'internal', 'the server failed to handle this request', this.origins.corsHeaders(OriginPolicy.originOf(req)));
