@@ -8,6 +8,8 @@ export abstract class BatchedConnection implements Flushable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private directTurn = 0; // loopTurn() of the last frame written at once
+  /** The code and reason the server closed with; undefined while open or when the client went first. */
+  closedWith: { code: number; reason: string } | undefined = undefined;
 
   constructor(protected readonly scheduler: FlushScheduler, protected readonly maxQueuedBytes: number) {}
 
