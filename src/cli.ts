@@ -62,7 +62,6 @@ async function main(): Promise<void> {
   }
   const scheme = config.tls ? 'https' : 'http';
   const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
-  if (worker) reportListening(address.port);
   startup.info(worker ? 'worker listening' : 'listening', {
     port: address.port,
     host: address.address,
@@ -74,6 +73,9 @@ async function main(): Promise<void> {
     uid: process.getuid?.(),
     gid: process.getgid?.(),
   });
+  // After this worker's line (written synchronously to the stdout it shares with the primary), so
+  // the primary's "listening" comes after every worker's.
+  if (worker) reportListening(address.port);
 
   // SIGTERM, SIGINT and POST /_/drain all drain (docs/cluster.md "Drain"): the server stops within
   // --drain-timeout plus a few seconds of closing; past that something hangs and the process goes.

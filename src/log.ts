@@ -59,9 +59,10 @@ function syncStdout(): (line: string) => void {
 export const silentLogger: Logger = createLogger('silent', () => {});
 
 /**
- * The convention for admin actions (kick, room close, publish, drain): one `info` line, message
- * "admin action", with the action, the room and cid it touched and who asked.
+ * The one line of an admin action (drain, kick, room close, server-side publish): `info`, message
+ * "admin action", with `action`, the `room` and `cid` it touched, the caller's `address`, and `by`
+ * when the credential names someone (a JWT's `sub`). docs/operations.md "Logs".
  */
-export function logAdminAction(log: Logger, action: string, fields: { room?: string; cid?: string; by?: string } & Record<string, unknown> = {}): void {
+export function logAdminAction(log: Logger, action: string, fields: { room?: string; cid?: string; by?: string; address?: string } & Record<string, unknown> = {}): void {
   log.info('admin action', { action, ...fields });
 }

@@ -10,6 +10,7 @@ import { CLI, ROOT, lines, startServer, type RunningServer } from './helpers/ser
 import { prettyLine } from '../src/log-pretty.ts';
 import { LogThrottle } from '../src/log-throttle.ts';
 import { createLogger } from '../src/log.ts';
+import { startEngine } from './helpers/cluster.ts';
 
 const GOOD = 'http://good.example';
 const SUBPROTOCOL = 'multisocket.v1';
@@ -106,6 +107,17 @@ test('json: refused upgrades and a 1009 close are one line each, with room, cid,
   assert.ok(!server.logs.some((l) => /"level":"error"/.test(l)), server.logs.join('\n'));
 });
 
+test('an admin action (POST /_/drain) is one info line: action, address', async (t) => {
+  const server = await startServer({ args: ['--log-format', 'json'] });
+  t.after(() => server.stop());
+  const res = await fetch(`${server.http}/_/drain`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 202);
+  const line = await waitFor(() => records(server).find((r) => r.msg === 'admin action'), 'the admin action logged', server.logs);
+  assert.deepEqual({ level: line.level, action: line.action, address: line.address }, { level: 'info', action: 'drain', address: '127.0.0.1' });
+  const [code] = await once(server.proc, 'exit');
+  assert.equal(code, 0);
+});
+
 test('pretty: one readable line per event, with the same fields', async (t) => {
   const proc = spawn(process.execPath, [CLI, '--host', '127.0.0.1', '--port', '0', '--log-format', 'pretty', '--allowed-origins', GOOD], {
     cwd: ROOT, env: { ...process.env, MULTISOCKET_LOG_LEVEL: 'info', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
@@ -130,6 +142,20 @@ test('pretty: one readable line per event, with the same fields', async (t) => {
   const [exit] = await once(bad, 'exit');
   assert.equal(exit, 2);
   assert.match(err, /MULTISOCKET_LOG_FORMAT: expected one of json\|pretty, got "xml"/);
+});
+
+test('--workers 2: every line of a worker carries its node id (once); the primary\'s lines do not', async (t) => {
+  const engine = await startEngine('redis');
+  t.after(() => engine.stop());
+  const server = await startServer({ args: ['--broker', engine.url, '--workers', '2', '--node-id', 'lg', '--allowed-origins', GOOD] });
+  t.after(() => server.stop());
+  const workerLines = records(server).filter((r) => r.msg === 'worker listening');
+  assert.deepEqual(workerLines.map((r) => r.node).sort(), ['lg-w1', 'lg-w2']);
+  for (const l of server.logs.filter((x) => x.includes('worker listening'))) assert.equal(l.split('"node":').length, 2, `one node key: ${l}`);
+  assert.equal(records(server).find((r) => r.msg === 'listening')!.node, undefined, 'the primary serves nothing and has no node id');
+  assert.equal(await refusedUpgrade(`${server.ws}/team/a`, { origin: 'http://evil.example' }), 403);
+  const refused = await waitFor(() => records(server).find((r) => r.msg === 'upgrade refused'), 'a worker logged the refusal', server.logs);
+  assert.match(String(refused.node), /^lg-w[12]$/);
 });
 
 test('prettyLine: key=value, quoted when needed, stacks below; not-JSON passes through', () => {

@@ -11,6 +11,8 @@ import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
 import { adminGuard, checkAdmin } from './admin-access.js';
 import { handleAdminRooms, ROOMS_PREFIX } from '../admin/admin-routes.js';
+import { clientAddress } from './client-address.js';
+import { logAdminAction } from '../log.js';
 
 const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain; admin API: /_/rooms, /_/rooms/<room>';
 
@@ -88,11 +90,11 @@ function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res
   req.resume();
   checkAdmin(adminGuard(server), req).then((refusal) => {
     if (refusal) {
-      server.log.warn('drain refused', { reason: refusal.code });
+      server.log.warn('drain refused', { reason: refusal.code, address: clientAddress(req, server.config.trustProxy) });
       return sendError(res, refusal.code, refusal.message, cors, refusal.status);
     }
     sendJson(res, 202, { status: 'draining', drainTimeoutMs: server.config.drainTimeoutMs }, cors);
-    server.log.info('drain requested', { by: 'POST /_/drain' });
+    logAdminAction(server.log, 'drain', { address: clientAddress(req, server.config.trustProxy) });
     server.requestDrain('POST /_/drain');
   }).catch((err: unknown) => failed(server, res, cors, err));
 }
