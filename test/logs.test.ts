@@ -110,11 +110,12 @@ test('json: refused upgrades and a 1009 close are one line each, with room, cid,
 test('an admin action (POST /_/drain) is one info line: action, address', async (t) => {
   const server = await startServer({ args: ['--log-format', 'json'] });
   t.after(() => server.stop());
+  const exited = once(server.proc, 'exit');
   const res = await fetch(`${server.http}/_/drain`, { method: 'POST', signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 202);
   const line = await waitFor(() => records(server).find((r) => r.msg === 'admin action'), 'the admin action logged', server.logs);
   assert.deepEqual({ level: line.level, action: line.action, address: line.address }, { level: 'info', action: 'drain', address: '127.0.0.1' });
-  const [code] = await once(server.proc, 'exit');
+  const [code] = await exited;
   assert.equal(code, 0);
 });
 
