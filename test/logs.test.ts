@@ -96,6 +96,9 @@ test('json: refused upgrades and a 1009 close are one line each, with room, cid,
     { level: closed.level, code: closed.code, room: closed.room, cid: closed.cid, address: closed.address, reason: closed.reason },
     { level: 'info', code: 1009, room: '/team/chat', cid: a.cid, address: '127.0.0.1', reason: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' },
   );
+  // the metric counts the code the server closed with (ws itself reports 1006: it reads no reply)
+  const metrics = await (await fetch(`${server.http}/_/metrics`)).text();
+  assert.match(metrics, /multisocket_closes_total\{code="1009"\} 1\b/);
 
   // a member that leaves by itself is no protocol close: no line
   const b = await member(`${server.ws}/team/chat`);

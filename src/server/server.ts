@@ -355,7 +355,7 @@ export class MultisocketServer {
       room.messagesIn += room.gun.receive(conn, data.toString('utf8'));
     });
     conn.ws.on('close', (code: number) => {
-      this.tally.closed(code);
+      this.tally.closed(conn.closedWith?.code ?? code); // ours when the server closed: ws reports 1006 after its own 1009
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
@@ -377,7 +377,7 @@ export class MultisocketServer {
       receiveNativeFrame(this.access, room, member, conn, data.toString('utf8'));
     });
     conn.ws.on('close', (code: number) => {
-      this.tally.closed(code);
+      this.tally.closed(conn.closedWith?.code ?? code); // ours when the server closed: ws reports 1006 after its own 1009
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
