@@ -11,6 +11,7 @@ import { prettyLine } from '../src/log-pretty.ts';
 import { LogThrottle } from '../src/log-throttle.ts';
 import { createLogger } from '../src/log.ts';
 import { startEngine } from './helpers/cluster.ts';
+import { SignJWT } from 'jose';
 
 const GOOD = 'http://good.example';
 const SUBPROTOCOL = 'multisocket.v1';
@@ -108,6 +109,20 @@ test('json: refused upgrades and a 1009 close are one line each, with room, cid,
   await waitFor(() => records(server).find((r) => r.reason === 'unsupported_subprotocol'), 'subprotocol refusal logged', server.logs);
   assert.equal(records(server).filter((r) => r.msg === 'connection closed').length, 1);
   assert.ok(!server.logs.some((l) => /"level":"error"/.test(l)), server.logs.join('\n'));
+});
+
+test('a token that expires on an open connection: close 4001, one line with room and cid', async (t) => {
+  const secret = 'logs-test-secret-0123456789abcdef-0123';
+  const server = await startServer({ args: ['--log-format', 'json'], env: { MULTISOCKET_JWT_SECRET: secret } });
+  t.after(() => server.stop());
+  const exp = Math.floor(Date.now() / 1000) + 2; // JWT exp is in whole seconds: 1-2 s from now
+  const token = await new SignJWT({ rooms: ['/team/*'] }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+  const m = await member(`${server.ws}/team/expiring?token=${encodeURIComponent(token)}`);
+  const [code] = await once(m.ws, 'close');
+  assert.equal(code, 4001);
+  const line = await waitFor(() => records(server).find((r) => r.msg === 'connection closed'), 'the 4001 close logged', server.logs);
+  assert.deepEqual({ code: line.code, reason: line.reason, room: line.room, cid: line.cid }, { code: 4001, reason: 'token_expired', room: '/team/expiring', cid: m.cid });
+  assert.ok(!server.logs.some((l) => l.includes(token)), 'the token is not logged');
 });
 
 test('an admin action (POST /_/drain) is one info line: action, address', async (t) => {
