@@ -125,13 +125,22 @@ test('a token that expires on an open connection: close 4001, one line with room
   assert.ok(!server.logs.some((l) => l.includes(token)), 'the token is not logged');
 });
 
-test('an admin action (POST /_/drain) is one info line: action, address', async (t) => {
-  const server = await startServer({ args: ['--log-format', 'json'] });
+test('admin actions (a kick, POST /_/drain) are one info line each: action, room, cid, address', async (t) => {
+  const server = await startServer({ args: ['--log-format', 'json', '--admin-loopback'] });
   t.after(() => server.stop());
+  // a kick (src/admin/): one line with room and cid; its close (4003) is the action's, not a protocol close
+  const m = await member(`${server.ws}/team/kicked`);
+  const kick = await fetch(`${server.http}/_/rooms/team/kicked/kick`, { method: 'POST', body: JSON.stringify({ cid: m.cid }), headers: { 'Content-Type': 'application/json' }, signal: AbortSignal.timeout(5000) });
+  assert.equal(kick.status, 200, await kick.text());
+  await once(m.ws, 'close');
+  const kicked = await waitFor(() => records(server).find((r) => r.msg === 'admin action' && r.action === 'kick'), 'the kick logged', server.logs);
+  assert.deepEqual({ room: kicked.room, cid: kicked.cid }, { room: '/team/kicked', cid: m.cid });
+
   const exited = once(server.proc, 'exit');
   const res = await fetch(`${server.http}/_/drain`, { method: 'POST', signal: AbortSignal.timeout(5000) });
   assert.equal(res.status, 202);
-  const line = await waitFor(() => records(server).find((r) => r.msg === 'admin action'), 'the admin action logged', server.logs);
+  const line = await waitFor(() => records(server).find((r) => r.msg === 'admin action' && r.action === 'drain'), 'the drain logged', server.logs);
+  assert.equal(records(server).filter((r) => r.msg === 'connection closed').length, 0, 'a kick is no protocol close');
   assert.deepEqual({ level: line.level, action: line.action, address: line.address }, { level: 'info', action: 'drain', address: '127.0.0.1' });
   const [code] = await exited;
   assert.equal(code, 0);
