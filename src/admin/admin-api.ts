@@ -11,6 +11,7 @@ import { CLOSE_CODES } from '../protocol/errors.js';
 import { RoomRates } from './room-rates.js';
 import { detail, summarize, type RoomDetail, type RoomSummary } from './room-view.js';
 import { ClusterCalls, type Gathered } from './cluster-calls.js';
+import { NodeTotalsMeter } from './node-totals.js';
 
 export const ROOM_SORTS = ['name', 'members', 'rate', 'bytes'] as const;
 export type RoomSort = typeof ROOM_SORTS[number];
@@ -55,10 +56,17 @@ export class AdminApi {
     this.rates = new RoomRates(server.rooms);
     this.rates.start();
     if (server.cluster) this.calls = new ClusterCalls(server.cluster, (op, args) => this.local(op, args));
+    // The dashboard's live totals (admin/admin-events.ts): every node answers for itself.
+    this.totals = new NodeTotalsMeter(server);
+    this.addOp('totals', async () => this.totals.read());
   }
+
+  /** This node's live totals (connections, rates, event-loop lag, memory). */
+  readonly totals: NodeTotalsMeter;
 
   stop(): void {
     this.rates.stop();
+    this.totals.stop();
   }
 
   /** Add a per-node operation that every node answers for itself (gathered with `gather`). */
