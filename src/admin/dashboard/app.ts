@@ -138,18 +138,20 @@ function renderTiles(): void {
     tile('connections', 'Connections', count(c.total), `native ws ${count(c.nativeWebsocket)} · sse ${count(c.nativeSse)} · GUN ${count(c.gunWebsocket)}`),
     tile('rooms', 'Rooms', count(t.rooms), `${count(t.members)} members · ${count(t.gunPeers)} GUN peers`),
     tile('messages-in', 'Messages in', rate(t.messagesInPerSec), 'from clients, per second'),
-    tile('deliveries', 'Deliveries', rate(t.deliveriesPerSec), `to recipients, per second (out ${rate(t.messagesOutPerSec)})`),
+    tile('deliveries', 'Deliveries', rate(t.deliveriesPerSec), t.messagesOutPerSec === t.deliveriesPerSec ? 'to recipients, per second' : `to recipients · messages out ${rate(t.messagesOutPerSec)}`),
     tile('loop-lag', 'Event-loop lag', ms(t.loopLagMs), nodes > 1 ? 'p99, worst node' : 'p99 over the last second', lagTone),
     tile('memory', 'Memory', bytes(t.rssBytes), nodes > 1 ? `RSS of ${nodes} nodes` : 'resident set (RSS)'),
   ];
   $('tiles').replaceChildren(...tiles);
 }
 
-const SERIES: { key: keyof Omit<HistoryPoint, 't'>; title: string; unit: (n: number) => string; color: string }[] = [
-  { key: 'connections', title: 'Connections', unit: count, color: '#2563eb' },
-  { key: 'messagesInPerSec', title: 'Messages in /s', unit: rate, color: '#059669' },
-  { key: 'deliveriesPerSec', title: 'Deliveries /s', unit: rate, color: '#7c3aed' },
-  { key: 'loopLagMs', title: 'Event-loop lag p99', unit: ms, color: '#d97706' },
+/** Axis labels: short (the grid values are round). */
+const axisMs = (n: number) => `${count(n)} ms`;
+const SERIES: { key: keyof Omit<HistoryPoint, 't'>; title: string; unit: (n: number) => string; axis: (n: number) => string; color: string }[] = [
+  { key: 'connections', title: 'Connections', unit: count, axis: count, color: '#2563eb' },
+  { key: 'messagesInPerSec', title: 'Messages in /s', unit: rate, axis: count, color: '#059669' },
+  { key: 'deliveriesPerSec', title: 'Deliveries /s', unit: rate, axis: count, color: '#7c3aed' },
+  { key: 'loopLagMs', title: 'Event-loop lag p99', unit: ms, axis: axisMs, color: '#d97706' },
 ];
 
 function renderCharts(): void {
@@ -169,7 +171,7 @@ function renderCharts(): void {
     const points = state.history.map((p) => ({ t: p.t, v: p[s.key] }));
     const last = points.length ? points[points.length - 1].v : undefined;
     (fig.querySelector('.chart-now') as HTMLElement).textContent = last === undefined ? '–' : s.unit(last);
-    const series: Series = { points, color: s.color, format: s.unit };
+    const series: Series = { points, color: s.color, format: s.axis };
     drawChart(fig.querySelector('.chart-plot') as HTMLElement, series, now, spanMs);
   });
 }
@@ -180,7 +182,7 @@ function renderRooms(): void {
   const rooms = searching ? state.searchResults?.rooms ?? [] : state.tick?.topRooms ?? [];
   $('rooms-title').textContent = searching ? `Rooms starting with ${state.query}` : 'Busiest rooms';
   const head = h('tr', {}, h('th', {}, 'Room'), h('th', { class: 'num' }, 'Members'), h('th', { class: 'num' }, 'GUN peers'),
-    h('th', { class: 'num' }, 'Messages/s'), h('th', { class: 'num' }, 'Memory'), clustered ? h('th', {}, 'Nodes') : null);
+    h('th', { class: 'num', title: 'messages in + out per second, over the last 2 s' }, 'In+out /s'), h('th', { class: 'num' }, 'Memory'), clustered ? h('th', {}, 'Nodes') : null);
   const rows = rooms.map((r) => {
     const tr = h('tr', { class: `clickable${r.room === state.selected ? ' selected' : ''}`, 'data-room': r.room, tabindex: '0' },
       h('td', { class: 'room-name' }, r.room, r.owned ? h('span', { class: 'tag' }, 'owned') : null),
@@ -197,8 +199,8 @@ function renderRooms(): void {
   $('rooms-table').replaceChildren(h('thead', {}, head), h('tbody', {}, ...rows));
   const total = searching ? state.searchResults?.total : state.tick?.totals.rooms;
   $('rooms-note').textContent = total === undefined ? '' : searching
-    ? `${count(total)} matching · sorted by messages/s · press Enter to refresh`
-    : `top ${rooms.length} of ${count(total)} by messages/s (in + out, over 2 s)`;
+    ? `${count(total)} matching · busiest first · press Enter to refresh`
+    : `top ${rooms.length} of ${count(total)} rooms by messages in + out per second (over 2 s) · click a room for its members`;
 }
 
 function renderNodes(): void {
@@ -318,7 +320,7 @@ function renderDetail(): void {
   if (d === null) return panel.replaceChildren(head, h('p', { class: 'muted' }, 'This room no longer exists (closed, or freed after its last member left).'));
   const clustered = state.hello?.clustered ?? false;
   const facts = h('div', { class: 'facts' },
-    fact('Members', count(d.members)), fact('GUN peers', count(d.gunPeers)), fact('Messages/s', rate(d.rate, '')),
+    fact('Members', count(d.members)), fact('GUN peers', count(d.gunPeers)), fact('In+out /s', rate(d.rate, '')),
     fact('In / out', `${count(d.messagesIn)} / ${count(d.messagesOut)}`), fact('Graph', `${count(d.graphNodes)} nodes · ${bytes(d.graphBytes)}`),
     fact('History', bytes(d.historyBytes)), fact('Last seq', count(d.lastSeq)), fact('Created', since(d.createdAt)));
   const memberHead = h('tr', {}, h('th', {}, 'cid'), h('th', {}, 'User'), h('th', {}, 'Transport'), h('th', {}, 'Address'), h('th', {}, 'Connected'), clustered ? h('th', {}, 'Node') : null, h('th', {}, ''));

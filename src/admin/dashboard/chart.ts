@@ -3,7 +3,7 @@
 // A gap in the samples (the stream was closed) breaks the line rather than bridging it.
 const SVG = 'http://www.w3.org/2000/svg';
 const HEIGHT = 120;
-const PAD = { left: 44, right: 8, top: 8, bottom: 18 };
+const PAD = { left: 50, right: 8, top: 8, bottom: 18 };
 /** Samples further apart than this are not joined. */
 const GAP_MS = 5000;
 
