@@ -4,6 +4,8 @@
 // move while native members publish; the search finds a room by prefix and not another; the room's
 // detail lists its members, and Kick closes that member's WebSocket with 4003. The cookie alone does
 // not admit a request from another origin. With --admin-loopback the page works without a login.
+// The admin stream itself: hello then ticks, at most 20 streams, ended by the drain. Clustered on
+// Redis: the page on one node lists both nodes and kicks a member connected to the other.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -11,6 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startServer, type RunningServer } from './helpers/server.js';
 import { launch } from './helpers/browser.js';
 import { uid, WsMember } from './helpers/native.js';
+import { startCluster } from './helpers/cluster.js';
 
 const TOKEN = 'dashboard-test-secret-0123456789';
 
@@ -138,5 +141,77 @@ test('dashboard with --admin-loopback: no login at 127.0.0.1, and kick works fro
     http.get(`${server.http}/_/rooms`, { headers: { Host: `evil.example:${server.port}` } }, (r) => { r.resume(); resolve(r.statusCode); }).on('error', reject);
   });
   assert.equal(rebound, 403);
+  assert.deepEqual(errors, []);
+});
+
+/** An admin stream read with fetch: its events as they come, and whether it has ended. */
+async function adminStream(base: string, token: string): Promise<{ status: number; events: { event: string; data: unknown }[]; ended: Promise<void>; cancel(): void }> {
+  const ctrl = new AbortController();
+  const res = await fetch(`${base}/_/admin/events`, { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' }, signal: ctrl.signal });
+  const events: { event: string; data: unknown }[] = [];
+  const ended = (async () => {
+    if (res.status !== 200 || !res.body) return;
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body) {
+        buf += decoder.decode(chunk as Uint8Array, { stream: true });
+        let i: number;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return { status: res.status, events, ended, cancel: () => ctrl.abort() };
+}
+
+test('admin stream: hello then a tick a second, at most 20 open, ended by the drain', async (t) => {
+  const server = await startServer({ args: ['--admin-token', TOKEN] });
+  t.after(() => server.stop());
+  const streams = await Promise.all(Array.from({ length: 20 }, () => adminStream(server.http, TOKEN)));
+  t.after(() => { for (const s of streams) s.cancel(); });
+  assert.deepEqual(streams.map((s) => s.status), Array(20).fill(200));
+  const over = await fetch(`${server.http}/_/admin/events`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(over.status, 503);
+  assert.equal(((await over.json()) as { error: { code: string } }).error.code, 'too_many_connections');
+  const first = streams[0];
+  const deadline = Date.now() + 5000;
+  while (first.events.filter((e) => e.event === 'tick').length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(first.events[0].event, 'hello');
+  const ticks = first.events.filter((e) => e.event === 'tick').map((e) => e.data as { t: number; nodes: { node: string; loopLagMs: { p99: number } }[]; totals: { connections: { total: number } } });
+  assert.ok(ticks.length >= 2, 'two ticks within 5 s');
+  assert.equal(ticks[0].nodes.length, 1);
+  assert.equal(typeof ticks[1].nodes[0].loopLagMs.p99, 'number');
+  // The drain ends every admin stream (the server then exits 0).
+  const drain = await fetch(`${server.http}/_/drain`, { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(drain.status, 202);
+  await Promise.race([Promise.all(streams.map((s) => s.ended)), new Promise((_, reject) => setTimeout(() => reject(new Error('the admin streams did not end within 3 s of the drain')), 3000))]);
+});
+
+test('clustered (Redis): the page on one node lists both nodes and kicks a member held by the other', async (t) => {
+  const cluster = await startCluster('redis', { nodes: 2, args: ['--admin-token', TOKEN] });
+  t.after(() => cluster.stop());
+  const [a, b] = cluster.nodes;
+  const room = `/cl-${uid('d')}`;
+  const onB = await WsMember.connect(b.ws, room);
+  t.after(() => onB.close());
+  const browser = await launch(t);
+  const { page, errors } = await open(browser, t);
+  await page.goto(`${a.http}/_/dashboard?token=${TOKEN}`);
+  await until(page, `document.querySelectorAll('#nodes-table tr[data-node]').length === 2 && !document.getElementById('nodes-panel').hidden`, 'the nodes panel lists both nodes', errors, a);
+  for (const id of cluster.ids) assert.equal(await page.locator(`#nodes-table tr[data-node="${id}"]`).count(), 1);
+  await until(page, `${text('tile-connections')} === '1'`, 'the totals count the member on the other node', errors, a);
+  await page.fill('#room-search', room);
+  await page.click(`#rooms-table tr[data-room="${room}"]`);
+  const kick = `#members-table tr[data-cid="${onB.cid}"] button.kick`;
+  await until(page, `!!document.querySelector('${kick}')`, 'the detail lists the member on the other node', errors, a);
+  await page.click(kick);
+  await page.click(kick);
+  assert.equal((await onB.waitClosed(5000)).code, 4003);
   assert.deepEqual(errors, []);
 });

@@ -48,6 +48,8 @@ export class AdminError extends Error {
 
 export class AdminApi {
   readonly rates: RoomRates;
+  /** This node's live totals for the dashboard (connections, rates, event-loop lag, memory). */
+  readonly totals: NodeTotalsMeter;
   private readonly calls: ClusterCalls | undefined;
   /** Extra per-node operations (the dashboard's totals), by name. */
   private readonly extraOps = new Map<string, (args: Record<string, unknown>) => Promise<unknown>>();
@@ -60,9 +62,6 @@ export class AdminApi {
     this.totals = new NodeTotalsMeter(server);
     this.addOp('totals', async () => this.totals.read());
   }
-
-  /** This node's live totals (connections, rates, event-loop lag, memory). */
-  readonly totals: NodeTotalsMeter;
 
   stop(): void {
     this.rates.stop();
