@@ -34,7 +34,7 @@ test('npm pack of a clean copy builds dist/ through "prepare"; the installed pac
   const packed = await run('npm', ['pack', '--offline', '--json', '--pack-destination', dir], { cwd: src, maxBuffer: 16 << 20, timeout: 120_000 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = info.files.map((f) => f.path);
-  for (const f of ['dist/index.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client.bundle.js', 'dist/client.bundle.js.map']) {
+  for (const f of ['dist/index.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client.bundle.js', 'dist/client.bundle.js.map', 'dist/dashboard/index.html', 'dist/dashboard/app.js', 'dist/dashboard/app.css']) {
     assert.ok(files.includes(f), `the package holds ${f} (built by prepare)`);
   }
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'only dist/, docs and the config template are published');
