@@ -182,7 +182,10 @@ export class AdminEvents {
       deliveriesPerSec: tick.totals.deliveriesPerSec,
       loopLagMs: tick.totals.loopLagMs,
     });
-    if (this.history.length > HISTORY_TICKS) this.history.splice(0, this.history.length - HISTORY_TICKS);
+    // At most HISTORY_TICKS points, none older than their span (the ticker may have been idle).
+    let drop = Math.max(0, this.history.length - HISTORY_TICKS);
+    while (drop < this.history.length && this.history[drop].t < tick.t - HISTORY_TICKS * TICK_MS) drop++;
+    if (drop > 0) this.history.splice(0, drop);
   }
 
   private send(text: string): void {

@@ -51,9 +51,11 @@ export async function checkAdmin(guard: AdminGuard, req: http.IncomingMessage, g
     if (!sameOriginDashboard(req)) return { status: 403, code: 'forbidden', message: 'the dashboard\'s session cookie is taken only on the dashboard\'s own requests (same origin; POST and DELETE with the X-Multisocket-Dashboard header)' };
     if (isSession(cookie)) {
       if (guard.adminToken !== undefined && validSession(cookie, guard.adminToken)) return null;
-      return { status: 401, code: 'token_expired', message: 'the dashboard session has expired (or --admin-token changed): log in again at /_/dashboard' };
+      // An old session of a server now run with --admin-loopback: judged as a local client.
+      if (!guard.adminLoopback) return { status: 401, code: 'token_expired', message: 'the dashboard session has expired (or --admin-token changed): log in again at /_/dashboard' };
+    } else {
+      token = cookie;
     }
-    token = cookie;
   }
   if (!token && guard.adminLoopback) {
     if (fromThisMachine(req, guard.trustProxy)) return null;
