@@ -17,6 +17,8 @@ import { makeSession, ownOrigin, sessionSetCookie } from '../server/admin-sessio
 import { readBody, sendError } from '../server/http-util.js';
 import { queryParams } from '../server/query-params.js';
 import { redactToken } from '../server/request-token.js';
+import { clientAddress } from '../server/client-address.js';
+import { logAdminAction } from '../log.js';
 
 export const DASHBOARD_PATH = '/_/dashboard';
 const MAX_LOGIN_BODY = 16 * 1024;
@@ -117,7 +119,7 @@ async function logIn(server: MultisocketServer, req: http.IncomingMessage, res: 
     return sendLogin(res, refusal.message, refusal.status === 404 ? 404 : 401);
   }
   const value = isAdminSecret(guard, token) ? makeSession(token) : token;
-  server.log.info('admin action', { action: 'dashboard_login', by: isAdminSecret(guard, token) ? 'admin_token' : 'room_token' });
+  logAdminAction(server.log, 'dashboard_login', { by: isAdminSecret(guard, token) ? 'admin_token' : 'room_token', address: clientAddress(req, server.config.trustProxy) });
   res.writeHead(303, {
     ...cors,
     Location: DASHBOARD_PATH,
