@@ -102,6 +102,14 @@ test('/_/metrics: Prometheus text; GUN, native, connection, close and refusal co
     assert.ok(value(s, `multisocket_messages_in_total{protocol="${p}"}`) > value(before, `multisocket_messages_in_total{protocol="${p}"}`), `messages in (${p})`);
     assert.ok(value(s, `multisocket_messages_out_total{protocol="${p}"}`) > value(before, `multisocket_messages_out_total{protocol="${p}"}`), `messages out (${p})`);
   }
+  // Latency: the ok ack (not the err one), and both answers of the responder (ok, handler_error).
+  const count = (x: Samples, name: string) => value(x, `${name}_count`);
+  assert.equal(count(s, 'multisocket_gun_put_ack_seconds'), count(before, 'multisocket_gun_put_ack_seconds') + 1);
+  assert.equal(count(s, 'multisocket_native_request_reply_seconds'), count(before, 'multisocket_native_request_reply_seconds') + 2);
+  for (const h of ['multisocket_gun_put_ack_seconds', 'multisocket_native_request_reply_seconds']) {
+    assert.equal(value(s, `${h}_bucket{le="+Inf"}`), count(s, h), `${h}: +Inf bucket = count`);
+    assert.ok(value(s, `${h}_sum`) > value(before, `${h}_sum`) && value(s, `${h}_sum`) < 5, `${h}_sum grew by a latency`);
+  }
   assert.equal(value(s, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}'), value(before, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}') + 1);
   assert.ok(s.has('nodejs_eventloop_lag_seconds'), 'the event-loop lag collector');
   assert.ok(s.has('process_resident_memory_bytes'), 'the process collectors');
@@ -116,10 +124,67 @@ test('/_/metrics: Prometheus text; GUN, native, connection, close and refusal co
   await Promise.all([peer.close(), server.close(), sse.close()]);
   const after = await scrape(open);
   const a = after.samples;
+  assert.equal(count(a, 'multisocket_native_request_reply_seconds'), count(s, 'multisocket_native_request_reply_seconds'), 'no_responder is not a latency');
   assert.equal(value(a, 'multisocket_native_requests_total{outcome="no_responder"}'), value(before, 'multisocket_native_requests_total{outcome="no_responder"}') + 1);
   const closes = (x: Samples) => [...x].filter(([k]) => k.startsWith('multisocket_closes_total{')).reduce((n, [, v]) => n + v, 0);
   assert.equal(closes(a), closes(before) + 2, 'two WebSocket closes (the GUN peer and the WebSocket member)');
   assert.ok(value(a, 'multisocket_messages_in_total{protocol="native"}') >= value(s, 'multisocket_messages_in_total{protocol="native"}'));
+});
+
+const delta = (a: Samples, b: Samples, key: string): number => value(a, key) - value(b, key);
+
+test('/_/metrics: bytes in and out, messages out and deliveries by protocol (one publication or relayed put to two recipients: one message, two deliveries)', async () => {
+  // Native: three members over WebSocket; one publishes a message the two others receive.
+  const room = '/' + uid('metrics-fanout');
+  const [a, b, c] = [await WsMember.connect(open.ws, room), await WsMember.connect(open.ws, room), await WsMember.connect(open.ws, room)];
+  a.send({ type: 'presence' });
+  await a.waitFor((m: Msg) => m.type === 'presence' && m.members?.length === 3, 2000, 'presence of three');
+  const before = (await scrape(open)).samples;
+  const publish = JSON.stringify({ type: 'publish', data: { fan: 'out'.repeat(100) }, ack: true, ref: 'p1' });
+  a.send(publish);
+  const got = await Promise.all([b, c].map((m) => m.waitFor((x: Msg) => x.type === 'message' && x.data?.fan !== undefined, 2000, 'the publication')));
+  await a.waitFor((x: Msg) => x.type === 'ack' && x.ref === 'p1', 2000, 'the ack');
+  const after = (await scrape(open)).samples;
+  const p = (name: string) => delta(after, before, `${name}{protocol="native"}`);
+  assert.equal(p('multisocket_bytes_in_total'), Buffer.byteLength(publish), 'bytes in: the publish frame\'s payload');
+  // Written: the publication to b and c (one OutFrame, two deliveries) and the ack to a.
+  assert.equal(p('multisocket_messages_out_total'), 2, 'the publication and the ack');
+  assert.equal(p('multisocket_deliveries_total'), 3, 'the publication twice, the ack once');
+  const publication = Buffer.byteLength(JSON.stringify(got[0]));
+  assert.ok(p('multisocket_bytes_out_total') >= 2 * (publication + 4), `bytes out ${p('multisocket_bytes_out_total')} < two publications of ${publication} bytes`);
+  assert.ok(p('multisocket_bytes_out_total') < 2 * (publication + 4) + 400, `bytes out ${p('multisocket_bytes_out_total')}: more than the publication twice and an ack`);
+  assert.equal(delta(after, before, 'multisocket_deliveries_total{protocol="gun"}'), 0, 'nothing written to GUN peers');
+
+  // GUN: a put relayed to two other peers (one frame, two deliveries) and acked to its sender.
+  const gunRoom = '/' + gunUid('metrics-gun-fanout');
+  const peers = [await GunPeer.connect(open.ws, gunRoom), await GunPeer.connect(open.ws, gunRoom), await GunPeer.connect(open.ws, gunRoom)];
+  const gunBefore = (await scrape(open)).samples;
+  const soul = gunUid('fan');
+  const put = JSON.stringify({ '#': gunUid('put'), put: { [soul]: { _: { '#': soul, '>': { v: 1 } }, v: 'x'.repeat(200) } } });
+  peers[0].send(put);
+  await Promise.all(peers.slice(1).map((q) => q.waitFor((m: Msg) => m.put?.[soul] !== undefined, 2000, 'the relayed put')));
+  await peers[0].waitFor((m: Msg) => m.ok === 1, 2000, 'the ack');
+  const gunAfter = (await scrape(open)).samples;
+  const g = (name: string) => delta(gunAfter, gunBefore, `${name}{protocol="gun"}`);
+  assert.equal(g('multisocket_bytes_in_total'), Buffer.byteLength(put));
+  assert.equal(g('multisocket_messages_out_total'), 2, 'the relayed put and the ack');
+  assert.equal(g('multisocket_deliveries_total'), 3, 'the put to two peers, the ack to one');
+  assert.ok(g('multisocket_bytes_out_total') >= 2 * Buffer.byteLength(put), 'the put written twice');
+  assert.equal(delta(gunAfter, gunBefore, 'multisocket_gun_put_ack_seconds_count'), 1);
+
+  // SSE and POST: a POST's body is bytes in; its answer (the ack) is a message, a delivery and bytes out.
+  const sse = await SseMember.connect(open.http, room);
+  const sseBefore = (await scrape(open)).samples;
+  const posted = await sse.send({ type: 'publish', data: 7 });
+  assert.equal(posted.status, 200, posted.text);
+  await Promise.all([a, b, c].map((m) => m.waitFor((x: Msg) => x.type === 'message' && x.data === 7, 2000, 'the POSTed publication')));
+  const sseAfter = (await scrape(open)).samples;
+  const n = (name: string) => delta(sseAfter, sseBefore, `${name}{protocol="native"}`);
+  assert.ok(n('multisocket_bytes_in_total') > 0, 'the POST body');
+  assert.equal(n('multisocket_messages_out_total'), 2, 'the publication and the POST\'s answer');
+  assert.equal(n('multisocket_deliveries_total'), 4, 'three members, and the POST\'s answer');
+  assert.ok(n('multisocket_bytes_out_total') >= posted.text.length + 3 * 20);
+  await Promise.all([a, b, c, sse, ...peers].map((m) => m.close()));
 });
 
 test('/_/metrics with credentials configured: 401 without the admin credential, 200 with --admin-token or an admin room token', async () => {
@@ -156,6 +221,11 @@ for (const kind of ENGINE_KINDS) {
     try {
       const s = (await scrape(cluster.nodes[0])).samples;
       assert.equal(s.get(`multisocket_broker_up{kind="${kind}"}`), 1, [...s.keys()].filter((k) => k.startsWith('multisocket_')).join(', '));
+      // The first probe goes out as the node starts: answered well within a second on loopback.
+      const rtt = s.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`);
+      assert.ok(rtt !== undefined && rtt > 0 && rtt < 1, `broker rtt ${rtt}`);
+      const backlog = s.get(`multisocket_broker_backlog{kind="${kind}"}`);
+      assert.ok(backlog !== undefined && backlog >= 0 && backlog < 100, `broker backlog ${backlog}`);
     } finally {
       await cluster.stop();
     }
