@@ -216,16 +216,43 @@ test('/_/metrics: multisocket_rate_limited_total counts native messages dropped 
 });
 
 for (const kind of ENGINE_KINDS) {
-  test(`[${kind}] /_/metrics in a cluster: multisocket_broker_up{kind} is 1 while the engine answers`, async () => {
-    const cluster = await startCluster(kind, { nodes: 1 });
+  test(`[${kind}] /_/metrics in a cluster: broker up, round trip and backlog; a request across nodes and a put through the engine are timed`, async () => {
+    const cluster = await startCluster(kind, { nodes: 2 });
     try {
-      const s = (await scrape(cluster.nodes[0])).samples;
+      const [n0, n1] = cluster.nodes;
+      const s = (await scrape(n0)).samples;
       assert.equal(s.get(`multisocket_broker_up{kind="${kind}"}`), 1, [...s.keys()].filter((k) => k.startsWith('multisocket_')).join(', '));
       // The first probe goes out as the node starts: answered well within a second on loopback.
       const rtt = s.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`);
       assert.ok(rtt !== undefined && rtt > 0 && rtt < 1, `broker rtt ${rtt}`);
       const backlog = s.get(`multisocket_broker_backlog{kind="${kind}"}`);
       assert.ok(backlog !== undefined && backlog >= 0 && backlog < 100, `broker backlog ${backlog}`);
+
+      // A request from node 1 to a member on node 0: timed on the requester's node (its hub holds the request).
+      const room = '/' + uid('metrics-cluster');
+      const asker = await WsMember.connect(n1.ws, room);
+      const server = await WsMember.connect(n0.ws, room);
+      await asker.waitFor((m: Msg) => m.type === 'join' && m.cid === server.hello!.cid, 3000, 'join of the server on node 1');
+      const before1 = (await scrape(n1)).samples;
+      asker.send({ type: 'request', id: 'c1', to: server.hello!.cid, data: 1 });
+      const req = await server.waitFor((m: Msg) => m.type === 'request', 3000, 'the request on node 0');
+      server.send({ type: 'reply', id: req.id, data: 2 });
+      await asker.waitFor((m: Msg) => m.type === 'reply' && m.id === 'c1', 3000, 'the reply on node 1');
+      const after1 = (await scrape(n1)).samples;
+      assert.equal(delta(after1, before1, 'multisocket_native_request_reply_seconds_count'), 1);
+      assert.equal(delta(after1, before1, 'multisocket_native_requests_total{outcome="ok"}'), 1);
+
+      // A GUN put is acked once the engine took it: timed on the node of the peer that put it.
+      const gunRoom = '/' + gunUid('metrics-cluster-gun');
+      const peer = await GunPeer.connect(n0.ws, gunRoom);
+      const before0 = (await scrape(n0)).samples;
+      const soul = gunUid('soul');
+      const ack = await peer.putAck({ [soul]: { _: { '#': soul, '>': { a: 1 } }, a: 1 } }, 5000);
+      assert.equal(ack.ok, 1, JSON.stringify(ack));
+      const after0 = (await scrape(n0)).samples;
+      assert.equal(delta(after0, before0, 'multisocket_gun_put_ack_seconds_count'), 1);
+      assert.ok(delta(after0, before0, 'multisocket_gun_put_ack_seconds_sum') > 0);
+      await Promise.all([server.close(), asker.close(), peer.close()]);
     } finally {
       await cluster.stop();
     }
