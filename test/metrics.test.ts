@@ -252,6 +252,34 @@ for (const kind of ENGINE_KINDS) {
       const after0 = (await scrape(n0)).samples;
       assert.equal(delta(after0, before0, 'multisocket_gun_put_ack_seconds_count'), 1);
       assert.ok(delta(after0, before0, 'multisocket_gun_put_ack_seconds_sum') > 0);
+
+      // The engine hangs (SIGSTOP): a put waits in the backlog, and the next probe's wait shows as
+      // a round trip that keeps growing (the probe goes out every 5 s: seen within ~7 s).
+      cluster.engine.pause();
+      try {
+        const soul2 = gunUid('soul');
+        peer.put({ [soul2]: { _: { '#': soul2, '>': { b: 1 } }, b: 1 } });
+        let sawBacklog = 0, sawRtt = 0;
+        for (const until = Date.now() + 12_000; (sawBacklog < 1 || sawRtt < 1) && Date.now() < until;) {
+          const h = (await scrape(n0)).samples;
+          sawBacklog = Math.max(sawBacklog, h.get(`multisocket_broker_backlog{kind="${kind}"}`) ?? 0);
+          sawRtt = Math.max(sawRtt, h.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`) ?? 0);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.ok(sawBacklog >= 1, `backlog while the engine hangs: ${sawBacklog}`);
+        assert.ok(sawRtt >= 1, `round trip while the engine hangs: ${sawRtt} s`);
+      } finally {
+        cluster.engine.resume();
+      }
+      // Answered again: the round trip comes back down within a probe or two, the backlog empties.
+      for (const until = Date.now() + 15_000; ;) {
+        const h = (await scrape(n0)).samples;
+        const r = h.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`) ?? Infinity;
+        const b = h.get(`multisocket_broker_backlog{kind="${kind}"}`) ?? Infinity;
+        if (r < 0.5 && b === 0) break;
+        assert.ok(Date.now() < until, `after the engine came back: rtt ${r} s, backlog ${b}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
       await Promise.all([server.close(), asker.close(), peer.close()]);
     } finally {
       await cluster.stop();
