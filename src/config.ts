@@ -10,6 +10,9 @@ import { defaultNodeId, NODE_ID_RULE, validNodeId } from './cluster/node-id.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+/** json: one object per line, for log shippers and supervisors; pretty: one readable line, for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
 export interface Config {
   port: number;
@@ -72,6 +75,7 @@ export interface Config {
   uid?: string;
   gid?: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** Which engine joins this node's rooms with other nodes' (`memory`: one process). */
   broker: BrokerConfig;
   /** This process in the cluster (logs, /_/nodes, engine keys). */
@@ -82,8 +86,10 @@ export interface Config {
   workers: number;
   /** On SIGTERM/SIGINT or POST /_/drain: how long requests in flight may take to be answered (ms). */
   drainTimeoutMs: number;
-  /** A secret that admits to the admin endpoints (POST /_/drain) as `Authorization: Bearer <it>`. */
+  /** A secret that admits to the admin API (/_/rooms…, /_/dashboard, POST /_/drain) as `Authorization: Bearer <it>`. */
   adminToken?: string;
+  /** The admin API answers local clients without a credential (loopback, no proxy, no web page). */
+  adminLoopback: boolean;
 }
 
 export interface AuthConfig {
@@ -125,9 +131,11 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 
   newRoomsPerIp: 600,
   trustProxy: 0,
   logLevel: 'info',
+  logFormat: 'json',
   broker: { kind: 'memory' },
   workers: 1,
   drainTimeoutMs: 10_000,
+  adminLoopback: false,
 };
 
 /** Shortest --admin-token accepted: it guards endpoints that stop the server. */
@@ -179,12 +187,14 @@ const OPTIONS = {
   uid: { type: 'string' },
   gid: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   broker: { type: 'string' },
   'node-id': { type: 'string' },
   'cluster-key': { type: 'string' },
   workers: { type: 'string' },
   'drain-timeout': { type: 'string' },
   'admin-token': { type: 'string' },
+  'admin-loopback': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const;
@@ -233,6 +243,8 @@ Options (each also read from the environment variable shown):
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
       --log-level <level>          debug|info|warn|error|silent (MULTISOCKET_LOG_LEVEL; default info)
+      --log-format <format>        json (one object per line) or pretty (a readable line, for a terminal)
+                                   (MULTISOCKET_LOG_FORMAT; default json)
       --broker <url>               join rooms with other nodes through an engine: memory (one process),
                                    redis://[user:pass@]host:port[/db], rediss://… or nats://host:port
                                    (MULTISOCKET_BROKER; default memory); docs/cluster.md
@@ -244,8 +256,11 @@ Options (each also read from the environment variable shown):
       --drain-timeout <seconds>    on SIGTERM/SIGINT or POST /_/drain: /_/ready answers 503, new connections are
                                    refused, members are told to reconnect elsewhere, and requests in flight get
                                    this long to be answered before the process exits 0 (MULTISOCKET_DRAIN_TIMEOUT; default 10)
-      --admin-token <secret>       admits to POST /_/drain as Authorization: Bearer <secret>, >= 16 bytes; without it
-                                   (and without an admin room token) only a local non-browser client may drain (MULTISOCKET_ADMIN_TOKEN)
+      --admin-token <secret>       turns on the admin API (/_/rooms, /_/dashboard, POST /_/drain) for
+                                   Authorization: Bearer <secret>, >= 16 bytes (MULTISOCKET_ADMIN_TOKEN); a room
+                                   token with "admin" is admitted too; with neither the admin API answers 404
+      --admin-loopback             the admin API also answers local clients without a credential: loopback,
+                                   not through a proxy, not from a web page (MULTISOCKET_ADMIN_LOOPBACK=1)
   -h, --help                       show this help
   -V, --version                    show the version
 `;
@@ -292,9 +307,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     return Math.round(n * 1000);
   };
 
+  // A boolean flag, or its variable set to 1/true/yes (0/false/no/empty: off).
+  const flagOn = (flag: keyof typeof OPTIONS): boolean => {
+    if (values[flag] === true) return true;
+    const envName = 'MULTISOCKET_' + flag.toUpperCase().replace(/-/g, '_');
+    const v = (env[envName] ?? '').trim().toLowerCase();
+    if (v === '' || v === '0' || v === 'false' || v === 'no') return false;
+    if (v === '1' || v === 'true' || v === 'yes') return true;
+    throw new ConfigError(`${envName}: expected 1/true/yes or 0/false/no, got "${env[envName]}"`);
+  };
+
   const logPick = pick('log-level');
   const logLevel = (logPick?.value ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`${logPick!.from}: expected one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
+  const formatPick = pick('log-format');
+  const logFormat = (formatPick?.value ?? DEFAULTS.logFormat) as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`${formatPick!.from}: expected one of ${LOG_FORMATS.join('|')}, got "${logFormat}"`);
 
   const config: Config = {
     port: int('port', DEFAULTS.port, 0, 65535, 'PORT'),
@@ -328,11 +356,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,
     logLevel,
+    logFormat,
     broker: broker(pick('broker')),
     nodeId: nodeId(pick('node-id')),
     clusterKey: clusterKey(pick('cluster-key')),
     workers: int('workers', DEFAULTS.workers, 1, 256),
     drainTimeoutMs: seconds('drain-timeout', DEFAULTS.drainTimeoutMs),
+    adminLoopback: flagOn('admin-loopback'),
   };
   const admin = pick('admin-token');
   if (admin) {

@@ -193,8 +193,17 @@ test('POST /_/drain: with --admin-token only its bearer may drain (401 otherwise
   }
 });
 
-test('POST /_/drain without an admin credential configured: loopback only, not through a proxy, not from a web page (403)', async () => {
-  const srv = await startServer({ args: DRAIN });
+test('POST /_/drain without an admin credential: 404 (the admin API is off); with --admin-loopback loopback only, not through a proxy, not from a web page (403)', async () => {
+  const off = await startServer({ args: DRAIN });
+  try {
+    const res = await fetch(`${off.http}/_/drain`, { method: 'POST' });
+    assert.equal(res.status, 404);
+    assert.equal(((await res.json()) as Msg).error.code, 'not_found');
+    assert.equal((await fetch(`${off.http}/_/ready`)).status, 200, 'not draining');
+  } finally {
+    await off.stop();
+  }
+  const srv = await startServer({ args: [...DRAIN, '--admin-loopback'] });
   try {
     const url = `${srv.http}/_/drain`;
     const proxied = await fetch(url, { method: 'POST', headers: { 'x-forwarded-for': '203.0.113.9' } });
@@ -238,7 +247,7 @@ test('SIGINT drains as SIGTERM does; a second signal exits at once with 1', asyn
 });
 
 test('a signal during a drain POST /_/drain began lets the drain go on: the reply still arrives, exit 0', async () => {
-  const srv = await startServer({ args: ['--drain-timeout', '5'] });
+  const srv = await startServer({ args: ['--drain-timeout', '5', '--admin-loopback'] });
   try {
     const { asker, answerer, id } = await requestInFlight(srv, '/' + uid('post-then-signal'));
     assert.equal((await fetch(`${srv.http}/_/drain`, { method: 'POST' })).status, 202);

@@ -45,8 +45,8 @@ test('npm pack of a clean copy builds dist/ through "prepare"; the installed pac
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-multisocket', version: '1.0.0', type: 'module' }));
   await run('tar', ['xzf', path.join(dir, info.filename), '-C', modules]);
   await rename(path.join(modules, 'package'), path.join(modules, 'multisocket'));
-  // prom-client's own dependencies resolve from its real path (the repository's node_modules).
-  for (const dep of ['ws', 'jose', 'prom-client']) await symlink(path.join(ROOT, 'node_modules', dep), path.join(modules, dep), 'dir');
+  // prom-client's and pino's own dependencies resolve from their real paths (the repository's node_modules).
+  for (const dep of ['ws', 'jose', 'prom-client', 'pino']) await symlink(path.join(ROOT, 'node_modules', dep), path.join(modules, dep), 'dir');
   assert.ok((await readdir(path.join(modules, 'multisocket/dist'))).includes('client.bundle.js'));
 
   const probe = await run(process.execPath, ['-e', "Promise.all([import('multisocket/client'), import('multisocket')]).then(([c, s]) => console.log(typeof c.connect, typeof s.MultisocketServer))"], { cwd: project });

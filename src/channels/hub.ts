@@ -65,6 +65,8 @@ export interface Member extends Puller {
   /** `n` of the last such message when its connection dropped (what a client that says nothing saw). */
   sentAtDrop: number;
   graceTimer: NodeJS.Timeout | undefined;
+  /** When it joined (ms; a member handed over from another node keeps its first join time): the admin API shows it. */
+  readonly joinedAt: number;
 }
 
 /** What a connection asks of its membership (URL parameters of the door). */
@@ -112,6 +114,9 @@ const HANDED_MEMORY_MS = 60_000;
 const MAX_DEPARTED = 10_000;
 
 const q = JSON.stringify;
+
+/** `from` of a publish made by the server (admin API): never a cid (cids start with "c"). */
+export const SERVER_SENDER = 'server';
 
 /** What each client message needs of the sender's token; absent: nothing (undo, reply, auth). */
 const NEEDED: Partial<Record<ClientMessage['type'], number>> = {
@@ -210,6 +215,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       sent: undefined,
       sentAtDrop: 0,
       graceTimer: undefined,
+      joinedAt: Date.now(),
     };
     this.subscribeFromUrl(member, request.topics);
     this.members.set(member.cid, member);
@@ -392,7 +398,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     const member: Member = {
       cid: state.cid, token, conn: undefined, user: state.user, info: state.info, perms: 0, topics: undefined, serving: false,
       pulling: false, prefetch: 1, autoAck: false, holding: undefined, pendingRequests: 0,
-      sent: SentLog.handedOver(state.seen, frames, this.opts.maxHeldBytes), sentAtDrop: state.seen, graceTimer: undefined,
+      sent: SentLog.handedOver(state.seen, frames, this.opts.maxHeldBytes), sentAtDrop: state.seen, graceTimer: undefined, joinedAt: state.at,
     };
     this.members.set(member.cid, member);
     this.byToken?.set(member.token, member);
@@ -540,6 +546,17 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     departed.set(member.token, { cid: member.cid, user: member.user, until: Date.now() + this.opts.historyTtlMs });
   }
 
+  /**
+   * An admin removed this member (POST /_/rooms/<room>/kick): told why (`closed` `kicked`), gone
+   * from the room at once (the others see `leave`, no resume grace), its connection closed with 4003.
+   */
+  kick(member: Member, message: string | undefined): void {
+    const conn = member.conn;
+    if (conn) this.deliver(member, this.frame(message === undefined ? { type: 'closed', reason: 'kicked' } : { type: 'closed', reason: 'kicked', message }));
+    this.leave(member);
+    conn?.close(CLOSE_CODES.KICKED, 'kicked');
+  }
+
   /** Tell every member the room is closing (the caller then closes the connections). */
   closeAll(reason: string): void {
     const closed = this.frame({ type: 'closed', reason });
@@ -592,8 +609,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     switch (msg.type) {
       case 'publish':
         // Cluster: appended to the room's stream; answered and delivered once the engine numbered it.
-        if (this.link) return this.link.publications.publish(member, msg, respond);
-        return accepted(respond, msg, { seq: this.publish(member, msg.data, msg.topic, msg.echo) });
+        if (this.link) return this.link.publications.publish(member.cid, msg, respond);
+        return accepted(respond, msg, { seq: this.publish(member.cid, msg.data, msg.topic, msg.echo) });
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) {
@@ -725,17 +742,32 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     if (pusher) this.directed(pusher, { type: 'job', ref, job: id, attempts, ...outcome });
   }
 
-  private publish(from: Member, data: Json, topic: string | undefined, echo: boolean): number {
+  /**
+   * A publish by the server itself (the admin API): `from` is SERVER_SENDER, every subscriber gets
+   * it. Resolves with its seq (none while a cluster's engine is away), or rejects with the refusal.
+   */
+  serverPublish(data: Json, topic: string | undefined): Promise<{ seq?: number }> {
+    if (!this.link) return Promise.resolve({ seq: this.publish(SERVER_SENDER, data, topic, true) });
+    return new Promise((resolve, reject) => {
+      this.link!.publications.publish(SERVER_SENDER, { data, topic, echo: true, ack: false, ref: undefined }, (answer) => {
+        const a = answer as { type?: string; code?: string; message?: string; seq?: number };
+        if (a.type === 'error') reject(Object.assign(new Error(a.message), { code: a.code }));
+        else resolve(a.seq !== undefined ? { seq: a.seq } : {});
+      });
+    });
+  }
+
+  private publish(from: string, data: Json, topic: string | undefined, echo: boolean): number {
     const seq = this.history.nextSeq();
     const frame = this.frame(
       topic === undefined
-        ? { type: 'message', kind: 'publish', from: from.cid, data, seq }
-        : { type: 'message', kind: 'publish', from: from.cid, topic, data, seq },
+        ? { type: 'message', kind: 'publish', from, data, seq }
+        : { type: 'message', kind: 'publish', from, topic, data, seq },
       seq,
     );
-    this.history.add({ seq, at: Date.now(), frame, from: from.cid, topic, echo });
+    this.history.add({ seq, at: Date.now(), frame, from, topic, echo });
     for (const m of this.members.values()) {
-      if (m === from && !echo) continue;
+      if (m.cid === from && !echo) continue;
       if (!(m.perms & Perm.SUBSCRIBE)) continue;
       if (topic !== undefined && !m.topics?.matches(topic)) continue;
       this.deliver(m, frame);

@@ -21,5 +21,12 @@ export class Subscriptions {
     return false;
   }
 
+  /** The subscriptions as given (a prefix with its "*"). */
+  list(): string[] {
+    const out = this.exact ? [...this.exact] : [];
+    if (this.prefixes) for (const p of this.prefixes) out.push(p + '*');
+    return out;
+  }
+
   get size(): number { return (this.exact?.size ?? 0) + (this.prefixes?.size ?? 0); }
 }

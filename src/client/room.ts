@@ -453,6 +453,7 @@ export class Room extends Emitter<RoomEvents> {
 
     if (info.code === SERVICE_RESTART || this.restartHint !== undefined) return this.restart(info);
     if (info.code === 4000) return this.finish(info.reason || 'room_closed', 'room_closed');
+    if (info.code === 4003) return this.finish('kicked', 'kicked');
     if (info.code === 4002) {
       // Another connection resumed this member (a duplicated tab, a stale reconnect): start afresh.
       this.resumeToken = undefined;
@@ -614,7 +615,7 @@ export class Room extends Emitter<RoomEvents> {
       case 'error': return this.onError(msg);
       case 'closed':
         if (msg.reason === 'restart') return this.onRestartNotice(msg.retryMs);
-        return this.finish(msg.reason, 'room_closed');
+        return this.finish(msg.reason, msg.reason === 'kicked' ? 'kicked' : 'room_closed');
       case 'auth':
         this.scheduleRefresh();
         return this.emit('auth', msg);

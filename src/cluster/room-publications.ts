@@ -24,6 +24,7 @@ import { statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import type { ClientMessage, Ref } from '../channels/messages.js';
 import type { Member, Respond } from '../channels/hub.js';
 import type { BusState } from './cluster-bus.js';
+import { logFailure } from '../log-throttle.js';
 
 /** What the hub lends its publications: its local members and its way of delivering a frame. */
 export interface PublicationHost {
@@ -99,9 +100,9 @@ export class RoomPublications {
     Promise.resolve(this.cluster.streams?.unwatch(this.room.name)).catch(() => { /* the engine is away: nothing to stop */ });
   }
 
-  /** A member's publish (permission already checked by the hub). */
-  publish(from: Member, msg: PublishMessage, respond: Respond): void {
-    const record: PublishRecord = { from: from.cid, echo: msg.echo, data: q(msg.data), at: Date.now() };
+  /** A publish by member `from` (permission already checked by the hub), or by the server (SERVER_SENDER). */
+  publish(from: string, msg: Pick<PublishMessage, 'data' | 'topic' | 'echo' | 'ack' | 'ref'>, respond: Respond): void {
+    const record: PublishRecord = { from, echo: msg.echo, data: q(msg.data), at: Date.now() };
     if (msg.topic !== undefined) record.topic = msg.topic;
     if (this.cluster.state === 'down') return this.publishLocally(record, msg, respond);
     callEngine(() => this.cluster.streams.append(this.room.name, record)).then(
@@ -111,7 +112,7 @@ export class RoomPublications {
         // the watch (delivered twice otherwise). The publisher is told, and may retry.
         if (err instanceof RoomStreamError && err.code === 'ERR_ROOM_STREAM_TOO_BIG') return refuse(respond, 'too_large', `the message is too big for the cluster's engine: ${err.message}`, msg.ref);
         const timedOut = err instanceof RoomStreamError && err.code === 'ERR_ROOM_STREAM_TIMEOUT';
-        this.room.log.warn('publish not appended', { room: this.room.name, err: (err as Error)?.message });
+        logFailure(this.room.log, 'warn', 'publish not appended', { room: this.room.name, err: (err as Error)?.message });
         refuse(respond, 'broker_unavailable', timedOut
           ? 'the cluster\'s engine did not answer in time; the message may still be delivered'
           : 'the cluster\'s engine refused or lost the message; it was not delivered (retry)', msg.ref);
@@ -120,7 +121,7 @@ export class RoomPublications {
   }
 
   /** The engine is away: to this node's members only, unnumbered, not kept. */
-  private publishLocally(record: PublishRecord, msg: PublishMessage, respond: Respond): void {
+  private publishLocally(record: PublishRecord, msg: Pick<PublishMessage, 'ack' | 'ref'>, respond: Respond): void {
     this.outage = true;
     this.localOnly++;
     this.fanOut(record, publicationFrame(record, undefined), Infinity);
@@ -268,7 +269,7 @@ function publicationFrame(r: PublishRecord | StreamEntry, seq: number | undefine
 }
 
 /** The hub's `accepted`: with `ack`, an `ack` (with the seq when numbered); a POST answers {ok, seq?}. */
-function answer(respond: Respond, msg: PublishMessage, seq: number | undefined): void {
+function answer(respond: Respond, msg: Pick<PublishMessage, 'ack' | 'ref'>, seq: number | undefined): void {
   const extra = seq !== undefined ? { seq } : {};
   if (msg.ack) return respond({ type: 'ack', ref: msg.ref ?? null, ...extra });
   respond({ ok: true, ...extra });

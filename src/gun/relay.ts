@@ -20,6 +20,7 @@ import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
 import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
 import { Tally } from '../metrics/tally.js';
+import { logFailure } from '../log-throttle.js';
 
 export interface RelayHost {
   readonly name: string;
@@ -128,7 +129,7 @@ export class GunRelay {
         this.handle(peer, messages[i], frame.single ? text : undefined);
       } catch (err) {
         // One bad message must not take the others (or the process) with it.
-        this.host.log.warn('gun message failed', { room: this.host.name, err: (err as Error).message });
+        logFailure(this.host.log, 'warn', 'gun message failed', { room: this.host.name, err: (err as Error).message });
         this.sendDamError(peer, 'message could not be processed');
       }
     }
@@ -175,7 +176,7 @@ export class GunRelay {
     try { parsed = JSON.parse(put.graph); } catch { parsed = undefined; }
     const valid = validateGraph(parsed);
     if (!valid.ok) {
-      this.host.log.warn('logged put not valid', { room: this.host.name, id: put.id, err: valid.ok === false ? valid.err : '' });
+      logFailure(this.host.log, 'warn', 'logged put not valid', { room: this.host.name, id: put.id, err: valid.ok === false ? valid.err : '' });
       return false;
     }
     this.mergeAndRelayChanged(put.id, valid.graph, put.graph);
@@ -241,7 +242,7 @@ export class GunRelay {
     const failed = own.state === 'failed';
     own.state = 'merged';
     const err = this.merge(own.graph);
-    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, err });
+    if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, err });
     // Relayed even when HAM changed nothing here, as without a cluster. A put whose peer got an
     // err ack (and may retry) goes to that peer too: it landed after all.
     if (own.relay) this.relayPut(own.text, () => own.json, failed ? undefined : own.origin);
@@ -251,7 +252,7 @@ export class GunRelay {
     const now = Date.now();
     const changed = changedPart(this.store, graph, now);
     const err = this.merge(graph, now);
-    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, id, err });
+    if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, id, err });
     if (changed.length === 0) return;
     const changedJson = changed === graph && json !== undefined ? json : graphJson(changed);
     this.relayPut('{"#":' + q(id) + ',"put":' + changedJson + '}', () => changedJson);

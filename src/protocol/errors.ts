@@ -45,7 +45,7 @@ export const ERRORS = {
   no_responder: { scope: ['reply'], status: 404, meaning: 'no member serves requests' },
   handler_error: { scope: ['reply'], status: 500, meaning: 'the answering member\'s handler threw or rejected (made by the SDK; a member may give its own codes, which the SDK reports as `handler_error` with `appCode`)' },
   job_failed: { scope: ['reply'], status: 500, meaning: 'a pushed job failed on `--job-max-attempts` pullers (each handler rejected, or its puller left or ran past the ack wait)' },
-  room_closed: { scope: ['reply', 'door', 'close'], status: 410, close: 4000, meaning: 'the owned room closed (its owner left), or a path that was such a room (410 for the room TTL)' },
+  room_closed: { scope: ['reply', 'door', 'close'], status: 410, close: 4000, meaning: 'the owned room closed (its owner left; `closed` reason `owner_left`), an admin closed the room (`DELETE /_/rooms/<room>`; reason `closed_by_admin`), or a path that was an owned room (410 for the room TTL)' },
   // --- doors: refused before a connection exists, and endpoints
   bad_path: { scope: ['door'], status: 400, meaning: 'the path is not a valid room name (docs/rooms.md)' },
   bad_request: { scope: ['door'], status: 400, meaning: 'a request the endpoint cannot take (e.g. `/_/new` without the native subprotocol, a malformed `info` or `resume`)' },
@@ -70,6 +70,7 @@ export const ERRORS = {
   // --- why a connection ended
   replaced: { scope: ['message', 'close'], status: 409, close: 4002, meaning: 'another connection resumed this member (same `resume` token); an event stream gets it as an `error` before it ends. The SDK then starts afresh with a new cid' },
   slow_consumer: { scope: ['close'], close: 4008, meaning: 'more than `--max-queued-bytes` waited to be written to this connection' },
+  kicked: { scope: ['close'], close: 4003, meaning: 'an admin removed this member or GUN peer (`POST /_/rooms/<room>/kick`; a member gets `closed` reason `kicked` first). The SDK does not reconnect' },
   dead_peer: { scope: ['close'], close: 4009, meaning: 'no pong within a heartbeat interval' },
   // --- made by the SDK
   disconnected: { scope: ['client'], meaning: 'the connection was down when the call\'s time ran out, or the server could not resume this member after a drop' },
@@ -120,6 +121,7 @@ export const CLOSE_CODES = {
   ROOM_CLOSED: 4000, // room_closed
   TOKEN_EXPIRED: 4001, // token_expired
   REPLACED: 4002, // replaced
+  KICKED: 4003, // kicked
   SLOW_CONSUMER: 4008, // slow_consumer
   DEAD_PEER: 4009, // dead_peer
 } as const;

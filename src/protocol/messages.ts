@@ -273,8 +273,10 @@ export interface ErrorMessage extends Numbered {
 }
 export interface ClosedMessage {
   type: 'closed';
-  /** `owner_left` (owned room), `restart` (the server drains; reconnect), … */
+  /** `owner_left` (owned room), `closed_by_admin`, `kicked` (an admin removed this member), `restart` (the server drains; reconnect), … */
   reason: string;
+  /** With `kicked`: the admin's reason, when one was given. */
+  message?: string;
   /** With `restart`: reconnect after about this many ms (spread per member by the server). */
   retryMs?: number;
 }

@@ -9,9 +9,12 @@ import { redactToken, requestToken } from './request-token.js';
 import { isRefusal } from '../access/principal.js';
 import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
-import { checkAdmin } from './admin-access.js';
+import { adminGuard, checkAdmin } from './admin-access.js';
+import { handleAdminRooms, ROOMS_PREFIX } from '../admin/admin-routes.js';
+import { clientAddress } from './client-address.js';
+import { logAdminAction } from '../log.js';
 
-const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain';
+const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain; admin API: /_/rooms, /_/rooms/<room>';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Every answer a page of an allowed origin may read carries CORS headers, refusals included
@@ -34,6 +37,7 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
 /** The server's own endpoints under /_/. */
 function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, name: string, cors: Record<string, string>): void {
   if (name === '/_/drain') return drainEndpoint(server, req, res, cors);
+  if (name === ROOMS_PREFIX || name.startsWith(ROOMS_PREFIX + '/')) return handleAdminRooms(server, req, res, name, cors);
   // A page's fetch of /_/door with Authorization is preflighted.
   if (req.method === 'OPTIONS') return answerPreflight(req, res, cors, 'GET, HEAD, OPTIONS', 'Authorization');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -84,14 +88,13 @@ function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res
   if (req.method !== 'POST') return sendError(res, 'method_not_allowed', '/_/drain takes POST', { ...cors, Allow: 'POST, OPTIONS' });
   // The body (if any) means nothing; read it so the connection can be reused.
   req.resume();
-  const guard = { adminToken: server.config.adminToken, access: server.access, trustProxy: server.config.trustProxy };
-  checkAdmin(guard, req).then((refusal) => {
+  checkAdmin(adminGuard(server), req).then((refusal) => {
     if (refusal) {
-      server.log.warn('drain refused', { reason: refusal.code });
+      server.log.warn('drain refused', { reason: refusal.code, address: clientAddress(req, server.config.trustProxy) });
       return sendError(res, refusal.code, refusal.message, cors, refusal.status);
     }
     sendJson(res, 202, { status: 'draining', drainTimeoutMs: server.config.drainTimeoutMs }, cors);
-    server.log.info('drain requested', { by: 'POST /_/drain' });
+    logAdminAction(server.log, 'drain', { address: clientAddress(req, server.config.trustProxy) });
     server.requestDrain('POST /_/drain');
   }).catch((err: unknown) => failed(server, res, cors, err));
 }
@@ -111,8 +114,7 @@ function metricsEndpoint(server: MultisocketServer, req: http.IncomingMessage, r
     send().catch((err: unknown) => failed(server, res, cors, err));
     return;
   }
-  const guard = { adminToken: server.config.adminToken, access: server.access, trustProxy: server.config.trustProxy };
-  checkAdmin(guard, req).then((refusal) => {
+  checkAdmin(adminGuard(server), req).then((refusal) => {
     if (refusal) return sendError(res, refusal.code, refusal.message, cors, refusal.status);
     return send();
   }).catch((err: unknown) => failed(server, res, cors, err));

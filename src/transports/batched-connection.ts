@@ -17,6 +17,8 @@ export abstract class BatchedConnection implements Flushable {
    * protocol is known); a connection nobody counts writes to a throwaway one.
    */
   traffic: Traffic = UNCOUNTED;
+  /** The code and reason the server closed with; undefined while open or when the client went first. */
+  closedWith: { code: number; reason: string } | undefined = undefined;
 
   constructor(protected readonly scheduler: FlushScheduler, protected readonly maxQueuedBytes: number) {}
 

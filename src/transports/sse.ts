@@ -76,8 +76,9 @@ export class SseConnection extends BatchedConnection implements Connection {
     this.res.write(PING);
   }
 
-  close(_code: number, _reason: string): void {
+  close(code: number, reason: string): void {
     if (this.closed) return;
+    this.closedWith ??= { code, reason };
     this.flush();
     this.res.end();
     this.gone();
