@@ -1,8 +1,9 @@
 // GET /_/metrics: the Prometheus text format through prom-client. One registry per server (not
 // prom-client's global one: tests and embedders run several servers in one process). Every value
-// of ours is read on scrape from counts that already exist (rooms' message counters, the tally,
-// the connection sets), so serving metrics adds nothing to the paths a message takes.
-// Labels stay bounded: protocol, transport, outcome, code, reason, kind; never a room or connection.
+// of ours is read on scrape from plain counts kept where the work happens (rooms' message
+// counters, the tally and its per-protocol Traffic, the latency arrays, the connection sets): the
+// path a message takes bumps numbers and never calls prom-client.
+// Labels stay bounded: protocol, transport, outcome, code, reason, kind, le; never a room or connection.
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { MultisocketServer } from '../server/server.js';
 import { REQUEST_OUTCOMES, type Tally, type Traffic } from './tally.js';
