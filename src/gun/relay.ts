@@ -399,13 +399,14 @@ export class GunRelay {
 
   private put(peer: Connection, msg: GunMessage, id: string, raw: string | undefined): void {
     this.tally.gunPuts++;
+    const started = performance.now(); // multisocket_gun_put_ack_seconds
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
     if (this.putLog) {
       const outcome = this.logPut(id, valid.graph, { msg, raw }, peer, true);
-      if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err);
-      outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err); }, () => {});
+      if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err, started);
+      outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err, started); }, () => {});
       return;
     }
     const taken = this.take(valid.graph);
@@ -413,7 +414,7 @@ export class GunRelay {
       if (taken.code === 'sea_rejected') this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
       return this.sendAck(peer, id, taken.err);
     }
-    this.sendAck(peer, id);
+    this.sendAck(peer, id, undefined, started);
     // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     // Only SEA fields HAM ignored (not checked, so not passed on) make a new text.
     if (taken === valid.graph) return this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
@@ -504,12 +505,14 @@ export class GunRelay {
     this.host.send(trail.peer, new OutFrame(raw ?? q(msg)));
   }
 
-  private sendAck(peer: Connection, id: string, err?: string): void {
+  /** `started`: when the put was taken up (performance.now()); an ok ack records its latency. */
+  private sendAck(peer: Connection, id: string, err?: string, started?: number): void {
     if (err) this.tally.gunErrAcks++;
     else this.tally.gunAcks++;
     this.host.send(peer, new OutFrame(
       '{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + (err ? ',"err":' + q(err) : ',"ok":1') + '}',
     ), true);
+    if (!err && started !== undefined) this.tally.putAck.since(started);
   }
 
   private sendDamError(peer: Connection, err: string): void {

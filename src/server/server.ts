@@ -323,6 +323,7 @@ export class MultisocketServer {
     }, remote);
     this.connections.add(conn);
     const isNative = ws.protocol === SUBPROTOCOL;
+    conn.traffic = isNative ? this.tally.native : this.tally.gun;
     if (principal !== OPEN) setPrincipal(conn, principal, isNative ? tellTokenExpired : undefined);
     if (isNative) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);
@@ -347,6 +348,7 @@ export class MultisocketServer {
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
     conn.onThrottledMessage((data, isBinary) => {
+      this.tally.gun.bytesIn += data.length;
       if (isBinary) {
         room.messagesIn++;
         room.send(conn, errorFrame('binary frames are not supported; send JSON text'));
@@ -373,6 +375,7 @@ export class MultisocketServer {
     conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
     const member = joinHub(this.rooms, room, conn, options);
     conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.tally.native.bytesIn += data.length;
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
       receiveNativeFrame(this.access, room, member, conn, data.toString('utf8'));
     });
@@ -431,6 +434,7 @@ export class MultisocketServer {
     };
     const open = (room: Room, principal: Principal) => {
       const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
+      conn.traffic = this.tally.native;
       if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
       let member;
       try {

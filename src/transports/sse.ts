@@ -59,7 +59,7 @@ export class SseConnection extends BatchedConnection implements Connection {
   }
 
   send(frame: OutFrame, direct = false): void {
-    if (!this.closed) this.enqueue(frame.sse, direct);
+    if (!this.closed) this.enqueueMessage(frame, frame.sse, direct);
   }
 
   heartbeatSlot = 0;
@@ -71,7 +71,9 @@ export class SseConnection extends BatchedConnection implements Connection {
 
   /** Keep proxies from timing the stream out. */
   ping(): void {
-    if (!this.closed && this.res.writableLength < this.maxQueuedBytes) this.res.write(PING);
+    if (this.closed || this.res.writableLength >= this.maxQueuedBytes) return;
+    this.traffic.bytesOut += PING.length;
+    this.res.write(PING);
   }
 
   close(code: number, reason: string): void {

@@ -94,7 +94,7 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   }
 
   send(frame: OutFrame, direct = false): void {
-    if (!this.closing) this.enqueue(frame.ws, direct);
+    if (!this.closing) this.enqueueMessage(frame, frame.ws, direct);
   }
 
   /**
