@@ -86,10 +86,9 @@ export class NodeTotalsMeter {
       inCount += room.messagesIn + hub.in;
       outCount += room.messagesOut + hub.out;
     }
-    // A message sent to a member is one delivery (messagesOut counts per recipient); a tally of
-    // deliveries proper, when the server keeps one, is taken instead.
-    const deliveries = (tally as { deliveries?: unknown }).deliveries;
-    return { in: inCount, out: outCount, deliveries: typeof deliveries === 'number' ? deliveries : outCount };
+    // Deliveries: messages written to a client connection, one per recipient (the transports count
+    // them: src/metrics/tally.ts Traffic), the same figure as multisocket_deliveries_total.
+    return { in: inCount, out: outCount, deliveries: tally.gun.deliveries + tally.native.deliveries };
   }
 
   /** The loop delay since the last reading (0 on the first: the histogram starts now). */
