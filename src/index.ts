@@ -4,7 +4,7 @@ export type { ServerOptions } from './embed/server-options.js';
 export type { AttachOptions } from './server/mount.js';
 export { MultisocketServer } from './server/server.js';
 export { makeConfig, parseConfig, ConfigError, DEFAULTS, type Config } from './config.js';
-export { createLogger, silentLogger, type Logger } from './log.js';
+export { createLogger, logAdminAction, silentLogger, type Logger, type LoggerOptions } from './log.js';
 export { VERSION } from './version.js';
 export type { Connection } from './transports/connection.js';
 export type { GraphStore } from './gun/graph-store.js';

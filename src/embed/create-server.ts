@@ -12,6 +12,8 @@ import { configFromOptions, type ServerOptions } from './server-options.js';
  */
 export function createServer(options: ServerOptions = {}): MultisocketServer {
   const config = configFromOptions(options);
-  const log = options.logger ?? (options.logLevel !== undefined ? createLogger(config.logLevel) : silentLogger);
+  // A library writes nothing unless asked: no logger and no level means silence.
+  const asked = options.logLevel !== undefined || options.logFormat !== undefined;
+  const log = options.logger ?? (asked ? createLogger(config.logLevel, { format: config.logFormat }) : silentLogger);
   return new MultisocketServer(config, log);
 }

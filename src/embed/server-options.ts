@@ -2,7 +2,7 @@
 // the CLI's units (seconds where the flag takes seconds), so one table of limits serves both. They
 // are turned into the flags' text and checked by the CLI's own code (config.ts resolveConfig): a
 // bad value is refused with the CLI's one-line message, naming the option instead of the flag.
-import { ConfigError, resolveConfig, type Config, type Flag, type LogLevel, type SettingSource } from '../config.js';
+import { ConfigError, resolveConfig, type Config, type Flag, type LogFormat, type LogLevel, type SettingSource } from '../config.js';
 import type { Logger } from '../log.js';
 
 export interface ServerOptions {
@@ -80,10 +80,12 @@ export interface ServerOptions {
   maxPendingRequests?: number;
   /**
    * Level of the logger made when `logger` is not given: `debug|info|warn|error|silent`
-   * (`--log-level`). Without either the server logs nothing: a library does not write to stdout
-   * unless asked.
+   * (`--log-level`; default info once `logLevel` or `logFormat` is given). With none of `logger`,
+   * `logLevel` and `logFormat` the server logs nothing: a library does not write to stdout unless asked.
    */
   logLevel?: LogLevel;
+  /** Format of the logger made when `logger` is not given: `json` (one object per line) or `pretty` (`--log-format`; default json). */
+  logFormat?: LogFormat;
   /** Join rooms with other nodes through an engine: `memory` (one process), `redis://…`, `rediss://…` or `nats://…` (`--broker`; default `memory`). */
   broker?: string;
   /** This node's name in the cluster, A-Z a-z 0-9 _ - (`--node-id`; default `<hostname>-<pid>-<random>`). */
@@ -137,6 +139,7 @@ export const OPTION_FLAGS = {
   historyBytes: 'history-bytes',
   maxPendingRequests: 'max-pending-requests',
   logLevel: 'log-level',
+  logFormat: 'log-format',
   broker: 'broker',
   nodeId: 'node-id',
   clusterKey: 'cluster-key',
@@ -168,7 +171,7 @@ export const KIND: Record<OptionName, 'number' | 'string' | 'list' | 'boolean' |
   jwtIssuer: 'string', jwtAudience: 'string', publicRooms: 'list', maxConnections: 'number',
   maxConnectionsPerIp: 'number', connectRatePerIp: 'number', newRoomsPerIp: 'number', trustProxy: 'hops',
   historySize: 'number', historyTtl: 'number', historyBytes: 'number', maxPendingRequests: 'number',
-  logLevel: 'string', broker: 'string', nodeId: 'string', clusterKey: 'string', drainTimeout: 'number',
+  logLevel: 'string', logFormat: 'string', broker: 'string', nodeId: 'string', clusterKey: 'string', drainTimeout: 'number',
   adminToken: 'string', adminLoopback: 'boolean',
 };
 

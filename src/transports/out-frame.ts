@@ -5,6 +5,8 @@ import { frameText } from './ws-frame.js';
 export class OutFrame {
   private wsBytes: Buffer | undefined;
   private sseBytes: Buffer | undefined;
+  /** Set by the first connection that sends it: multisocket_messages_out_total counts a frame once, however many recipients. */
+  counted = false;
 
   /**
    * @param text  the JSON message
