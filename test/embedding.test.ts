@@ -325,6 +325,32 @@ test('attach: GUN peers (child processes) sync in a room under the prefix', asyn
   assert.match(await get.text(), /"name":"Jack"/);
 });
 
+test('attach: the dashboard under the prefix (its redirects, page links and session cookie name <prefix>/_/)', async (t) => {
+  const host = await hostApp(t, false);
+  const adminToken = 'embedding-admin-token-0123456789';
+  await attached(host, { adminToken });
+  const base = `http://127.0.0.1:${host.port}`;
+  const login = await fetch(`${base}/rt/_/dashboard?token=${adminToken}`, { redirect: 'manual' });
+  assert.equal(login.status, 303);
+  assert.equal(login.headers.get('location'), '/rt/_/dashboard');
+  const cookie = login.headers.get('set-cookie') ?? '';
+  assert.match(cookie, /; Path=\/rt\/_\/;/);
+  const session = cookie.split(';')[0]!;
+  const page = await fetch(`${base}/rt/_/dashboard`, { headers: { cookie: session } });
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.match(html, /src="\/rt\/_\/dashboard\/app\.js"/);
+  assert.doesNotMatch(html, /="\/_\//, 'no link to the host\'s root');
+  assert.equal((await fetch(`${base}/rt/_/dashboard/app.js`)).status, 200);
+  const rooms = await fetch(`${base}/rt/_/rooms`, { headers: { cookie: session, 'x-multisocket-dashboard': '1' } });
+  assert.equal(rooms.status, 200, await rooms.clone().text());
+  const form = await fetch(`${base}/rt/_/dashboard`);
+  assert.equal(form.status, 401);
+  assert.match(await form.text(), /action="\/rt\/_\/dashboard\/login"/);
+  const logout = await fetch(`${base}/rt/_/dashboard/logout`, { redirect: 'manual', headers: { cookie: session } });
+  assert.equal(logout.headers.get('location'), '/rt/_/dashboard');
+});
+
 test('attach with no upgrade listener of the host\'s: upgrades outside the prefix get 404, requests still reach the app', async (t) => {
   const host = await hostApp(t, false);
   await attached(host);

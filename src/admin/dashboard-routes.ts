@@ -19,6 +19,7 @@ import { queryParams } from '../server/query-params.js';
 import { redactToken } from '../server/request-token.js';
 import { clientAddress } from '../server/client-address.js';
 import { logAdminAction } from '../log.js';
+import { mountPrefix } from '../server/mount.js';
 
 export const DASHBOARD_PATH = '/_/dashboard';
 const MAX_LOGIN_BODY = 16 * 1024;
@@ -73,7 +74,7 @@ export function handleDashboard(server: MultisocketServer, req: http.IncomingMes
   }
   if (method !== 'GET' && method !== 'HEAD') return sendError(res, 'method_not_allowed', `${name} takes GET`, { ...cors, Allow: 'GET, HEAD' });
   if (sub === '/logout') {
-    res.writeHead(303, { Location: DASHBOARD_PATH, 'Set-Cookie': sessionSetCookie('', server.config.tls !== undefined, 0), 'Cache-Control': 'no-store', 'Content-Length': '0' });
+    res.writeHead(303, { Location: mountPrefix(req) + DASHBOARD_PATH, 'Set-Cookie': sessionSetCookie('', server.config.tls !== undefined, 0, `${mountPrefix(req)}/_/`), 'Cache-Control': 'no-store', 'Content-Length': '0' });
     return void res.end();
   }
   if (sub === '/app.js' || sub === '/app.css') {
@@ -88,6 +89,7 @@ export function handleDashboard(server: MultisocketServer, req: http.IncomingMes
   }
   checkAdmin(guard, req).then((refusal) => {
     if (refusal) return sendLogin(res, refusal.status === 401 ? '' : refusal.message, 401);
+    if (mountPrefix(req) !== '') return servePage(res, mountPrefix(req), cors);
     return serveAsset(res, 'index.html', cors);
   }).catch(fail);
 }
@@ -122,8 +124,8 @@ async function logIn(server: MultisocketServer, req: http.IncomingMessage, res: 
   logAdminAction(server.log, 'dashboard_login', { by: isAdminSecret(guard, token) ? 'admin_token' : 'room_token', address: clientAddress(req, server.config.trustProxy) });
   res.writeHead(303, {
     ...cors,
-    Location: DASHBOARD_PATH,
-    'Set-Cookie': sessionSetCookie(value, server.config.tls !== undefined),
+    Location: mountPrefix(req) + DASHBOARD_PATH,
+    'Set-Cookie': sessionSetCookie(value, server.config.tls !== undefined, undefined, `${mountPrefix(req)}/_/`),
     'Cache-Control': 'no-store',
     'Referrer-Policy': 'no-referrer',
     'Content-Length': '0',
@@ -140,12 +142,26 @@ async function serveAsset(res: http.ServerResponse, name: keyof Assets, cors: Re
   res.end(res.req.method === 'HEAD' ? undefined : a.body);
 }
 
+/**
+ * The page under a mount prefix (server.attach, docs/embedding.md): its absolute /_/ links made
+ * <prefix>/_/ (the script finds its own base from its address).
+ */
+async function servePage(res: http.ServerResponse, prefix: string, cors: Record<string, string>): Promise<void> {
+  loading ??= load();
+  const assets = await loading;
+  if (!assets) return serveAsset(res, 'index.html', cors);
+  const body = Buffer.from(assets['index.html'].body.toString('utf8').replaceAll('="/_/', `="${prefix}/_/`));
+  res.writeHead(200, { ...cors, ...PAGE_HEADERS, 'Content-Type': TYPES['index.html'], 'Content-Length': body.length });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
 /** The login form (no script: it works before any credential). */
 function sendLogin(res: http.ServerResponse, message: string, status: number): void {
+  const base = mountPrefix(res.req) + DASHBOARD_PATH;
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>multisocket · sign in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${DASHBOARD_PATH}/app.css"></head>
-<body class="login"><form method="post" action="${DASHBOARD_PATH}/login" class="login-box">
+<title>multisocket · sign in</title><link rel="icon" href="data:,"><link rel="stylesheet" href="${base}/app.css"></head>
+<body class="login"><form method="post" action="${base}/login" class="login-box">
 <h1>multisocket</h1><p>The dashboard needs the admin credential: the <code>--admin-token</code> secret, or a room token with <code>admin</code>.</p>
 ${message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : ''}
 <label>Admin token <input type="password" name="token" autocomplete="current-password" autofocus required></label>

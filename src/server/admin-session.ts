@@ -56,8 +56,8 @@ export function sessionCookie(req: http.IncomingMessage): string | undefined {
 }
 
 /** Set-Cookie for `value` (max-age 0 with an empty value: the logout). */
-export function sessionSetCookie(value: string, secure: boolean, maxAge = SESSION_SECONDS): string {
-  return `${SESSION_COOKIE}=${value}; Path=/_/; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
+export function sessionSetCookie(value: string, secure: boolean, maxAge = SESSION_SECONDS, path = '/_/'): string {
+  return `${SESSION_COOKIE}=${value}; Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 }
 
 /**

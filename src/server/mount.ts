@@ -26,6 +26,17 @@ export interface AttachOptions {
   prefix?: string;
 }
 
+/** The prefix each request under a mount came in with (its url no longer shows it). */
+const PREFIX_OF = new WeakMap<http.IncomingMessage, string>();
+
+/**
+ * The mount prefix `req` arrived under ('' when the server's own listener took it): for the few
+ * answers that name a path the browser must use (the dashboard's redirects, page and cookie).
+ */
+export function mountPrefix(req: http.IncomingMessage): string {
+  return PREFIX_OF.get(req) ?? '';
+}
+
 /** Our fallback 'upgrade' listeners, told apart from the host's (see Mount.unclaimed). */
 const FALLBACKS = new WeakSet<(...args: never[]) => void>();
 
@@ -70,6 +81,7 @@ export class Mount {
         if (rest !== undefined) {
           // Express's mounting does the same: the handler sees the path below the mount.
           req.url = rest;
+          if (prefix !== '') PREFIX_OF.set(req, prefix);
           if (event === 'request') target.handleRequest(req, args[1] as http.ServerResponse);
           else target.handleUpgrade(req, args[1] as Duplex, args[2] as Buffer);
           return true;

@@ -6,6 +6,9 @@
 import { bytes, count, duration, ms, rate, since } from './format.js';
 import { drawChart, type Series } from './chart.js';
 
+/** '' at the server's root; '/rt' when it is mounted under a prefix (docs/embedding.md): the page is <base>/_/dashboard. */
+const BASE = location.pathname.replace(/\/_\/dashboard\/?$/, '');
+
 interface Connections { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; total: number }
 interface NodeTotals {
   node: string; startedAt: number; connections: Connections; rooms: number; members: number; gunPeers: number;
@@ -58,7 +61,7 @@ function h(tag: string, attrs: Record<string, string | undefined> = {}, ...child
 // The stream
 
 function connect(): void {
-  const es = new EventSource('/_/admin/events');
+  const es = new EventSource(`${BASE}/_/admin/events`);
   es.addEventListener('hello', (ev) => {
     const hello = JSON.parse((ev as MessageEvent).data) as Hello;
     state.hello = hello;
@@ -79,7 +82,7 @@ function connect(): void {
     if (es.readyState === EventSource.CLOSED) {
       // Refused (the session ended, the server went away for good): say so, and try again later.
       setLive('down');
-      banner('The live stream was refused — the session may have ended. ', 'Sign in again', '/_/dashboard');
+      banner('The live stream was refused — the session may have ended. ', 'Sign in again', `${BASE}/_/dashboard`);
       setTimeout(connect, 10_000);
     } else {
       setLive('reconnecting');
@@ -244,7 +247,7 @@ async function search(): Promise<void> {
   const q = state.query;
   const mine = ++searchSeq;
   if (q === '') { state.searchResults = undefined; renderRooms(); return; }
-  const r = await api(`/_/rooms?sort=rate&limit=${SEARCH_LIMIT}&q=${encodeURIComponent(q)}`);
+  const r = await api(`${BASE}/_/rooms?sort=rate&limit=${SEARCH_LIMIT}&q=${encodeURIComponent(q)}`);
   if (mine !== searchSeq) return;
   if (r.status !== 200) { toast(`Search failed: ${errorText(r)}`, true); return; }
   state.searchResults = r.body as { rooms: RoomSummary[]; total: number };
@@ -266,7 +269,7 @@ function select(room: string): void {
 async function loadDetail(): Promise<void> {
   const room = state.selected;
   if (room === undefined) return;
-  const r = await api(`/_/rooms?room=${encodeURIComponent(room)}`);
+  const r = await api(`${BASE}/_/rooms?room=${encodeURIComponent(room)}`);
   if (room !== state.selected) return;
   if (r.status === 404) state.detail = null;
   else if (r.status === 200) state.detail = r.body as RoomDetail;
@@ -292,7 +295,7 @@ function kickButton(room: string, target: { cid: string } | { peer: string }): H
 }
 
 async function kick(room: string, target: { cid: string } | { peer: string }): Promise<void> {
-  const r = await api(`/_/rooms/kick?room=${encodeURIComponent(room)}`, { method: 'POST', body: JSON.stringify({ ...target, reason: 'kicked from the dashboard' }) });
+  const r = await api(`${BASE}/_/rooms/kick?room=${encodeURIComponent(room)}`, { method: 'POST', body: JSON.stringify({ ...target, reason: 'kicked from the dashboard' }) });
   const who = 'cid' in target ? `member ${target.cid}` : `GUN peer ${target.peer}`;
   if (r.status === 200) toast(`Kicked ${who} from ${room}`);
   else toast(`Kick failed: ${errorText(r)}`, true);
