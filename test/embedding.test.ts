@@ -384,7 +384,7 @@ test('attach to an https server: the rooms are wss:// under the prefix', async (
   const server = https.createServer(tls, (req, res) => res.end('secure app'));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const relay = createServer({ drainTimeout: 1 });
+  const relay = createServer({ drainTimeout: 1, adminToken: 'embedding-admin-token-0123456789' });
   t.after(async () => {
     await relay.close();
     await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
@@ -399,6 +399,13 @@ test('attach to an https server: the rooms are wss:// under the prefix', async (
   assert.equal(hello.room, room);
   ws.close();
   await once(ws, 'close');
+  // The dashboard's session cookie is Secure on the host's TLS too (the relay has no certificate of its own).
+  const login = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    https.get(`https://127.0.0.1:${port}/secure/rt/_/dashboard?token=embedding-admin-token-0123456789`, { rejectUnauthorized: false }, resolve).on('error', reject);
+  });
+  login.resume();
+  assert.equal(login.statusCode, 303);
+  assert.match(String(login.headers['set-cookie']), /; Path=\/secure\/rt\/_\/;.*; Secure$/);
 });
 
 test('attach in a cluster: an app\'s embedded node and a CLI node share a room through the broker (Redis)', async (t) => {

@@ -74,7 +74,7 @@ export function handleDashboard(server: MultisocketServer, req: http.IncomingMes
   }
   if (method !== 'GET' && method !== 'HEAD') return sendError(res, 'method_not_allowed', `${name} takes GET`, { ...cors, Allow: 'GET, HEAD' });
   if (sub === '/logout') {
-    res.writeHead(303, { Location: mountPrefix(req) + DASHBOARD_PATH, 'Set-Cookie': sessionSetCookie('', server.config.tls !== undefined, 0, `${mountPrefix(req)}/_/`), 'Cache-Control': 'no-store', 'Content-Length': '0' });
+    res.writeHead(303, { Location: mountPrefix(req) + DASHBOARD_PATH, 'Set-Cookie': sessionSetCookie('', overTls(req), 0, `${mountPrefix(req)}/_/`), 'Cache-Control': 'no-store', 'Content-Length': '0' });
     return void res.end();
   }
   if (sub === '/app.js' || sub === '/app.css') {
@@ -125,7 +125,7 @@ async function logIn(server: MultisocketServer, req: http.IncomingMessage, res: 
   res.writeHead(303, {
     ...cors,
     Location: mountPrefix(req) + DASHBOARD_PATH,
-    'Set-Cookie': sessionSetCookie(value, server.config.tls !== undefined, undefined, `${mountPrefix(req)}/_/`),
+    'Set-Cookie': sessionSetCookie(value, overTls(req), undefined, `${mountPrefix(req)}/_/`),
     'Cache-Control': 'no-store',
     'Referrer-Policy': 'no-referrer',
     'Content-Length': '0',
@@ -140,6 +140,11 @@ async function serveAsset(res: http.ServerResponse, name: keyof Assets, cors: Re
   const a = assets[name];
   res.writeHead(200, { ...cors, ...PAGE_HEADERS, 'Content-Type': a.type, 'Content-Length': a.body.length });
   res.end(res.req.method === 'HEAD' ? undefined : a.body);
+}
+
+/** The request came over TLS: our own HTTPS listener, or an https server the relay is attached to. */
+function overTls(req: http.IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /**
