@@ -10,7 +10,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createServer, ConfigError, parseConfig, type MultisocketServer, type ServerOptions } from '../src/index.ts';
@@ -426,6 +426,44 @@ test('attach in a cluster: an app\'s embedded node and a CLI node share a room t
   assert.deepEqual(nodes.nodes.map((n: { id: string }) => n.id).sort(), [`cli-${process.pid}`, `embedded-${process.pid}`].sort());
   // Gone before the nodes drain: a drain waits up to the resume grace for members to resume elsewhere.
   await Promise.all([embedded.close(), standalone.close()]);
+});
+
+// ---- the docs ---------------------------------------------------------------------------------
+
+const DOC_TEXT = () => readFileSync(path.join(ROOT, 'docs/embedding.md'), 'utf8');
+
+test('docs/embedding.md: the ConfigErrors it shows are the ones thrown', () => {
+  const shown = [...DOC_TEXT().matchAll(/^createServer\((\{.*\})\);\n\/\/ ConfigError: (.*)$/gm)];
+  assert.ok(shown.length >= 3);
+  for (const [, options, message] of shown) {
+    // The options are JavaScript object literals of plain values.
+    const value = new Function(`return (${options});`)() as ServerOptions;
+    assert.equal(optionMessage(value), message, options);
+  }
+});
+
+test('docs/embedding.md: its complete programs run (port 0, then stopped)', async (t) => {
+  const programs = [...DOC_TEXT().matchAll(/```js\n(import [^]*?)```/g)].map((m) => m[1]!).filter((code) => code.includes('.listen('));
+  assert.ok(programs.length >= 4, `${programs.length} programs`);
+  for (const [i, code] of programs.entries()) {
+    // Inside the package, so `import … from 'multisocket'` is this checkout (its package.json exports).
+    const file = path.join(ROOT, `.embedding-doc-${process.pid}-${i}.mjs`);
+    const runnable = code.replace(/\b3000\b/g, '0') + "\nconsole.log('DOC-PROGRAM-READY');\n";
+    writeFileSync(file, runnable);
+    t.after(() => rmSync(file, { force: true }));
+    const proc = spawn(process.execPath, [file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+    const output: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`program ${i} did not start:\n${code}\n${output.join('\n')}`)), 10_000);
+      const onLine = (line: string) => { output.push(line); if (line === 'DOC-PROGRAM-READY') { clearTimeout(timer); resolve(); } };
+      lines(proc.stdout!, onLine);
+      lines(proc.stderr!, onLine);
+      proc.once('exit', (c) => { clearTimeout(timer); reject(new Error(`program ${i} exited with ${c}:\n${code}\n${output.join('\n')}`)); });
+    });
+    proc.kill('SIGKILL');
+    await once(proc, 'exit');
+  }
 });
 
 // ---- the examples -----------------------------------------------------------------------------
