@@ -6,13 +6,15 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { MultisocketServer } from '../src/server/server.ts';
-import { makeConfig, type Config } from '../src/config.ts';
+import { makeConfig, parseConfig, type Config } from '../src/config.ts';
 import { silentLogger } from '../src/log.ts';
 import type { Room } from '../src/client/index.ts';
 import { MultisocketError } from '../src/client/index.ts';
 import { WsMember, unnumbered } from './helpers/native.ts';
 import { next, opened, record, rejection, until, uid } from './helpers/client.ts';
 import { Session, isAck, isOnce, type GunClient } from './helpers/gun-clients.ts';
+import { startRedis } from './helpers/engines.ts';
+import { CLUSTER_KEY } from './helpers/cluster.ts';
 
 const SECRET = 'in-process-test-secret-0123456789-abcdefghij';
 const KEY = new TextEncoder().encode(SECRET);
@@ -286,4 +288,50 @@ test('server.room(...).graph: a GUN client sees the server\'s put and the server
   const pub = 'a'.repeat(43) + '.' + 'b'.repeat(43);
   const forged = await rejection(api.graph.put({ ['~' + pub]: { _: { '#': '~' + pub, '>': { alias: Date.now() } }, alias: 'mallory' } }));
   assert.equal(forged.code, 'sea_rejected');
+});
+
+test('cluster (two in-process nodes on a private Redis): in-process members, server.room and graph across nodes', async (t) => {
+  const engine = await startRedis();
+  const nodes: MultisocketServer[] = [];
+  const inProcess: Room[] = [];
+  t.after(async () => {
+    await Promise.all(inProcess.map((h) => h.close()));
+    await Promise.all(nodes.map((n) => n.close()));
+    await engine.stop();
+  });
+  const prefix = `ip${process.pid.toString(36)}`;
+  for (const id of ['a', 'b']) {
+    const action = parseConfig(['--host', '127.0.0.1', '--port', '0', '--broker', engine.url, '--node-id', `${prefix}-${id}`, '--cluster-key', CLUSTER_KEY, '--resume-grace', '0.2', '--log-level', 'error'], {});
+    assert.equal(action.kind, 'run');
+    const node = new MultisocketServer((action as { config: Config }).config, silentLogger);
+    nodes.push(node);
+    await node.start();
+  }
+  const [na, nb] = nodes;
+  const name = uid('cl');
+  const onA = na.connect(name, { info: 'on a' });
+  inProcess.push(onA);
+  await opened(onA);
+  const worker = nb.room(name).serve((d: number) => ({ node: 'b', d }));
+  inProcess.push(worker);
+  await opened(worker);
+  await until(() => onA.members.includes(worker.cid!), 'a sees b\'s worker join', 8000);
+  assert.deepEqual(await onA.request(7), { node: 'b', d: 7 }, 'request from node a to a worker on node b');
+  const listed = await na.room(name).members();
+  assert.deepEqual(listed.map((m) => [m.cid, m.local]).sort(), [[onA.cid, true], [worker.cid, false]].sort());
+  assert.equal(listed.find((m) => !m.local)?.node, `${prefix}-b`);
+  // The server's publish and send on node b reach the member on node a.
+  const got = record(onA);
+  await nb.room(name).publish('from b', { topic: 'x' });
+  await nb.room(name).send(onA.cid!, 'direct from b');
+  await until(() => got.length === 1, 'a got the direct message (not subscribed to "x")', 8000);
+  assert.deepEqual({ kind: got[0].kind, from: got[0].from, data: got[0].data }, { kind: 'direct', from: 'server', data: 'direct from b' });
+  const messages: unknown[] = [];
+  na.room(name).on('message', (e) => messages.push(e.data));
+  await onA.publish('from a', { ack: true });
+  await until(() => messages.includes('from a'), 'node a\'s tap saw the publication through the stream', 8000);
+  // GUN: a put on node a goes through the room's log and is read on node b.
+  await na.room(name).graph.put({ k: { _: { '#': 'k', '>': { v: Date.now() } }, v: 'across' } });
+  let read: unknown;
+  await until(() => { void nb.room(name).graph.get('k').then((n) => { read = n?.v; }); return read === 'across'; }, 'node b reads the put', 8000);
 });
