@@ -5,3 +5,6 @@ export { createLogger, silentLogger, type Logger } from './log.js';
 export { VERSION } from './version.js';
 export type { Connection } from './transports/connection.js';
 export type { GraphStore } from './gun/graph-store.js';
+// Server-side rooms and in-process members (docs/embedding.md).
+export type { InProcessOptions } from './embed/in-process.js';
+export type { ServerRoom, RoomMember, ServerRoomEvents, GunNode } from './embed/room-api.js';

@@ -335,3 +335,27 @@ test('cluster (two in-process nodes on a private Redis): in-process members, ser
   let read: unknown;
   await until(() => { void nb.room(name).graph.get('k').then((n) => { read = n?.v; }); return read === 'across'; }, 'node b reads the put', 8000);
 });
+
+test('server.close(): an in-process member is told to restart, finds its server gone and closes (shutting_down)', async () => {
+  const t = await startInProcess({ drainTimeoutMs: 1000 });
+  const a = t.server.connect('/drained');
+  const worker = t.server.room('/drained').pull(async () => 'x');
+  await opened(a, worker);
+  const closedA = next(a, 'closed', () => true, 8000);
+  const closedW = next(worker, 'closed', () => true, 8000);
+  await t.server.close();
+  const [ea, ew] = await Promise.all([closedA, closedW]);
+  assert.deepEqual([ea.code, ew.code], ['shutting_down', 'shutting_down']);
+  assert.equal(t.server.connectionCounts().nativeInproc, 0);
+  assert.equal((await rejection(t.server.room('/drained').publish('late'))).code, 'shutting_down');
+});
+
+test('an owned room made in process (/_/new): a WebSocket member joins it by its path; the owner sees it', async () => {
+  const owner = member('/_/new');
+  const hello = await next(owner, 'connect');
+  assert.match(hello.room, /^\/r-/);
+  const joined = next(owner, 'join');
+  const ws = await wsMember(hello.room);
+  assert.equal((await joined).cid, ws.hello!.cid);
+  assert.equal(ws.hello!.owner, owner.cid);
+});
