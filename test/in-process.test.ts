@@ -359,3 +359,33 @@ test('an owned room made in process (/_/new): a WebSocket member joins it by its
   assert.equal((await joined).cid, ws.hello!.cid);
   assert.equal(ws.hello!.owner, owner.cid);
 });
+
+test('a handle closed before it was admitted leaves no member behind', async () => {
+  const room = uid('early');
+  const early = s.server.connect(room);
+  await early.close();
+  const a = member(room);
+  await opened(a);
+  assert.deepEqual(await a.presence(), [a.cid]);
+});
+
+test('two in-process members answering each other without end do not starve a socket member', async () => {
+  const room = uid('storm');
+  const a = member(room);
+  const b = member(room);
+  await opened(a, b);
+  let volleys = 0;
+  let stop = false;
+  // Each direct message is answered with another, from a microtask: no timer, no socket anywhere.
+  const bounce = (self: Room) => self.on('message', (m) => { if (!stop && m.kind === 'direct') { volleys++; void self.send(m.from, volleys, { ack: false }); } });
+  bounce(a);
+  bounce(b);
+  await a.send(b.cid!, 0, { ack: false });
+  const ws = await wsMember(room);
+  const t0 = Date.now();
+  ws.send({ type: 'presence', ref: 'through' });
+  await ws.waitFor((m) => m.type === 'presence' && m.ref === 'through', 5000);
+  stop = true;
+  assert.ok(volleys > 1000, `the volley ran meanwhile (${volleys})`);
+  assert.ok(Date.now() - t0 < 3000, 'the socket member was served while it ran');
+});

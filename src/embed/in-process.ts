@@ -116,6 +116,8 @@ class InProcessDoor implements InProcessServerEnd {
       }
       if (server.rooms.isFullFor(admission.room, options.resume)) return this.refuse('room_full', `room ${path.room} is full`);
     }
+    // The room handle may have closed while this was decided: no member for nobody.
+    if (this.ended) return;
     this.join(admission.room, options, principal);
   }
 
