@@ -389,3 +389,13 @@ test('two in-process members answering each other without end do not starve a so
   assert.ok(volleys > 1000, `the volley ran meanwhile (${volleys})`);
   assert.ok(Date.now() - t0 < 3000, 'the socket member was served while it ran');
 });
+
+test('the admin API kicks an in-process member like any other (closed: kicked)', async () => {
+  const room = uid('kick');
+  const a = member(room);
+  await opened(a);
+  const closed = next(a, 'closed');
+  const res = await fetch(`${s.http}/_/rooms${room}/kick`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ cid: a.cid, reason: 'test' }) });
+  assert.deepEqual(await res.json(), { kicked: true });
+  assert.deepEqual(await closed, { reason: 'kicked', code: 'kicked' });
+});
