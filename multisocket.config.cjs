@@ -22,6 +22,8 @@ module.exports = {
         SSL: 'false',
         MULTISOCKET_ROOM_TTL: 300,
         MULTISOCKET_LOG_LEVEL: 'info',
+        // json for pm2's log files and shippers; 'pretty' only when a person reads them raw.
+        MULTISOCKET_LOG_FORMAT: 'json',
         // With exec_mode 'cluster' (or several machines): the engine every instance joins, and the
         // key that seals what they exchange (the same on every instance; at least 16 bytes).
         // MULTISOCKET_BROKER: 'redis://127.0.0.1:6379',

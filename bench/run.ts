@@ -31,6 +31,7 @@ const { values: opt, positionals } = parseArgs({
     'server-arg': { type: 'string', multiple: true }, // extra flags for our server, e.g. --server-arg=--max-messages-per-second=100000
     'server-node-arg': { type: 'string', multiple: true }, // node flags for our server, e.g. --server-node-arg=--cpu-prof
     receiver: { type: 'string' }, // gun-fanout subscribers: c (bench/c/gun-recv.c, the default when it compiles) or node
+    scrape: { type: 'string' }, // ours: GET /_/metrics every this many ms during the ramp (the cost of metrics, issue 12)
   },
 });
 ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
@@ -40,6 +41,8 @@ for (const s of scenarios) if (!SCENARIOS.includes(s)) fail(`unknown scenario "$
 for (const t of opt.target ?? []) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}" (${TARGETS.join('|')})`);
 const serverArgs = opt['server-arg'] ?? [];
 if (opt.receiver !== undefined && opt.receiver !== 'c' && opt.receiver !== 'node') fail(`--receiver must be c or node, not "${opt.receiver}"`);
+const scrapeMs = opt.scrape === undefined ? 0 : Number(opt.scrape);
+if (!(Number.isInteger(scrapeMs) && scrapeMs >= 0)) fail(`--scrape takes milliseconds, not "${opt.scrape}"`);
 
 /** Timing of one open-loop step: warm-up (not counted), measured window, bounded drain. */
 interface Timing { warmup: number; measure: number; drain: number }
@@ -64,6 +67,35 @@ interface RampResult {
   error?: string;
   cpuNames?: string[]; // several server processes: what serverCpuPctEach's entries are
   clusterView?: string; // GET /_/nodes once the members were in (ours on several nodes)
+  scrapes?: ScrapeStats; // --scrape: what the scraper saw
+}
+interface ScrapeStats { everyMs: number; count: number; failed: number; maxMs: number; meanMs: number; bytes: number }
+
+/**
+ * --scrape: GET /_/metrics on every port every `everyMs`, as Prometheus would (one at a time per
+ * port: a slow answer delays the next, it does not pile up). Runs in this orchestrator process.
+ */
+function startScraper(ports: string[], everyMs: number): { stop(): ScrapeStats } {
+  const stats: ScrapeStats = { everyMs, count: 0, failed: 0, maxMs: 0, meanMs: 0, bytes: 0 };
+  let total = 0;
+  const busy = new Set<string>();
+  const timer = setInterval(() => {
+    for (const port of ports) {
+      if (busy.has(port)) continue;
+      busy.add(port);
+      const t0 = performance.now();
+      fetch(`http://127.0.0.1:${port}/_/metrics`, { signal: AbortSignal.timeout(10_000) }).then(async (res) => {
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(String(res.status));
+        const ms = performance.now() - t0;
+        stats.count++;
+        total += ms;
+        stats.maxMs = Math.max(stats.maxMs, ms);
+        stats.bytes = text.length;
+      }).catch(() => { stats.failed++; }).finally(() => busy.delete(port));
+    }
+  }, everyMs);
+  return { stop() { clearInterval(timer); stats.meanMs = stats.count ? total / stats.count : 0; return stats; } };
 }
 /** One row of a scenario's summary table. */
 interface SummaryRow {
@@ -111,7 +143,7 @@ interface RampPlan {
 async function ramp(p: RampPlan): Promise<RampResult> {
   const name = p.label ?? p.target;
   const res: RampResult = { target: name, describe: '', proto: p.proto, ackStep: null, lightStep: null, steps: [], capacity: null, lowerBound: null, stopReason: '', serverWarnings: [] };
-  let server: Setup | null = null, lg: Proc | null = null;
+  let server: Setup | null = null, lg: Proc | null = null, scraper: { stop(): ScrapeStats } | null = null;
   try {
     server = p.setup ? await p.setup() : await single(p.target, p.target === 'ours' ? [...(p.serverArgs ?? []), ...serverArgs] : []);
     res.describe = server.describe;
@@ -123,6 +155,10 @@ async function ramp(p: RampPlan): Promise<RampResult> {
     if (p.target === 'ours' && server.ports.length > 1) {
       res.clusterView = await liveNodes(server.ports[0], Number(ready.members) + Number(ready.rooms ?? 1)); // + the publishers
       console.error(`[${name}] ${res.clusterView}`);
+    }
+    if (scrapeMs > 0 && p.target === 'ours') {
+      scraper = startScraper(server.ports.map(String), scrapeMs);
+      res.describe += `; GET /_/metrics every ${scrapeMs} ms`;
     }
     const { warmup, measure, drain } = p.timing;
     const step = async (label: string, rate: number): Promise<StepResult> => {
@@ -152,6 +188,11 @@ async function ramp(p: RampPlan): Promise<RampResult> {
     res.stopReason = 'error';
     console.error(`[${name}] error: ${res.error}`);
   } finally {
+    if (scraper) {
+      res.scrapes = scraper.stop();
+      const sc = res.scrapes;
+      console.error(`[${name}] scrapes: ${sc.count} (${sc.failed} failed), mean ${sc.meanMs.toFixed(1)} ms, max ${sc.maxMs.toFixed(1)} ms, ${sc.bytes} bytes`);
+    }
     await stopLoadgen(lg);
     if (server) res.serverWarnings = server.warnings().slice(0, 20);
     await server?.stop();
@@ -188,6 +229,7 @@ function rampText(r: RampResult, unit: string, who: string, acks: boolean): stri
   if (rows.length > 1) out.push(table(rows));
   if (all.some((s) => disturbed(s))) out.push(`* other processes used > ${DISTURBED_PCT}% CPU during this step: treat it as noise`);
   if (r.clusterView) out.push(`cluster: ${r.clusterView}`);
+  if (r.scrapes) out.push(`scraper: GET /_/metrics every ${r.scrapes.everyMs} ms: ${r.scrapes.count} answered (${r.scrapes.failed} failed), mean ${r.scrapes.meanMs.toFixed(1)} ms, max ${r.scrapes.maxMs.toFixed(1)} ms, ${int(r.scrapes.bytes)} bytes`);
   if (all.some((s) => s.byNode)) out.push(`members by node (publisher on node A):\n${all.filter((s) => s.byNode).map((s) => `  ${s.label}: ${fmtNodes(s)}`).join('\n')}`);
   if (r.cpuNames && all.some((s) => s.serverCpuPctEach)) {
     out.push(`srv CPU split (${r.cpuNames.join(' / ')}): ${all.filter((s) => s.serverCpuPctEach).map((s) => `${s.label} ${s.serverCpuPctEach!.map(pct).join('/')}`).join(', ')}`);

@@ -21,13 +21,17 @@ async function main(): Promise<void> {
   if (action.kind === 'version') { process.stdout.write(VERSION + '\n'); return; }
 
   const { config } = action;
-  const log = createLogger(config.logLevel);
   const worker = isWorkerProcess();
+  if (worker) config.nodeId = workerNodeId(config.nodeId, process.env[WORKER_INDEX_ENV]!);
+  // The workers of --workers share the primary's stdout: each line says which worker wrote it.
+  const logOptions = { format: config.logFormat, bindings: worker ? { node: config.nodeId } : undefined };
+  const log = createLogger(config.logLevel, logOptions);
+  // The one line every level but silent prints: it is how a supervisor learns the port (--port 0).
+  const startup = config.logLevel === 'silent' ? log : createLogger('info', logOptions);
   if (config.workers > 1 && !worker) {
-    runPrimary(config, log, config.logLevel === 'silent' ? log : createLogger('info'), VERSION);
+    runPrimary(config, log, startup, VERSION);
     return;
   }
-  if (worker) config.nodeId = workerNodeId(config.nodeId, process.env[WORKER_INDEX_ENV]!);
   // Last resort only: every door answers its own failures. One that slips through is logged with
   // a fixed message (the fuzzer fails on it) instead of ending the process and every room in it.
   process.on('unhandledRejection', (reason) => {
@@ -58,9 +62,6 @@ async function main(): Promise<void> {
   }
   const scheme = config.tls ? 'https' : 'http';
   const shownHost = address.address.includes(':') ? `[${address.address}]` : address.address;
-  // The one line every level but silent prints: it is how a supervisor learns the port (--port 0).
-  const startup = config.logLevel === 'silent' ? log : createLogger('info');
-  if (worker) reportListening(address.port);
   startup.info(worker ? 'worker listening' : 'listening', {
     port: address.port,
     host: address.address,
@@ -68,10 +69,13 @@ async function main(): Promise<void> {
     tls: Boolean(config.tls),
     version: VERSION,
     broker: config.broker.kind,
-    node: server.cluster?.nodeId,
+    node: worker ? undefined : server.cluster?.nodeId, // a worker's lines all carry it already
     uid: process.getuid?.(),
     gid: process.getgid?.(),
   });
+  // After this worker's line (written synchronously to the stdout it shares with the primary), so
+  // the primary's "listening" comes after every worker's.
+  if (worker) reportListening(address.port);
 
   // SIGTERM, SIGINT and POST /_/drain all drain (docs/cluster.md "Drain"): the server stops within
   // --drain-timeout plus a few seconds of closing; past that something hangs and the process goes.

@@ -10,6 +10,9 @@ import { defaultNodeId, NODE_ID_RULE, validNodeId } from './cluster/node-id.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+/** json: one object per line, for log shippers and supervisors; pretty: one readable line, for a terminal. */
+export type LogFormat = 'json' | 'pretty';
+const LOG_FORMATS: readonly LogFormat[] = ['json', 'pretty'];
 
 export interface Config {
   port: number;
@@ -72,6 +75,7 @@ export interface Config {
   uid?: string;
   gid?: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** Which engine joins this node's rooms with other nodes' (`memory`: one process). */
   broker: BrokerConfig;
   /** This process in the cluster (logs, /_/nodes, engine keys). */
@@ -127,6 +131,7 @@ export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 
   newRoomsPerIp: 600,
   trustProxy: 0,
   logLevel: 'info',
+  logFormat: 'json',
   broker: { kind: 'memory' },
   workers: 1,
   drainTimeoutMs: 10_000,
@@ -182,6 +187,7 @@ const OPTIONS = {
   uid: { type: 'string' },
   gid: { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   broker: { type: 'string' },
   'node-id': { type: 'string' },
   'cluster-key': { type: 'string' },
@@ -237,6 +243,8 @@ Options (each also read from the environment variable shown):
       --uid <user|id>              drop to this user after binding (MULTISOCKET_UID)
       --gid <group|id>             drop to this group after binding (MULTISOCKET_GID)
       --log-level <level>          debug|info|warn|error|silent (MULTISOCKET_LOG_LEVEL; default info)
+      --log-format <format>        json (one object per line) or pretty (a readable line, for a terminal)
+                                   (MULTISOCKET_LOG_FORMAT; default json)
       --broker <url>               join rooms with other nodes through an engine: memory (one process),
                                    redis://[user:pass@]host:port[/db], rediss://… or nats://host:port
                                    (MULTISOCKET_BROKER; default memory); docs/cluster.md
@@ -312,6 +320,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
   const logPick = pick('log-level');
   const logLevel = (logPick?.value ?? DEFAULTS.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`${logPick!.from}: expected one of ${LOG_LEVELS.join('|')}, got "${logLevel}"`);
+  const formatPick = pick('log-format');
+  const logFormat = (formatPick?.value ?? DEFAULTS.logFormat) as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) throw new ConfigError(`${formatPick!.from}: expected one of ${LOG_FORMATS.join('|')}, got "${logFormat}"`);
 
   const config: Config = {
     port: int('port', DEFAULTS.port, 0, 65535, 'PORT'),
@@ -345,6 +356,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): CliAction {
     uid: pick('uid')?.value,
     gid: pick('gid')?.value,
     logLevel,
+    logFormat,
     broker: broker(pick('broker')),
     nodeId: nodeId(pick('node-id')),
     clusterKey: clusterKey(pick('cluster-key')),

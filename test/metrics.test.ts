@@ -102,6 +102,14 @@ test('/_/metrics: Prometheus text; GUN, native, connection, close and refusal co
     assert.ok(value(s, `multisocket_messages_in_total{protocol="${p}"}`) > value(before, `multisocket_messages_in_total{protocol="${p}"}`), `messages in (${p})`);
     assert.ok(value(s, `multisocket_messages_out_total{protocol="${p}"}`) > value(before, `multisocket_messages_out_total{protocol="${p}"}`), `messages out (${p})`);
   }
+  // Latency: the ok ack (not the err one), and both answers of the responder (ok, handler_error).
+  const count = (x: Samples, name: string) => value(x, `${name}_count`);
+  assert.equal(count(s, 'multisocket_gun_put_ack_seconds'), count(before, 'multisocket_gun_put_ack_seconds') + 1);
+  assert.equal(count(s, 'multisocket_native_request_reply_seconds'), count(before, 'multisocket_native_request_reply_seconds') + 2);
+  for (const h of ['multisocket_gun_put_ack_seconds', 'multisocket_native_request_reply_seconds']) {
+    assert.equal(value(s, `${h}_bucket{le="+Inf"}`), count(s, h), `${h}: +Inf bucket = count`);
+    assert.ok(value(s, `${h}_sum`) > value(before, `${h}_sum`) && value(s, `${h}_sum`) < 5, `${h}_sum grew by a latency`);
+  }
   assert.equal(value(s, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}'), value(before, 'multisocket_upgrades_refused_total{reason="unsupported_subprotocol"}') + 1);
   assert.ok(s.has('nodejs_eventloop_lag_seconds'), 'the event-loop lag collector');
   assert.ok(s.has('process_resident_memory_bytes'), 'the process collectors');
@@ -116,10 +124,67 @@ test('/_/metrics: Prometheus text; GUN, native, connection, close and refusal co
   await Promise.all([peer.close(), server.close(), sse.close()]);
   const after = await scrape(open);
   const a = after.samples;
+  assert.equal(count(a, 'multisocket_native_request_reply_seconds'), count(s, 'multisocket_native_request_reply_seconds'), 'no_responder is not a latency');
   assert.equal(value(a, 'multisocket_native_requests_total{outcome="no_responder"}'), value(before, 'multisocket_native_requests_total{outcome="no_responder"}') + 1);
   const closes = (x: Samples) => [...x].filter(([k]) => k.startsWith('multisocket_closes_total{')).reduce((n, [, v]) => n + v, 0);
   assert.equal(closes(a), closes(before) + 2, 'two WebSocket closes (the GUN peer and the WebSocket member)');
   assert.ok(value(a, 'multisocket_messages_in_total{protocol="native"}') >= value(s, 'multisocket_messages_in_total{protocol="native"}'));
+});
+
+const delta = (a: Samples, b: Samples, key: string): number => value(a, key) - value(b, key);
+
+test('/_/metrics: bytes in and out, messages out and deliveries by protocol (one publication or relayed put to two recipients: one message, two deliveries)', async () => {
+  // Native: three members over WebSocket; one publishes a message the two others receive.
+  const room = '/' + uid('metrics-fanout');
+  const [a, b, c] = [await WsMember.connect(open.ws, room), await WsMember.connect(open.ws, room), await WsMember.connect(open.ws, room)];
+  a.send({ type: 'presence' });
+  await a.waitFor((m: Msg) => m.type === 'presence' && m.members?.length === 3, 2000, 'presence of three');
+  const before = (await scrape(open)).samples;
+  const publish = JSON.stringify({ type: 'publish', data: { fan: 'out'.repeat(100) }, ack: true, ref: 'p1' });
+  a.send(publish);
+  const got = await Promise.all([b, c].map((m) => m.waitFor((x: Msg) => x.type === 'message' && x.data?.fan !== undefined, 2000, 'the publication')));
+  await a.waitFor((x: Msg) => x.type === 'ack' && x.ref === 'p1', 2000, 'the ack');
+  const after = (await scrape(open)).samples;
+  const p = (name: string) => delta(after, before, `${name}{protocol="native"}`);
+  assert.equal(p('multisocket_bytes_in_total'), Buffer.byteLength(publish), 'bytes in: the publish frame\'s payload');
+  // Written: the publication to b and c (one OutFrame, two deliveries) and the ack to a.
+  assert.equal(p('multisocket_messages_out_total'), 2, 'the publication and the ack');
+  assert.equal(p('multisocket_deliveries_total'), 3, 'the publication twice, the ack once');
+  const publication = Buffer.byteLength(JSON.stringify(got[0]));
+  assert.ok(p('multisocket_bytes_out_total') >= 2 * (publication + 4), `bytes out ${p('multisocket_bytes_out_total')} < two publications of ${publication} bytes`);
+  assert.ok(p('multisocket_bytes_out_total') < 2 * (publication + 4) + 400, `bytes out ${p('multisocket_bytes_out_total')}: more than the publication twice and an ack`);
+  assert.equal(delta(after, before, 'multisocket_deliveries_total{protocol="gun"}'), 0, 'nothing written to GUN peers');
+
+  // GUN: a put relayed to two other peers (one frame, two deliveries) and acked to its sender.
+  const gunRoom = '/' + gunUid('metrics-gun-fanout');
+  const peers = [await GunPeer.connect(open.ws, gunRoom), await GunPeer.connect(open.ws, gunRoom), await GunPeer.connect(open.ws, gunRoom)];
+  const gunBefore = (await scrape(open)).samples;
+  const soul = gunUid('fan');
+  const put = JSON.stringify({ '#': gunUid('put'), put: { [soul]: { _: { '#': soul, '>': { v: 1 } }, v: 'x'.repeat(200) } } });
+  peers[0].send(put);
+  await Promise.all(peers.slice(1).map((q) => q.waitFor((m: Msg) => m.put?.[soul] !== undefined, 2000, 'the relayed put')));
+  await peers[0].waitFor((m: Msg) => m.ok === 1, 2000, 'the ack');
+  const gunAfter = (await scrape(open)).samples;
+  const g = (name: string) => delta(gunAfter, gunBefore, `${name}{protocol="gun"}`);
+  assert.equal(g('multisocket_bytes_in_total'), Buffer.byteLength(put));
+  assert.equal(g('multisocket_messages_out_total'), 2, 'the relayed put and the ack');
+  assert.equal(g('multisocket_deliveries_total'), 3, 'the put to two peers, the ack to one');
+  assert.ok(g('multisocket_bytes_out_total') >= 2 * Buffer.byteLength(put), 'the put written twice');
+  assert.equal(delta(gunAfter, gunBefore, 'multisocket_gun_put_ack_seconds_count'), 1);
+
+  // SSE and POST: a POST's body is bytes in; its answer (the ack) is a message, a delivery and bytes out.
+  const sse = await SseMember.connect(open.http, room);
+  const sseBefore = (await scrape(open)).samples;
+  const posted = await sse.send({ type: 'publish', data: 7 });
+  assert.equal(posted.status, 200, posted.text);
+  await Promise.all([a, b, c].map((m) => m.waitFor((x: Msg) => x.type === 'message' && x.data === 7, 2000, 'the POSTed publication')));
+  const sseAfter = (await scrape(open)).samples;
+  const n = (name: string) => delta(sseAfter, sseBefore, `${name}{protocol="native"}`);
+  assert.ok(n('multisocket_bytes_in_total') > 0, 'the POST body');
+  assert.equal(n('multisocket_messages_out_total'), 2, 'the publication and the POST\'s answer');
+  assert.equal(n('multisocket_deliveries_total'), 4, 'three members, and the POST\'s answer');
+  assert.ok(n('multisocket_bytes_out_total') >= posted.text.length + 3 * 20);
+  await Promise.all([a, b, c, sse, ...peers].map((m) => m.close()));
 });
 
 test('/_/metrics with credentials configured: 401 without the admin credential, 200 with --admin-token or an admin room token', async () => {
@@ -151,11 +216,71 @@ test('/_/metrics: multisocket_rate_limited_total counts native messages dropped 
 });
 
 for (const kind of ENGINE_KINDS) {
-  test(`[${kind}] /_/metrics in a cluster: multisocket_broker_up{kind} is 1 while the engine answers`, async () => {
-    const cluster = await startCluster(kind, { nodes: 1 });
+  test(`[${kind}] /_/metrics in a cluster: broker up, round trip and backlog; a request across nodes and a put through the engine are timed`, async () => {
+    const cluster = await startCluster(kind, { nodes: 2 });
     try {
-      const s = (await scrape(cluster.nodes[0])).samples;
+      const [n0, n1] = cluster.nodes;
+      const s = (await scrape(n0)).samples;
       assert.equal(s.get(`multisocket_broker_up{kind="${kind}"}`), 1, [...s.keys()].filter((k) => k.startsWith('multisocket_')).join(', '));
+      // The first probe goes out as the node starts: answered well within a second on loopback.
+      const rtt = s.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`);
+      assert.ok(rtt !== undefined && rtt > 0 && rtt < 1, `broker rtt ${rtt}`);
+      const backlog = s.get(`multisocket_broker_backlog{kind="${kind}"}`);
+      assert.ok(backlog !== undefined && backlog >= 0 && backlog < 100, `broker backlog ${backlog}`);
+
+      // A request from node 1 to a member on node 0: timed on the requester's node (its hub holds the request).
+      const room = '/' + uid('metrics-cluster');
+      const asker = await WsMember.connect(n1.ws, room);
+      const server = await WsMember.connect(n0.ws, room);
+      await asker.waitFor((m: Msg) => m.type === 'join' && m.cid === server.hello!.cid, 3000, 'join of the server on node 1');
+      const before1 = (await scrape(n1)).samples;
+      asker.send({ type: 'request', id: 'c1', to: server.hello!.cid, data: 1 });
+      const req = await server.waitFor((m: Msg) => m.type === 'request', 3000, 'the request on node 0');
+      server.send({ type: 'reply', id: req.id, data: 2 });
+      await asker.waitFor((m: Msg) => m.type === 'reply' && m.id === 'c1', 3000, 'the reply on node 1');
+      const after1 = (await scrape(n1)).samples;
+      assert.equal(delta(after1, before1, 'multisocket_native_request_reply_seconds_count'), 1);
+      assert.equal(delta(after1, before1, 'multisocket_native_requests_total{outcome="ok"}'), 1);
+
+      // A GUN put is acked once the engine took it: timed on the node of the peer that put it.
+      const gunRoom = '/' + gunUid('metrics-cluster-gun');
+      const peer = await GunPeer.connect(n0.ws, gunRoom);
+      const before0 = (await scrape(n0)).samples;
+      const soul = gunUid('soul');
+      const ack = await peer.putAck({ [soul]: { _: { '#': soul, '>': { a: 1 } }, a: 1 } }, 5000);
+      assert.equal(ack.ok, 1, JSON.stringify(ack));
+      const after0 = (await scrape(n0)).samples;
+      assert.equal(delta(after0, before0, 'multisocket_gun_put_ack_seconds_count'), 1);
+      assert.ok(delta(after0, before0, 'multisocket_gun_put_ack_seconds_sum') > 0);
+
+      // The engine hangs (SIGSTOP): a put waits in the backlog, and the next probe's wait shows as
+      // a round trip that keeps growing (the probe goes out every 5 s: seen within ~7 s).
+      cluster.engine.pause();
+      try {
+        const soul2 = gunUid('soul');
+        peer.put({ [soul2]: { _: { '#': soul2, '>': { b: 1 } }, b: 1 } });
+        let sawBacklog = 0, sawRtt = 0;
+        for (const until = Date.now() + 12_000; (sawBacklog < 1 || sawRtt < 1) && Date.now() < until;) {
+          const h = (await scrape(n0)).samples;
+          sawBacklog = Math.max(sawBacklog, h.get(`multisocket_broker_backlog{kind="${kind}"}`) ?? 0);
+          sawRtt = Math.max(sawRtt, h.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`) ?? 0);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        assert.ok(sawBacklog >= 1, `backlog while the engine hangs: ${sawBacklog}`);
+        assert.ok(sawRtt >= 1, `round trip while the engine hangs: ${sawRtt} s`);
+      } finally {
+        cluster.engine.resume();
+      }
+      // Answered again: the round trip comes back down within a probe or two, the backlog empties.
+      for (const until = Date.now() + 15_000; ;) {
+        const h = (await scrape(n0)).samples;
+        const r = h.get(`multisocket_broker_rtt_seconds{kind="${kind}"}`) ?? Infinity;
+        const b = h.get(`multisocket_broker_backlog{kind="${kind}"}`) ?? Infinity;
+        if (r < 0.5 && b === 0) break;
+        assert.ok(Date.now() < until, `after the engine came back: rtt ${r} s, backlog ${b}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      await Promise.all([server.close(), asker.close(), peer.close()]);
     } finally {
       await cluster.stop();
     }

@@ -34,7 +34,7 @@ test('npm pack of a clean copy builds dist/ through "prepare"; the installed pac
   const packed = await run('npm', ['pack', '--offline', '--json', '--pack-destination', dir], { cwd: src, maxBuffer: 16 << 20, timeout: 120_000 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = info.files.map((f) => f.path);
-  for (const f of ['dist/index.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client.bundle.js', 'dist/client.bundle.js.map']) {
+  for (const f of ['dist/index.js', 'dist/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/client.bundle.js', 'dist/client.bundle.js.map', 'dist/dashboard/index.html', 'dist/dashboard/app.js', 'dist/dashboard/app.css']) {
     assert.ok(files.includes(f), `the package holds ${f} (built by prepare)`);
   }
   assert.ok(!files.some((f) => f.startsWith('src/') || f.startsWith('test/')), 'only dist/, docs and the config template are published');
@@ -45,8 +45,8 @@ test('npm pack of a clean copy builds dist/ through "prepare"; the installed pac
   await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'uses-multisocket', version: '1.0.0', type: 'module' }));
   await run('tar', ['xzf', path.join(dir, info.filename), '-C', modules]);
   await rename(path.join(modules, 'package'), path.join(modules, 'multisocket'));
-  // prom-client's own dependencies resolve from its real path (the repository's node_modules).
-  for (const dep of ['ws', 'jose', 'prom-client']) await symlink(path.join(ROOT, 'node_modules', dep), path.join(modules, dep), 'dir');
+  // prom-client's and pino's own dependencies resolve from their real paths (the repository's node_modules).
+  for (const dep of ['ws', 'jose', 'prom-client', 'pino']) await symlink(path.join(ROOT, 'node_modules', dep), path.join(modules, dep), 'dir');
   assert.ok((await readdir(path.join(modules, 'multisocket/dist'))).includes('client.bundle.js'));
 
   const probe = await run(process.execPath, ['-e', "Promise.all([import('multisocket/client'), import('multisocket')]).then(([c, s]) => console.log(typeof c.connect, typeof s.MultisocketServer))"], { cwd: project });

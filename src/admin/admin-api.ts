@@ -11,6 +11,7 @@ import { CLOSE_CODES } from '../protocol/errors.js';
 import { RoomRates } from './room-rates.js';
 import { detail, summarize, type RoomDetail, type RoomSummary } from './room-view.js';
 import { ClusterCalls, type Gathered } from './cluster-calls.js';
+import { NodeTotalsMeter } from './node-totals.js';
 
 export const ROOM_SORTS = ['name', 'members', 'rate', 'bytes'] as const;
 export type RoomSort = typeof ROOM_SORTS[number];
@@ -47,6 +48,8 @@ export class AdminError extends Error {
 
 export class AdminApi {
   readonly rates: RoomRates;
+  /** This node's live totals for the dashboard (connections, rates, event-loop lag, memory). */
+  readonly totals: NodeTotalsMeter;
   private readonly calls: ClusterCalls | undefined;
   /** Extra per-node operations (the dashboard's totals), by name. */
   private readonly extraOps = new Map<string, (args: Record<string, unknown>) => Promise<unknown>>();
@@ -55,10 +58,14 @@ export class AdminApi {
     this.rates = new RoomRates(server.rooms);
     this.rates.start();
     if (server.cluster) this.calls = new ClusterCalls(server.cluster, (op, args) => this.local(op, args));
+    // The dashboard's live totals (admin/admin-events.ts): every node answers for itself.
+    this.totals = new NodeTotalsMeter(server);
+    this.addOp('totals', async () => this.totals.read());
   }
 
   stop(): void {
     this.rates.stop();
+    this.totals.stop();
   }
 
   /** Add a per-node operation that every node answers for itself (gathered with `gather`). */
@@ -200,6 +207,14 @@ export class AdminApi {
   private localRooms(prefix: string, sort: RoomSort, k: number): { rooms: RoomSummary[]; matched: number } {
     const matching: Room[] = [];
     for (const [name, room] of this.server.rooms) if (name.startsWith(prefix)) matching.push(room);
+    if (sort === 'rate') {
+      // The dashboard asks for this every 2 s: rank by the sampled rate (rounded as the summary
+      // rounds it, so the order is the same) and summarize only the k kept.
+      const ranked = matching.map((room) => ({ room, rate: Math.round(this.rates.of(room) * 10) / 10 }))
+        .sort((a, b) => b.rate - a.rate || (a.room.name < b.room.name ? -1 : a.room.name > b.room.name ? 1 : 0))
+        .slice(0, k);
+      return { rooms: ranked.map((r) => summarize(r.room, this.rates)), matched: matching.length };
+    }
     const rooms = matching.map((r) => summarize(r, this.rates)).sort(comparer(sort)).slice(0, k);
     return { rooms, matched: matching.length };
   }

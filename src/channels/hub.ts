@@ -106,6 +106,8 @@ interface PendingRequest {
   targetNode?: string;
   timer: NodeJS.Timeout;
   respond: Respond;
+  /** performance.now() when it arrived: multisocket_native_request_reply_seconds */
+  started: number;
 }
 
 /** How long a node forwards what still reaches it for a member it handed over to another node. */
@@ -828,7 +830,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     const rid = 'r' + (++this.ridCounter).toString(36);
     const timeoutMs = Math.min(msg.timeout ?? this.opts.defaultRequestTimeoutMs, this.opts.maxRequestTimeoutMs);
     const pending: PendingRequest = {
-      rid, requester: member, clientId: msg.id, target: remote ? undefined : target as Member, targetCid: target.cid, targetNode: remote?.node, respond,
+      rid, requester: member, clientId: msg.id, target: remote ? undefined : target as Member, targetCid: target.cid, targetNode: remote?.node, respond, started: performance.now(),
       timer: setTimeout(() => this.finish(pending, { error: { code: 'timeout', message: `no reply within ${timeoutMs} ms` } }), timeoutMs),
     };
     member.pendingRequests++;
@@ -864,9 +866,13 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     clearTimeout(p.timer);
     if (cancel && p.targetNode !== undefined) this.link?.roster.cancel(p.targetNode, p.rid);
     p.requester.pendingRequests--;
-    this.opts.tally?.requestDone(outcomeOf(outcome.error?.code));
+    const ended = outcomeOf(outcome.error?.code);
+    const tally = this.opts.tally;
+    tally?.requestDone(ended);
     const base = { type: 'reply', id: p.clientId, from: p.targetCid };
     p.respond(outcome.error ? { ...base, error: outcome.error } : { ...base, data: outcome.data ?? null }, 200);
+    // Only answers of the responder: a timeout would record its own bound, not a latency.
+    if (tally && (ended === 'ok' || ended === 'handler_error')) tally.requestReply.since(p.started);
   }
 
   private frame(message: { type: string } & Record<string, unknown>, seq?: number): OutFrame {

@@ -20,6 +20,7 @@ import type { Room } from '../rooms/room.js';
 import { NativeRoomLink } from './native-room-link.js';
 import { useNodeCidPrefix } from '../channels/cid.js';
 import { GunRoomLink } from './gun-room-link.js';
+import { BrokerProbe } from './broker-probe.js';
 
 export type EngineKind = 'redis' | 'nats';
 
@@ -77,6 +78,10 @@ export class ClusterNode {
   rejected = 0;
   /** stored entries (history, GUN puts) skipped because they did not open */
   lost = 0;
+  /** The engine's round trip, probed every few seconds (/_/metrics). */
+  probe: BrokerProbe | undefined;
+  /** Calls sent to the engine and not answered yet, on every connection of this node (/_/metrics); NaN when the client hides them. */
+  backlog: () => number = () => 0;
 
   constructor(private readonly opts: ClusterNodeOptions) {
     this.kind = opts.broker.kind;
@@ -123,6 +128,10 @@ export class ClusterNode {
         this.closers.push(() => graphLog.close()); // its watch connection
         this.jobs = new RedisJobQueue(redis, key, nodeId, this.opts.jobLimits, { timeoutMs, ttlMs: this.opts.jobTtlMs });
         this.registry = new RedisNodeRegistry(broker.url, key, registryOptions);
+        this.probe = new BrokerProbe(() => redis.ping());
+        // ioredis: commands written and awaiting their reply, plus those held while (re)connecting.
+        const waiting = (c: InstanceType<typeof Redis>) => c.commandQueue.length + ((c as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0);
+        this.backlog = () => waiting(bus.pub) + waiting(bus.sub) + waiting(redis);
       } else {
         const [{ connect }, { NatsClusterBus }, { NatsNodeRegistry }, { NatsRoomStreams }, { NatsGraphLog }, { NatsJobQueue }] = await Promise.all([
           import('@nats-io/transport-node'), import('./nats-cluster-bus.js'), import('./nats-node-registry.js'), import('./nats-room-streams.js'), import('./nats-graph-log.js'),
@@ -143,7 +152,14 @@ export class ClusterNode {
         this.graphLog = graphLog;
         this.jobs = jobs;
         this.registry = new NatsNodeRegistry(broker.url, key, registryOptions);
+        this.probe = new BrokerProbe(() => nc.rtt());
+        // NATS: requests awaiting their answer (JetStream publishes and API calls). Core publishes
+        // have no answer; the client's private request table is the only count it keeps.
+        const inFlight = (c: unknown) => (c as { protocol?: { muxSubscriptions?: { size(): number } } } | undefined)?.protocol?.muxSubscriptions?.size() ?? Number.NaN;
+        this.backlog = () => inFlight(nc) + (bus.connection ? inFlight(bus.connection) : 0);
       }
+      this.probe.start();
+      this.closers.unshift(async () => this.probe?.stop());
       this.onNode(OUTCOME_KIND, (m) => routeOutcome(this, m));
       this.onNodeGone((gone) => { for (const jobs of this.jobRooms.values()) jobs.nodeGone(gone.id); });
       this.onState((state) => { if (state === 'up') for (const jobs of this.jobRooms.values()) jobs.wake(); });

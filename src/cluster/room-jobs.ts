@@ -20,6 +20,7 @@ import type { JobOutcome, Puller, WorkQueueOptions } from '../channels/work-queu
 import type { BusMessage } from './cluster-bus.js';
 import type { ClusterNode } from './cluster-node.js';
 import type { JobQueue, JobRecord, TakenJob } from './job-queue.js';
+import { logFailure } from '../log-throttle.js';
 
 /** Bus kinds: a room's "jobs are waiting" nudge, and a job's outcome to the pusher's node. */
 export const NUDGE_KIND = 'q.nudge';
@@ -145,7 +146,7 @@ export class RoomJobs {
     void this.queue.ack(this.room, h.taken.handle).then((mine) => {
       // Not ours any more (held past the engine's ack wait: another node has it): its outcome is theirs.
       if (mine) this.report(h.taken.job, attempts, { status: 'done', from: p.cid, data });
-    }, (err) => this.cluster.log.warn('job ack failed', { room: this.room, job: id, err: String(err) }));
+    }, (err) => logFailure(this.cluster.log, 'warn', 'job ack failed', { room: this.room, job: id, err: String(err) }));
     this.take();
     return true;
   }
@@ -328,7 +329,7 @@ export class RoomJobs {
     // The puller it failed on waits a moment, so that a free puller on another node gets it first.
     this.cool(h.puller);
     void this.queue.requeue(this.room, taken, taken.attempt).then(() => { this.nudge(); this.take(); }, (err) => {
-      this.cluster.log.warn('job requeue failed', { room: this.room, job: taken.job.id, err: String(err) }); // the engine's ack wait brings it back
+      logFailure(this.cluster.log, 'warn', 'job requeue failed', { room: this.room, job: taken.job.id, err: String(err) }); // the engine's ack wait brings it back
     });
   }
 
@@ -361,7 +362,7 @@ export class RoomJobs {
     const o: OutcomeMessage = { room: this.room, cid: job.from, ref: job.ref, id: job.id, attempts, outcome };
     if (job.node === this.cluster.nodeId) return this.outcome(o);
     void Promise.resolve(this.cluster.bus.toNode(job.node, OUTCOME_KIND, Buffer.from(JSON.stringify(o)))).catch((err) => {
-      this.cluster.log.warn('job outcome not sent', { room: this.room, job: job.id, node: job.node, err: String(err) });
+      logFailure(this.cluster.log, 'warn', 'job outcome not sent', { room: this.room, job: job.id, node: job.node, err: String(err) });
     });
   }
 }

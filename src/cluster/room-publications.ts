@@ -24,6 +24,7 @@ import { statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import type { ClientMessage, Ref } from '../channels/messages.js';
 import type { Member, Respond } from '../channels/hub.js';
 import type { BusState } from './cluster-bus.js';
+import { logFailure } from '../log-throttle.js';
 
 /** What the hub lends its publications: its local members and its way of delivering a frame. */
 export interface PublicationHost {
@@ -113,7 +114,7 @@ export class RoomPublications {
         // the watch (delivered twice otherwise). The publisher is told, and may retry.
         if (err instanceof RoomStreamError && err.code === 'ERR_ROOM_STREAM_TOO_BIG') return refuse(respond, 'too_large', `the message is too big for the cluster's engine: ${err.message}`, msg.ref);
         const timedOut = err instanceof RoomStreamError && err.code === 'ERR_ROOM_STREAM_TIMEOUT';
-        this.room.log.warn('publish not appended', { room: this.room.name, err: (err as Error)?.message });
+        logFailure(this.room.log, 'warn', 'publish not appended', { room: this.room.name, err: (err as Error)?.message });
         refuse(respond, 'broker_unavailable', timedOut
           ? 'the cluster\'s engine did not answer in time; the message may still be delivered'
           : 'the cluster\'s engine refused or lost the message; it was not delivered (retry)', msg.ref);

@@ -18,6 +18,7 @@ import {
   busCall, encode, NODE_KINDS, parseGunCount, parseJoin, parseLeave, parseMembers, parseUpdate, ROOM_KINDS,
   type HandedMember, type MemberRecord, type MembersAnswer, type ReplyCall, type RequestCall, type SendCall, type TellCall,
 } from './roster-wire.js';
+import { logFailure } from '../log-throttle.js';
 
 /** How long ready() waits for the live nodes' snapshots; later ones are merged as they come. */
 export const ASK_BOUND_MS = 1000;
@@ -287,7 +288,7 @@ export class RoomRoster {
   tell(node: string, cid: string, message: { type: string } & Record<string, unknown>): void {
     const call: TellCall = { room: this.room.name, to: cid, message };
     busCall(() => this.cluster.bus.toNode(node, NODE_KINDS.tell, encode(call))).catch((err: unknown) => {
-      this.room.log.warn('message for a handed-over member not forwarded', { room: this.room.name, node, cid, type: message.type, err: (err as Error)?.message });
+      logFailure(this.room.log, 'warn', 'message for a handed-over member not forwarded', { room: this.room.name, node, cid, type: message.type, err: (err as Error)?.message });
     });
   }
 

@@ -21,6 +21,7 @@ import { isRefusal, OPEN, type Principal } from '../access/principal.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import { statusOf, type KnownErrorCode } from '../protocol/errors.js';
+import { logFailure } from '../log-throttle.js';
 
 /**
  * connect()'s options without the transport (it is the pipe) and without `persist` (there is no
@@ -128,6 +129,7 @@ class InProcessDoor implements InProcessServerEnd {
       closed: (code, reason) => client.closed({ opened: true, code, reason }),
     });
     if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
+    conn.traffic = this.server.tally.native;
     const member = joinHub(this.server.rooms, room, conn, options);
     this.conn = conn;
     this.room = room;
@@ -167,7 +169,7 @@ class InProcessDoor implements InProcessServerEnd {
       hub.receive(member, parsed.msg);
     } catch (err) {
       // A bug must cost one message, not the process and every room in it.
-      room.log.error('native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
+      logFailure(room.log, 'error', 'native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
       hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
     }
   }

@@ -20,6 +20,7 @@ import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
 import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
 import { Tally } from '../metrics/tally.js';
+import { logFailure } from '../log-throttle.js';
 
 export interface RelayHost {
   readonly name: string;
@@ -128,7 +129,7 @@ export class GunRelay {
         this.handle(peer, messages[i], frame.single ? text : undefined);
       } catch (err) {
         // One bad message must not take the others (or the process) with it.
-        this.host.log.warn('gun message failed', { room: this.host.name, err: (err as Error).message });
+        logFailure(this.host.log, 'warn', 'gun message failed', { room: this.host.name, err: (err as Error).message });
         this.sendDamError(peer, 'message could not be processed');
       }
     }
@@ -175,7 +176,7 @@ export class GunRelay {
     try { parsed = JSON.parse(put.graph); } catch { parsed = undefined; }
     const valid = validateGraph(parsed);
     if (!valid.ok) {
-      this.host.log.warn('logged put not valid', { room: this.host.name, id: put.id, err: valid.ok === false ? valid.err : '' });
+      logFailure(this.host.log, 'warn', 'logged put not valid', { room: this.host.name, id: put.id, err: valid.ok === false ? valid.err : '' });
       return false;
     }
     this.mergeAndRelayChanged(put.id, valid.graph, put.graph);
@@ -241,7 +242,7 @@ export class GunRelay {
     const failed = own.state === 'failed';
     own.state = 'merged';
     const err = this.merge(own.graph);
-    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, err });
+    if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, err });
     // Relayed even when HAM changed nothing here, as without a cluster. A put whose peer got an
     // err ack (and may retry) goes to that peer too: it landed after all.
     if (own.relay) this.relayPut(own.text, () => own.json, failed ? undefined : own.origin);
@@ -251,7 +252,7 @@ export class GunRelay {
     const now = Date.now();
     const changed = changedPart(this.store, graph, now);
     const err = this.merge(graph, now);
-    if (err) this.host.log.warn('logged put not merged here', { room: this.host.name, id, err });
+    if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, id, err });
     if (changed.length === 0) return;
     const changedJson = changed === graph && json !== undefined ? json : graphJson(changed);
     this.relayPut('{"#":' + q(id) + ',"put":' + changedJson + '}', () => changedJson);
@@ -398,13 +399,14 @@ export class GunRelay {
 
   private put(peer: Connection, msg: GunMessage, id: string, raw: string | undefined): void {
     this.tally.gunPuts++;
+    const started = performance.now(); // multisocket_gun_put_ack_seconds
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
     if (this.putLog) {
       const outcome = this.logPut(id, valid.graph, { msg, raw }, peer, true);
-      if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err);
-      outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err); }, () => {});
+      if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err, started);
+      outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err, started); }, () => {});
       return;
     }
     const taken = this.take(valid.graph);
@@ -412,7 +414,7 @@ export class GunRelay {
       if (taken.code === 'sea_rejected') this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
       return this.sendAck(peer, id, taken.err);
     }
-    this.sendAck(peer, id);
+    this.sendAck(peer, id, undefined, started);
     // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     // Only SEA fields HAM ignored (not checked, so not passed on) make a new text.
     if (taken === valid.graph) return this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
@@ -503,12 +505,14 @@ export class GunRelay {
     this.host.send(trail.peer, new OutFrame(raw ?? q(msg)));
   }
 
-  private sendAck(peer: Connection, id: string, err?: string): void {
+  /** `started`: when the put was taken up (performance.now()); an ok ack records its latency. */
+  private sendAck(peer: Connection, id: string, err?: string, started?: number): void {
     if (err) this.tally.gunErrAcks++;
     else this.tally.gunAcks++;
     this.host.send(peer, new OutFrame(
       '{"#":' + q(this.opts.newId()) + ',"@":' + q(id) + (err ? ',"err":' + q(err) : ',"ok":1') + '}',
     ), true);
+    if (!err && started !== undefined) this.tally.putAck.since(started);
   }
 
   private sendDamError(peer: Connection, err: string): void {

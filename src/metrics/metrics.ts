@@ -1,11 +1,13 @@
 // GET /_/metrics: the Prometheus text format through prom-client. One registry per server (not
 // prom-client's global one: tests and embedders run several servers in one process). Every value
-// of ours is read on scrape from counts that already exist (rooms' message counters, the tally,
-// the connection sets), so serving metrics adds nothing to the paths a message takes.
-// Labels stay bounded: protocol, transport, outcome, code, reason, kind; never a room or connection.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+// of ours is read on scrape from plain counts kept where the work happens (rooms' message
+// counters, the tally and its per-protocol Traffic, the latency arrays, the connection sets): the
+// path a message takes bumps numbers and never calls prom-client.
+// Labels stay bounded: protocol, transport, outcome, code, reason, kind, le; never a room or connection.
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import type { MultisocketServer } from '../server/server.js';
-import { REQUEST_OUTCOMES, type Tally } from './tally.js';
+import { REQUEST_OUTCOMES, type Tally, type Traffic } from './tally.js';
+import { HistogramView } from './histogram-view.js';
 
 export class ServerMetrics {
   readonly registry = new Registry();
@@ -35,33 +37,44 @@ export class ServerMetrics {
       collect() { this.reset(); this.inc(server.rooms.evicted); },
     });
 
-    const messages = (direction: 'in' | 'out') => {
-      const counts = () => {
+    // Messages in: the rooms' own counters (those /_/stats shows) plus what freed rooms handed over.
+    new Counter({
+      name: 'multisocket_messages_in_total',
+      help: 'Messages received from clients, by protocol (a GUN frame counts each message it holds; POSTs and GUN HTTP requests count).',
+      labelNames: ['protocol'], registers,
+      collect() {
         const r = tally.retired;
-        let gun = direction === 'in' ? r.gunIn : r.gunOut;
-        let native = direction === 'in' ? r.nativeIn : r.nativeOut;
+        let gun = r.gunIn;
+        let native = r.nativeIn;
         for (const [, room] of server.rooms) {
-          const own = direction === 'in' ? room.messagesIn : room.messagesOut;
-          const hub = room.nativeMessages();
-          gun += own;
-          native += direction === 'in' ? hub.in : hub.out;
+          gun += room.messagesIn;
+          native += room.nativeMessages().in;
         }
-        return { gun, native };
-      };
-      new Counter({
-        name: `multisocket_messages_${direction}_total`,
-        help: direction === 'in' ? 'Messages received from clients, by protocol (a GUN frame counts each message it holds).' : 'Messages sent to clients, by protocol (one per recipient).',
-        labelNames: ['protocol'], registers,
-        collect() {
-          const c = counts();
-          this.reset();
-          this.inc({ protocol: 'gun' }, c.gun);
-          this.inc({ protocol: 'native' }, c.native);
-        },
-      });
-    };
-    messages('in');
-    messages('out');
+        this.reset();
+        this.inc({ protocol: 'gun' }, gun);
+        this.inc({ protocol: 'native' }, native);
+      },
+    });
+    // Out, bytes and deliveries: counted by the transports into one Traffic per protocol.
+    const traffic = (name: string, help: string, read: (t: Traffic) => number) => new Counter({
+      name, help, labelNames: ['protocol'], registers,
+      collect() {
+        this.reset();
+        this.inc({ protocol: 'gun' }, read(tally.gun));
+        this.inc({ protocol: 'native' }, read(tally.native));
+      },
+    });
+    traffic('multisocket_messages_out_total', 'Distinct messages sent to clients, by protocol: a message written to 100 connections counts once (see multisocket_deliveries_total).', (t) => t.messagesOut);
+    traffic('multisocket_deliveries_total', 'Messages written to client connections, by protocol: one per recipient.', (t) => t.deliveries);
+    traffic('multisocket_bytes_in_total', 'Bytes received from clients, by protocol: WebSocket message payloads and POST bodies.', (t) => t.bytesIn);
+    traffic('multisocket_bytes_out_total', 'Bytes written to clients, by protocol: WebSocket frames (with their headers and pings), SSE events, HTTP answer bodies on room paths.', (t) => t.bytesOut);
+
+    // The registry only reads name, help, type and get() of a metric; its Metric type asks for the whole Histogram API.
+    const histogram = (name: string, help: string, h: Tally['putAck']) => this.registry.registerMetric(new HistogramView(name, help, h) as unknown as Metric);
+    histogram('multisocket_gun_put_ack_seconds',
+      'GUN: from handling a put to writing its ok ack, in seconds (in a cluster this includes the engine taking the put).', tally.putAck);
+    histogram('multisocket_native_request_reply_seconds',
+      'Native: from a request arriving to its reply (ok or handler_error) going to the requester, in seconds (timeouts and other ends are not observed).', tally.requestReply);
 
     const plain = (name: string, help: string, read: () => number) => new Counter({
       name, help, registers, collect() { this.reset(); this.inc(read()); },
@@ -97,6 +110,20 @@ export class ServerMetrics {
         name: 'multisocket_broker_up', help: 'The cluster\'s broker as this node sees it: 1 up, 0 down.',
         labelNames: ['kind'], registers,
         collect() { this.set({ kind }, cluster.state === 'up' ? 1 : 0); },
+      });
+      new Gauge({
+        name: 'multisocket_broker_rtt_seconds', help: 'Round trip of a ping to the broker every 5 s on this node\'s data connection (the last answer, or the wait of an unanswered one when longer).',
+        labelNames: ['kind'], registers,
+        collect() {
+          const rtt = cluster.probe?.rttSeconds();
+          if (rtt === undefined) this.reset();
+          else this.set({ kind }, rtt);
+        },
+      });
+      new Gauge({
+        name: 'multisocket_broker_backlog', help: 'Calls this node sent to the broker and not yet answered (Redis: commands queued or awaiting replies; NATS: requests such as JetStream publishes awaiting their answer).',
+        labelNames: ['kind'], registers,
+        collect() { this.set({ kind }, cluster.backlog()); },
       });
     }
   }

@@ -55,10 +55,17 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     return sendError(res, 'bad_callback', 'jsonp callback must be a JavaScript identifier path like cb or a.b', cors);
   }
   const answer = (status: number, bodyJson: string) => {
-    if (jsonp === null) return sendText(res, status, 'application/json; charset=utf-8', bodyJson, cors);
+    // An answer of GUN's HTTP API is a message to this client: counted like one written to a peer.
+    const traffic = server.tally.gun;
+    traffic.messagesOut++;
+    traffic.deliveries++;
+    if (jsonp === null) {
+      traffic.bytesOut += sendText(res, status, 'application/json; charset=utf-8', bodyJson, cors);
+      return;
+    }
     // JSONP always answers 200 (a script tag cannot read a status); the status rides in the body.
     const script = `/**/${jsonp}({"headers":{"status":${status}},"body":${bodyJson}});`;
-    sendText(res, 200, 'text/javascript; charset=utf-8', script, cors);
+    traffic.bytesOut += sendText(res, 200, 'text/javascript; charset=utf-8', script, cors);
   };
   const answerError: AnswerError = (code, message) => answer(statusOf(code), JSON.stringify(errorBody(code, message)));
   const target = targetOf(req.url ?? '/', roomName);
@@ -107,6 +114,7 @@ export function handleGunHttp(server: MultisocketServer, req: http.IncomingMessa
     if (text === null) return sendError(res, 'too_large', `body larger than ${server.config.maxMessageBytes} bytes`, { ...cors, Connection: 'close' });
     let body: unknown;
     try { body = JSON.parse(text); } catch { return answerError('bad_json', 'body is not JSON'); }
+    (isNativeBody(body) ? server.tally.native : server.tally.gun).bytesIn += Buffer.byteLength(text);
     if (nestsTooDeep(body, text.length)) return answerError('bad_message', TOO_DEEP);
     // A body with a string token is a native-protocol message of an SSE member, not a GUN put;
     // the connection's token stands for the room token its stream was opened with.
@@ -204,14 +212,17 @@ function isTokenlessNativeMessage(body: unknown): boolean {
   return typeof b.type === 'string' && b._ === undefined;
 }
 
-function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): void {
+/** Returns the body's length in bytes. */
+function sendText(res: http.ServerResponse, status: number, type: string, text: string, headers: Record<string, string>): number {
+  const length = Buffer.byteLength(text);
   res.writeHead(status, {
     'Content-Type': type,
-    'Content-Length': Buffer.byteLength(text),
+    'Content-Length': length,
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
     ...headers,
   });
   res.end(res.req.method === 'HEAD' ? undefined : text);
+  return length;
 }
 

@@ -7,14 +7,21 @@ import type { AdmissionRefusal } from '../rooms/registry.js';
 import { errorBody, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendJsonSized(res, status, body, headers);
+}
+
+/** sendJson, returning the body's length in bytes (what the metrics count as written). */
+export function sendJsonSized(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): number {
   const text = JSON.stringify(body);
+  const length = Buffer.byteLength(text);
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
+    'Content-Length': length,
     'Cache-Control': 'no-store',
     ...headers,
   });
   res.end(res.req.method === 'HEAD' ? undefined : text);
+  return length;
 }
 
 /**

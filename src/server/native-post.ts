@@ -8,7 +8,7 @@ import { OK, type Respond } from '../channels/hub.js';
 import { parseClientMessage } from '../channels/messages.js';
 import type { MultisocketServer } from './server.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
-import { sendJson } from './http-util.js';
+import { sendJsonSized } from './http-util.js';
 import { errorBody, isKnownErrorCode, statusOf, type KnownErrorCode } from '../protocol/errors.js';
 import { nodeTokenTag, tokenTagOf } from '../channels/cid.js';
 import { RosterDirectory } from '../cluster/roster-directory.js';
@@ -32,7 +32,12 @@ interface PostSink {
 const FORWARD_MARGIN_MS = 5000;
 
 export function handleNativePost(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, roomName: string, body: { token: string } & Record<string, unknown>, cors: Record<string, string>): void {
-  const sink: PostSink = { answer: (status, b) => sendJson(res, status, b, cors), get gone() { return res.destroyed; } };
+  // The answer is a message to this client (an ack, a reply, an error): counted like one written to a stream.
+  const traffic = server.tally.native;
+  const sink: PostSink = {
+    answer: (status, b) => { traffic.bytesOut += sendJsonSized(res, status, b, cors); traffic.messagesOut++; traffic.deliveries++; },
+    get gone() { return res.destroyed; },
+  };
   // `auth` over POST: "token" is the connection's, so the room token is "jwt" or the Bearer header.
   const jwt = body.type === 'auth' && body.jwt === undefined && req.headers.authorization !== undefined ? requestToken(req) : undefined;
   if (jwt !== undefined) body = { ...body, jwt };

@@ -15,6 +15,7 @@ import { setPrincipal } from './token-expiry.js';
 import { queryParams } from './query-params.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
+import { logFailure } from '../log-throttle.js';
 
 export type JoinOptions = JoinRequest;
 
@@ -145,7 +146,7 @@ export function receiveNativeFrame(access: RoomAccess, room: Room, member: Membe
       hub.receive(member, parsed.msg);
     } catch (err) {
       // A bug must cost one message, not the process and every room in it.
-      room.log.error('native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
+      logFailure(room.log, 'error', 'native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
       hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
     }
   }

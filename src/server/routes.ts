@@ -11,8 +11,12 @@ import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
 import { adminGuard, checkAdmin } from './admin-access.js';
 import { handleAdminRooms, ROOMS_PREFIX } from '../admin/admin-routes.js';
+import { clientAddress } from './client-address.js';
+import { logAdminAction } from '../log.js';
+import { ADMIN_EVENTS_PATH, AdminEvents } from '../admin/admin-events.js';
+import { DASHBOARD_PATH, handleDashboard } from '../admin/dashboard-routes.js';
 
-const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain; admin API: /_/rooms, /_/rooms/<room>';
+const ENDPOINTS = '/_/health, /_/ready, /_/stats, /_/metrics, /_/nodes, /_/door?room=<path>, /_/client.js, POST /_/drain; admin API: /_/rooms, /_/rooms/<room>, /_/dashboard, /_/admin/events';
 
 export function handleRequest(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Every answer a page of an allowed origin may read carries CORS headers, refusals included
@@ -25,6 +29,8 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
   const path = roomFromUrl(req.url ?? '/');
   if (!path.ok) return sendError(res, 'bad_path', path.error, cors, path.status);
   if (!originAllowed) return sendError(res, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`, { Vary: 'Origin' });
+  // The admin stream is an event stream too, but no room's: before the SSE door.
+  if (path.reserved && path.room === ADMIN_EVENTS_PATH) return AdminEvents.of(server).handle(req, res, cors);
   if (req.method === 'GET' && (req.headers.accept ?? '').includes('text/event-stream')) {
     return server.openEventStream(req, res, path.room, path.reserved, cors);
   }
@@ -36,6 +42,7 @@ export function handleRequest(server: MultisocketServer, req: http.IncomingMessa
 function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, name: string, cors: Record<string, string>): void {
   if (name === '/_/drain') return drainEndpoint(server, req, res, cors);
   if (name === ROOMS_PREFIX || name.startsWith(ROOMS_PREFIX + '/')) return handleAdminRooms(server, req, res, name, cors);
+  if (name === DASHBOARD_PATH || name.startsWith(DASHBOARD_PATH + '/')) return handleDashboard(server, req, res, name, cors);
   // A page's fetch of /_/door with Authorization is preflighted.
   if (req.method === 'OPTIONS') return answerPreflight(req, res, cors, 'GET, HEAD, OPTIONS', 'Authorization');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -88,11 +95,11 @@ function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res
   req.resume();
   checkAdmin(adminGuard(server), req).then((refusal) => {
     if (refusal) {
-      server.log.warn('drain refused', { reason: refusal.code });
+      server.log.warn('drain refused', { reason: refusal.code, address: clientAddress(req, server.config.trustProxy) });
       return sendError(res, refusal.code, refusal.message, cors, refusal.status);
     }
     sendJson(res, 202, { status: 'draining', drainTimeoutMs: server.config.drainTimeoutMs }, cors);
-    server.log.info('drain requested', { by: 'POST /_/drain' });
+    logAdminAction(server.log, 'drain', { address: clientAddress(req, server.config.trustProxy) });
     server.requestDrain('POST /_/drain');
   }).catch((err: unknown) => failed(server, res, cors, err));
 }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { RoomRegistry, type AdmissionRefusal } from '../rooms/registry.js';
+import { RoomRegistry } from '../rooms/registry.js';
 import { roomFromUrl } from '../rooms/room-path.js';
 import type { Room } from '../rooms/room.js';
 import { CloseCode } from '../transports/connection.js';
@@ -23,9 +23,9 @@ import type { KnownErrorCode } from '../protocol/errors.js';
 import { handleRequest } from './routes.js';
 import { LiveConnections } from './live-connections.js';
 import { RoomAccess } from '../access/room-access.js';
-import { isRefusal, OPEN, type AccessRefusal, type Principal } from '../access/principal.js';
+import { isRefusal, OPEN, type Principal } from '../access/principal.js';
 import { OriginPolicy } from './origin-policy.js';
-import { ConnectionLimits, type LimitRefusal } from './connection-limits.js';
+import { ConnectionLimits } from './connection-limits.js';
 import { clientAddress } from './client-address.js';
 import { redactToken, requestToken } from './request-token.js';
 import { forgetPrincipal, setPrincipal } from './token-expiry.js';
@@ -37,6 +37,8 @@ import { serveForwardedPosts } from './native-post.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 import { Tally } from '../metrics/tally.js';
+import { ConnectionLog, type ConnectionFields } from './connection-log.js';
+import { statusOf } from '../protocol/errors.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { AdminApi } from '../admin/admin-api.js';
 import { connectInProcess, inProcessCount, type InProcessOptions } from '../embed/in-process.js';
@@ -66,6 +68,8 @@ export class MultisocketServer {
   readonly cluster: ClusterNode | undefined;
   /** Counts no room keeps (GUN acks, requests by outcome, closes, refusals), shared by every room. */
   readonly tally = new Tally();
+  /** One throttled line per refused upgrade and per close for a protocol reason. */
+  private readonly connectionLog: ConnectionLog;
   /** GET /_/metrics; made on the first scrape (a server nobody scrapes runs no collectors). */
   private metricsRegistry: ServerMetrics | undefined;
   /** The admin API's operations (/_/rooms…, the dashboard); a cluster's nodes answer each other's. */
@@ -74,6 +78,7 @@ export class MultisocketServer {
   readonly roomTaps = new Map<string, RoomTap>();
 
   constructor(readonly config: Config, readonly log: Logger) {
+    this.connectionLog = new ConnectionLog(log);
     if (config.broker.kind !== 'memory') {
       this.cluster = new ClusterNode({
         broker: config.broker,
@@ -146,7 +151,7 @@ export class MultisocketServer {
       } catch (err) {
         // A bug must cost this one upgrade, not the process (an uncaught throw here ends it).
         log.error('upgrade failed', { url: redactToken(req.url ?? ''), err: (err as Error).stack });
-        this.refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade');
+        this.refuseUpgrade(socket, 'internal', 'the server failed to handle this upgrade', { address: req.socket.remoteAddress });
       }
     });
     this.http.on('clientError', (_err, socket) => {
@@ -218,30 +223,30 @@ export class MultisocketServer {
   // plain HTTP answer before any WebSocket exists; nothing here may throw past the socket.
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', destroyOnError);
-    if (this.closing) return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+    const address = clientAddress(req, this.config.trustProxy);
+    if (this.closing) return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down', { address });
     const path = roomFromUrl(req.url ?? '/');
-    if (!path.ok) return this.refuseUpgrade(socket, 'bad_path', path.error, path.status);
+    if (!path.ok) return this.refuseUpgrade(socket, 'bad_path', path.error, { path: redactToken(req.url ?? '').slice(0, 200), address }, path.status);
+    const room = path.room;
     const origin = OriginPolicy.originOf(req);
     if (!this.origins.allows(origin)) {
-      this.log.info('upgrade refused', { room: path.room, origin, reason: 'origin_forbidden' });
-      return this.refuseUpgrade(socket, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`);
+      return this.refuseUpgrade(socket, 'origin_forbidden', `origin ${origin} is not in --allowed-origins`, { room, address, origin });
     }
     const offer = subprotocolOffer(req);
     if (offer === 'unsupported') {
-      return this.refuseUpgrade(socket, 'unsupported_subprotocol', `this server speaks the ${SUBPROTOCOL} subprotocol (offered: ${String(req.headers['sec-websocket-protocol']).slice(0, 200)}); without a subprotocol a room speaks GUN`);
+      return this.refuseUpgrade(socket, 'unsupported_subprotocol', `this server speaks the ${SUBPROTOCOL} subprotocol (offered: ${String(req.headers['sec-websocket-protocol']).slice(0, 200)}); without a subprotocol a room speaks GUN`, { room, address });
     }
     const native = offer === 'native';
     if (path.reserved) {
-      if (path.room !== '/_/new') return this.refuseUpgrade(socket, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms');
-      if (!native) return this.refuseUpgrade(socket, 'bad_request', `/_/new creates an owned room for the ${SUBPROTOCOL} subprotocol`);
+      if (path.room !== '/_/new') return this.refuseUpgrade(socket, 'not_found', 'paths under /_/ are the server\'s own endpoints, not rooms', { room, address });
+      if (!native) return this.refuseUpgrade(socket, 'bad_request', `/_/new creates an owned room for the ${SUBPROTOCOL} subprotocol`, { room, address });
     }
     // Only what the connection needs is taken from the request: a closure that kept `req` alive
     // would hold its headers and buffers for the connection's whole life (kilobytes per peer).
     const options = native ? joinOptions(req, this.config.maxInfoBytes) : undefined;
-    if (options && 'refused' in options) return this.refuseUpgrade(socket, options.refused, options.message);
-    const address = clientAddress(req, this.config.trustProxy);
+    if (options && 'refused' in options) return this.refuseUpgrade(socket, options.refused, options.message, { room, address });
     const limited = this.limits.open(address);
-    if (limited) return this.refuseLimited(socket, limited, address);
+    if (limited) return this.refuseUpgrade(socket, limited.code, limited.message, { room, address });
     if (!this.access.enabled) return this.upgrade(req, socket, head, path.room, options, address, OPEN);
     void this.upgradeWithToken(req, socket, head, path.room, options, address);
   }
@@ -250,12 +255,15 @@ export class MultisocketServer {
     try {
       const principal = await this.access.admit(roomName, requestToken(req));
       if (socket.destroyed) return this.limits.close(address);
-      if (isRefusal(principal)) return this.refuseAccess(socket, principal, address, roomName);
+      if (isRefusal(principal)) {
+        this.limits.close(address);
+        return this.refuseUpgrade(socket, principal.code, principal.message, { room: roomName, address });
+      }
       this.upgrade(req, socket, head, roomName, options, address, principal);
     } catch (err) {
       this.limits.close(address);
       this.log.error('upgrade failed', { room: roomName, err: (err as Error).stack });
-      this.refuseUpgrade(socket, 'internal', 'the server failed to admit this connection');
+      this.refuseUpgrade(socket, 'internal', 'the server failed to admit this connection', { room: roomName, address });
     }
   }
 
@@ -264,12 +272,12 @@ export class MultisocketServer {
     // The drain may have begun while the token was checked.
     if (this.closing) {
       this.limits.close(address);
-      return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+      return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down', { room: roomName, address });
     }
     const admission = roomName === '/_/new' ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options?.resume);
     if (!admission.ok) {
       this.limits.close(address);
-      return this.refuse(socket, roomName, admission.reason);
+      return this.refuseUpgrade(socket, admission.reason, admissionMessage(admission.reason, roomName, this.config), { room: roomName, address });
     }
     const handshake = () => {
       let accepted = false;
@@ -278,8 +286,12 @@ export class MultisocketServer {
         this.accept(ws, admission.room, address, options, principal);
       });
       // ws completes (or aborts) a handshake synchronously when there is no verifyClient and no
-      // deflate: not accepted by now means it refused the handshake, so the reserved slot is free.
-      if (!accepted) this.limits.close(address);
+      // deflate: not accepted by now means it refused the handshake (400 for a bad
+      // Sec-WebSocket-Key or -Version), so the reserved slot is free.
+      if (!accepted) {
+        this.limits.close(address);
+        this.connectionLog.upgradeRefused('bad_request', 400, { room: roomName, address, by: 'ws' });
+      }
     };
     const ready = admission.room.prepare(options ? 'native' : 'gun');
     if (!ready) return handshake();
@@ -290,17 +302,16 @@ export class MultisocketServer {
       if (socket.destroyed) return this.limits.close(address);
       if (this.closing) {
         this.limits.close(address);
-        return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down');
+        return this.refuseUpgrade(socket, 'shutting_down', 'the server is shutting down', { room: roomName, address });
       }
       if (this.rooms.isFullFor(admission.room, options?.resume)) {
         this.limits.close(address);
-        return this.refuse(socket, roomName, 'room_full');
+        return this.refuseUpgrade(socket, 'room_full', admissionMessage('room_full', roomName, this.config), { room: roomName, address });
       }
       handshake();
     }, (err: unknown) => {
       this.limits.close(address);
-      this.log.warn('upgrade refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
-      this.refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again');
+      this.refuseUpgrade(socket, 'broker_unavailable', 'the cluster\'s engine did not answer; try again', { room: roomName, address, err: (err as Error)?.message });
     });
   }
 
@@ -314,22 +325,16 @@ export class MultisocketServer {
     return MemberHandover.of(this.cluster).take(room, token, principal.user, options!.seen);
   }
 
-  private refuseLimited(socket: Duplex, limited: LimitRefusal, address: string): void {
-    this.log.warn('upgrade refused', { address, reason: limited.code });
-    this.refuseUpgrade(socket, limited.code, limited.message);
-  }
-
-  private refuseAccess(socket: Duplex, refusal: AccessRefusal, address: string, room: string): void {
-    this.limits.close(address);
-    this.log.info('upgrade refused', { room, address, reason: refusal.code });
-    this.refuseUpgrade(socket, refusal.code, refusal.message);
-  }
-
   private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
     // The room may have closed or expired during the handshake: re-admit by name.
     if (this.rooms.get(room.name) !== room) {
       const again = this.rooms.admit(room.name, remote, options?.resume);
-      if (!again.ok) { this.limits.close(remote); ws.close(CloseCode.TRY_AGAIN_LATER, again.reason); return; }
+      if (!again.ok) {
+        this.limits.close(remote);
+        this.connectionLog.upgradeRefused(again.reason, statusOf(again.reason), { room: room.name, address: remote, after: 'handshake' });
+        ws.close(CloseCode.TRY_AGAIN_LATER, again.reason);
+        return;
+      }
       room = again.room;
     }
     const conn = new WebSocketConnection(ws, this.scheduler, {
@@ -338,20 +343,20 @@ export class MultisocketServer {
     }, remote);
     this.connections.add(conn);
     const isNative = ws.protocol === SUBPROTOCOL;
+    conn.traffic = isNative ? this.tally.native : this.tally.gun;
     if (principal !== OPEN) setPrincipal(conn, principal, isNative ? tellTokenExpired : undefined);
     if (isNative) this.attachNative(conn, room, options ?? {});
     else this.attachGun(conn, room);
   }
 
-  /** Every refused upgrade goes through here: answered, and counted by reason for /_/metrics. */
-  private refuseUpgrade(socket: Duplex, code: KnownErrorCode, message: string, status?: number): void {
+  /**
+   * Every refused upgrade goes through here: answered, counted by reason for /_/metrics, and
+   * logged (one line, throttled per reason: connection-log.ts).
+   */
+  private refuseUpgrade(socket: Duplex, code: KnownErrorCode, message: string, fields: ConnectionFields, status = statusOf(code)): void {
     this.tally.upgradeRefused(code);
+    this.connectionLog.upgradeRefused(code, status, fields);
     refuseUpgrade(socket, code, message, status);
-  }
-
-  private refuse(socket: Duplex, room: string, reason: AdmissionRefusal): void {
-    this.log.warn('upgrade refused', { room, reason });
-    this.refuseUpgrade(socket, reason, admissionMessage(reason, room, this.config));
   }
 
   // Memory: each listener below shares its method's one closure context, so the socket-error
@@ -363,6 +368,7 @@ export class MultisocketServer {
     this.rooms.joined(room);
     this.log.debug('peer joined', { room: room.name, peer: conn.id });
     conn.onThrottledMessage((data, isBinary) => {
+      this.tally.gun.bytesIn += data.length;
       if (isBinary) {
         room.messagesIn++;
         room.send(conn, errorFrame('binary frames are not supported; send JSON text'));
@@ -371,7 +377,7 @@ export class MultisocketServer {
       room.messagesIn += room.gun.receive(conn, data.toString('utf8'));
     });
     conn.ws.on('close', (code: number) => {
-      this.tally.closed(code);
+      this.tally.closed(conn.closedWith?.code ?? code); // ours when the server closed: ws reports 1006 after its own 1009
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
@@ -379,6 +385,7 @@ export class MultisocketServer {
       room.peers.delete(conn);
       room.peersChanged();
       this.rooms.left(room);
+      this.connectionLog.closed(conn.closedWith, { room: room.name, peer: conn.id, address: conn.remoteAddress });
       this.log.debug('peer left', { room: room.name, peer: conn.id });
     });
     room.gun.greet(conn);
@@ -388,14 +395,16 @@ export class MultisocketServer {
     conn.ws.on('error', (err) => this.log.debug('socket error', { room: room.name, conn: conn.id, err: err.message }));
     const member = joinHub(this.rooms, room, conn, options);
     conn.ws.on('message', (data: Buffer, isBinary: boolean) => {
+      this.tally.native.bytesIn += data.length;
       if (isBinary) return room.channels().sendError(member, 'bad_message', 'binary frames are not supported; send JSON text');
       receiveNativeFrame(this.access, room, member, conn, data.toString('utf8'));
     });
     conn.ws.on('close', (code: number) => {
-      this.tally.closed(code);
+      this.tally.closed(conn.closedWith?.code ?? code); // ours when the server closed: ws reports 1006 after its own 1009
       this.connections.delete(conn);
       this.limits.close(conn.remoteAddress);
       forgetPrincipal(conn);
+      this.connectionLog.closed(conn.closedWith, { room: room.name, cid: member.cid, address: conn.remoteAddress });
       leaveHub(room, member, conn);
     });
   }
@@ -445,6 +454,7 @@ export class MultisocketServer {
     };
     const open = (room: Room, principal: Principal) => {
       const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
+      conn.traffic = this.tally.native;
       if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
       let member;
       try {
@@ -461,6 +471,7 @@ export class MultisocketServer {
         this.sseConnections.delete(conn);
         this.limits.close(address);
         forgetPrincipal(conn);
+        this.connectionLog.closed(conn.closedWith, { room: room.name, cid: member.cid, address, transport: 'sse' });
         leaveHub(room, member, conn);
       });
     };

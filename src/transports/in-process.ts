@@ -7,6 +7,9 @@ import type { Connection } from './connection.js';
 import type { OutFrame } from './out-frame.js';
 import { OPEN, type Principal } from '../access/principal.js';
 import { loopTurn } from './loop-turn.js';
+import { Traffic } from '../metrics/tally.js';
+
+const UNCOUNTED = new Traffic();
 
 /** Where the frames go: the client end of the pipe. */
 export interface InProcessSink {
@@ -36,6 +39,11 @@ export class InProcessConnection implements Connection {
   /** close() was called: the frames queued before it go first, then the sink is told. */
   private closing: { code: number; reason: string } | undefined;
   private ended = false;
+  /**
+   * Where its deliveries are counted (the server's native Traffic, set by the door): messages and
+   * deliveries as for a socket; no bytes, there are none.
+   */
+  traffic: Traffic = UNCOUNTED;
   /** Called once when the connection is over, however it ended (`byClient`: the room handle ended it). */
   onEnd: ((byClient: boolean) => void) | undefined;
 
@@ -86,9 +94,15 @@ export class InProcessConnection implements Connection {
     const frames = this.frames;
     this.frames = [];
     this.turnFrames += frames.length;
+    const traffic = this.traffic;
     for (let i = 0; i < frames.length; i++) {
       if (this.ended) return;
       const frame = frames[i];
+      traffic.deliveries++;
+      if (!frame.counted) {
+        frame.counted = true;
+        traffic.messagesOut++;
+      }
       try {
         // By reference: every in-process receiver of a publish gets the same object (read-only by
         // contract, as the SDK's listeners of one message already share it; docs/embedding.md).

@@ -8,6 +8,8 @@ export class OutFrame {
   private sseBytes: Buffer | undefined;
   private json: string | undefined;
   private obj: object | undefined;
+  /** Set by the first connection that sends it: multisocket_messages_out_total counts a frame once, however many recipients. */
+  counted = false;
 
   /**
    * @param text  the JSON message

@@ -59,7 +59,7 @@ export class SseConnection extends BatchedConnection implements Connection {
   }
 
   send(frame: OutFrame, direct = false): void {
-    if (!this.closed) this.enqueue(frame.sse, direct);
+    if (!this.closed) this.enqueueMessage(frame, frame.sse, direct);
   }
 
   heartbeatSlot = 0;
@@ -71,11 +71,14 @@ export class SseConnection extends BatchedConnection implements Connection {
 
   /** Keep proxies from timing the stream out. */
   ping(): void {
-    if (!this.closed && this.res.writableLength < this.maxQueuedBytes) this.res.write(PING);
+    if (this.closed || this.res.writableLength >= this.maxQueuedBytes) return;
+    this.traffic.bytesOut += PING.length;
+    this.res.write(PING);
   }
 
-  close(_code: number, _reason: string): void {
+  close(code: number, reason: string): void {
     if (this.closed) return;
+    this.closedWith ??= { code, reason };
     this.flush();
     this.res.end();
     this.gone();

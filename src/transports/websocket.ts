@@ -9,6 +9,7 @@ import type { FlushScheduler } from './flush-scheduler.js';
 import { RateWindow } from './rate-window.js';
 import { BatchedConnection } from './batched-connection.js';
 import { loopTurn } from './loop-turn.js';
+import { CloseCode } from './connection.js';
 
 export interface WebSocketConnectionOptions {
   maxQueuedBytes: number;
@@ -64,6 +65,11 @@ export class WebSocketConnection extends BatchedConnection implements Connection
     this.socket = (ws as unknown as { _socket: Socket })._socket;
     this.budget = new RateWindow(opts.maxMessagesPerSecond);
     ws.on('pong', () => { this.alive = true; });
+    // ws closes by itself on a frame it cannot take (too big, bad UTF-8, bad opcode), then says why
+    // in 'error': kept so the close is logged with its code like the server's own closes.
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code?.startsWith('WS_ERR_')) this.closedWith ??= { code: wsErrorClose(err.code), reason: err.code };
+    });
   }
 
   get isOpen(): boolean {
@@ -79,13 +85,16 @@ export class WebSocketConnection extends BatchedConnection implements Connection
    * this turn's queued frames, so a busy connection pays no extra write for it.
    */
   beat(): void {
-    if (!this.alive) return this.terminate();
+    if (!this.alive) {
+      this.closedWith ??= { code: CloseCode.DEAD_PEER, reason: 'dead_peer' };
+      return this.terminate();
+    }
     this.alive = false;
     this.enqueue(PING_FRAME);
   }
 
   send(frame: OutFrame, direct = false): void {
-    if (!this.closing) this.enqueue(frame.ws, direct);
+    if (!this.closing) this.enqueueMessage(frame, frame.ws, direct);
   }
 
   /**
@@ -155,6 +164,7 @@ export class WebSocketConnection extends BatchedConnection implements Connection
 
   close(code: number, reason: string): void {
     if (this.closing) return;
+    this.closedWith ??= { code, reason };
     this.flush();
     this.closing = true;
     this.dropHeld();
@@ -175,5 +185,16 @@ export class WebSocketConnection extends BatchedConnection implements Connection
     this.closing = true;
     this.dropHeld();
     this.ws.terminate();
+  }
+}
+
+/** The close code ws sends for each of its receiver errors (ws/lib/receiver.js). */
+function wsErrorClose(code: string): number {
+  switch (code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+    case 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH': return CloseCode.TOO_BIG;
+    case 'WS_ERR_INVALID_UTF8': return 1007; // invalid frame payload data
+    case 'WS_ERR_TOO_MANY_BUFFERED_PARTS': return 1008; // policy violation
+    default: return CloseCode.PROTOCOL_ERROR;
   }
 }
