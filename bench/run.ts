@@ -11,13 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { StepResult } from './stats.js';
 import {
-  ROOT, TARGETS, type TargetName, type Proc, canPin, int, mb, ms, pct, pin, pkgVersion, probeMemory, ratio, sleep,
+  ROOT, TARGETS, type TargetName, Proc, canPin, int, mb, ms, pct, pin, pkgVersion, probeMemory, ratio, sleep,
   startLoadgen, startTarget, stopLoadgen, table, tmpDir, warnIfStale, ourNodeArgs, SERVER_CORE,
 } from './lib.js';
 import { liveNodes, onRedis, redisVersion, single, type Setup } from './cluster.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
-const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'many-rooms', 'idle-memory', 'reqrep', 'slow-consumer', 'cluster'] as const;
+const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
@@ -690,6 +690,38 @@ async function reqrep(): Promise<ScenarioResult> {
   };
 }
 
+/** Issue 13 §2: request/reply between two in-process members (server.connect), all in one process. */
+async function inprocReqrep(): Promise<ScenarioResult> {
+  const T = mode === 'full' ? { warmup: 1, measure: 5 } : mode === 'quick' ? { warmup: 0.5, measure: 2 } : { warmup: 0.2, measure: 0.5 };
+  const rows: SummaryRow[] = [];
+  const details: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  const us = (n: number | undefined | null) => (n == null ? 'n/a' : (n * 1000).toFixed(1));
+  // One process holds the server and both members: pinned to the server's core like every server under test.
+  const proc = new Proc('in-process bench', pin(SERVER_CORE, [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench', 'inproc-reqrep.ts'), '--warmup', String(T.warmup), '--measure', String(T.measure)]), ROOT);
+  // Both answers are waited for from the start: a line is matched only by a wait already there.
+  const answers = ['ping', '1 KiB object'].map((payload) => proc.waitJson((o) => o.type === 'inproc-reqrep' && o.payload === payload, 2 * (T.warmup + T.measure) * 1000 + 30_000));
+  answers.forEach((a) => a.catch(() => {}));
+  try {
+    for (const answer of answers) {
+      const r = await answer;
+      details.push(r);
+      const l = r.latency as { p50: number; p99: number; max: number } | null;
+      lines.push(`  ours (inproc), ${String(r.payload)}: ${int(r.roundTrips as number)} round trips, ${int(r.perSec as number)}/s, p50 ${us(l?.p50)} p99 ${us(l?.p99)} max ${us(l?.max)} µs, errors ${String(r.errors)}`);
+      rows.push({ target: `ours (inproc, ${String(r.payload)})`, value: l?.p50 ?? null, valueText: `p50 ${us(l?.p50)} µs`, deliveredPerSec: r.perSec as number, p50: l?.p50, p99: l?.p99, max: l?.max,
+        srvCpu: r.cpuPct as number, srvRssMB: r.rssMB as number, note: 'closed loop, one outstanding; server and both members in one process' });
+    }
+  } catch (err) {
+    rows.push({ target: 'ours (inproc)', value: null, valueText: 'error', note: (err as Error).message.split('\n')[0] });
+  } finally {
+    await proc.stop();
+  }
+  return {
+    scenario: 'inproc-reqrep', title: 'In-process request/reply (issue 13): two members of one room in the server\'s process (server.connect), closed loop',
+    headline: 'round-trip p50 (ms in the columns, µs in "result"); delivered = round trips/s', higherIsBetter: false, summary: rows, details, text: lines.join('\n'),
+  };
+}
+
 const SLOW = { rate: 400, pad: 1024, queue: 1 << 20 };
 async function slowConsumer(): Promise<ScenarioResult> {
   const perRoom = mode === 'smoke' ? 20 : 1000;
@@ -801,6 +833,10 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
     const o = rows.find((r) => r.target.startsWith('ours'))?.value ?? null, e = rows.find((r) => r.target.startsWith('ws-echo'))?.value ?? null;
     out.push({ n: '8', target: 'request/reply p50 <= 2x raw ws ping-pong', measured: `${ms(o)} ms vs ${ms(e)} ms = ${f(r2(o, e))}`, holds: o === null || e === null ? null : o <= 2 * e });
   }
+  if (res.has('inproc-reqrep')) {
+    const p50 = res.get('inproc-reqrep')!.summary.find((r) => r.target.includes('ping'))?.value ?? null;
+    out.push({ n: '13', target: 'in-process request/reply p50 < 20 µs', measured: p50 === null ? 'n/a' : `${(p50 * 1000).toFixed(1)} µs`, holds: p50 === null ? null : p50 < 0.02 });
+  }
   if (res.has('slow-consumer')) {
     const d = res.get('slow-consumer')!.details as StepResult[];
     const [a, b] = d;
@@ -827,7 +863,7 @@ async function main(): Promise<void> {
   const results = new Map<Scenario, ScenarioResult>();
   const run: Record<Scenario, () => Promise<ScenarioResult>> = {
     'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'),
-    'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'slow-consumer': slowConsumer, cluster,
+    'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'inproc-reqrep': inprocReqrep, 'slow-consumer': slowConsumer, cluster,
   };
   for (const s of scenarios) {
     const t = Date.now();

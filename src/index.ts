@@ -8,3 +8,6 @@ export { createLogger, logAdminAction, silentLogger, type Logger, type LoggerOpt
 export { VERSION } from './version.js';
 export type { Connection } from './transports/connection.js';
 export type { GraphStore } from './gun/graph-store.js';
+// Server-side rooms and in-process members (docs/embedding.md).
+export type { InProcessOptions } from './embed/in-process.js';
+export type { ServerRoom, RoomMember, ServerRoomEvents, GunNode } from './embed/room-api.js';

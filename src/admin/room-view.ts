@@ -31,7 +31,7 @@ export interface RoomSummary {
 export interface MemberView {
   cid: string;
   user?: string;
-  /** websocket | sse; `dropped` while it waits out its resume grace without a connection */
+  /** websocket | sse | inproc; `dropped` while it waits out its resume grace without a connection */
   transport: string;
   address?: string;
   connectedSince: string;

@@ -21,6 +21,7 @@ import { newCid, newToken } from './cid.js';
 import type { HandedMember } from '../cluster/roster-wire.js';
 import { HANDOVER_MAX_BYTES, sameHash, tokenHash } from '../cluster/handover-token.js';
 import { outcomeOf, type Tally } from '../metrics/tally.js';
+import type { RoomTap, RoomTaps } from './room-tap.js';
 
 /** Server-wide settings, one object shared by every hub (per-room state is kept out of it). */
 export interface HubOptions {
@@ -39,6 +40,8 @@ export interface HubOptions {
   limits: ServerLimits;
   /** The server's counts (requests by outcome); none in unit tests. */
   tally?: Tally;
+  /** What the server's own code watches of its rooms (server.room(name).on); none in unit tests. */
+  taps?: RoomTaps;
 }
 
 // Memory: a server may hold tens of thousands of idle members, so a member is one small object
@@ -113,8 +116,6 @@ const HANDED_MEMORY_MS = 60_000;
 /** Departed members whose cid a late `resume` may still take back (bounded). */
 const MAX_DEPARTED = 10_000;
 
-const q = JSON.stringify;
-
 /** `from` of a publish made by the server (admin API): never a cid (cids start with "c"). */
 export const SERVER_SENDER = 'server';
 
@@ -173,11 +174,21 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       // An owned room reached on another node than its creator's: its owner is over there.
       if (owned) this.owner = link.roster.remoteOwner() ?? null;
       // Publications come from the room's stream (RoomPublications), delivered through here.
-      link.publications.attach({ members: this.members, deliver: (m, frame) => this.deliver(m, frame) });
+      link.publications.attach({
+        members: this.members,
+        deliver: (m, frame) => this.deliver(m, frame),
+        published: (r, seq) => this.tap()?.published(r.from, r.topic, seq, () => JSON.parse(r.data) as Json),
+      });
     }
   }
 
   get size(): number { return this.members.size; }
+
+  /** This room's tap, if the server's code listens to it (one size check when nobody listens anywhere). */
+  private tap(): RoomTap | undefined {
+    const taps = this.opts.taps;
+    return taps === undefined || taps.size === 0 ? undefined : taps.get(this.room);
+  }
 
   memberByToken(token: string): Member | undefined {
     if (this.byToken === undefined) {
@@ -227,6 +238,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     if (member.user !== undefined) join.user = member.user;
     if (member.info !== undefined) join.info = member.info;
     this.announce(this.frame(join as { type: string }), member);
+    this.tap()?.joined(member, true);
     return member;
   }
 
@@ -510,6 +522,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     this.queue?.forget(member);
     this.rememberDeparted(member);
     this.link?.roster.localLeft(member);
+    this.tap()?.left(member.cid, true);
     // Requests this member was answering fail with `gone`, and so do its own: an SSE member's
     // request is an HTTP POST still waiting for its answer (dropping it left the POST open forever).
     if (this.pending) {
@@ -614,6 +627,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       case 'send': {
         const to = this.members.get(msg.to);
         if (!to) {
+          if (msg.to === SERVER_SENDER && this.tap()?.direct(member.cid, msg.data)) return accepted(respond, msg);
           const remote = this.link?.roster.remote.get(msg.to);
           if (remote) return this.sendRemote(member, remote, msg, respond);
           return refuse(respond, 'unknown_target', `no member "${msg.to}" in this room`, msg.ref);
@@ -684,10 +698,12 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     if (r.user !== undefined) join.user = r.user;
     if (r.info !== undefined) join.info = r.info;
     this.announce(this.frame(join as { type: string }), undefined);
+    this.tap()?.joined(r, false);
   }
 
   /** Cluster (the roster): a member on another node left, or its node is gone. */
   remoteLeft(cid: string, why: string): void {
+    this.tap()?.left(cid, false);
     if (this.pending) {
       for (const p of [...this.pending.values()]) if (p.target === undefined && p.targetCid === cid) this.finish(p, { error: { code: 'gone', message: why } }, false);
     }
@@ -757,6 +773,23 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
     });
   }
 
+  /**
+   * A direct message from the server (server.room(name).send): to a member here, or (cluster) to
+   * its node. Rejects `unknown_target` when there is no such member, `broker_unavailable` when its node could not be reached.
+   */
+  serverSend(cid: string, data: Json): Promise<void> {
+    const to = this.members.get(cid);
+    if (to) {
+      this.directed(to, { type: 'message', kind: 'direct', from: SERVER_SENDER, data });
+      return Promise.resolve();
+    }
+    const remote = this.link?.roster.remote.get(cid);
+    if (remote) return this.link!.roster.send(remote, SERVER_SENDER, data).catch((err: unknown) => {
+      throw Object.assign(new Error(`the message could not reach ${cid}'s node: ${(err as Error)?.message ?? err}`), { code: 'broker_unavailable' });
+    });
+    return Promise.reject(Object.assign(new Error(`no member "${cid}" in this room`), { code: 'unknown_target' }));
+  }
+
   private publish(from: string, data: Json, topic: string | undefined, echo: boolean): number {
     const seq = this.history.nextSeq();
     const frame = this.frame(
@@ -772,6 +805,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
       if (topic !== undefined && !m.topics?.matches(topic)) continue;
       this.deliver(m, frame);
     }
+    this.tap()?.published(from, topic, seq, () => data);
     return seq;
   }
 
@@ -842,7 +876,8 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
   }
 
   private frame(message: { type: string } & Record<string, unknown>, seq?: number): OutFrame {
-    return new OutFrame(q(message), message.type, seq);
+    // The object travels with the frame: in-process members take it without a parse.
+    return OutFrame.of(message, message.type, seq);
   }
 
   /** `direct`: a frame for this member alone, which the transport may write at once. */

@@ -77,6 +77,7 @@ export class Room extends Emitter<RoomEvents> {
   private restartHint: number | undefined;
   private readonly opts: ConnectOptions;
   private readonly transportName: TransportName;
+  private readonly factory: TransportFactory;
   /** JSON of the `info` option, sent as `?info=` on every connection. */
   private readonly infoJson: string | undefined;
   private transport: Transport | undefined;
@@ -121,12 +122,17 @@ export class Room extends Emitter<RoomEvents> {
   /** The first connection already asks for a replay (`since` given, or resume state saved by an earlier page). */
   private readonly sinceKnown: boolean;
 
-  constructor(url: RoomUrls, opts: ConnectOptions = {}) {
+  /**
+   * @param factory the transport to use instead of `opts.transport`'s: the server's in-process
+   *   door (src/embed/in-process.ts) gives its pipe here; not part of the public `connect()`.
+   */
+  constructor(url: RoomUrls, opts: ConnectOptions = {}, factory?: TransportFactory) {
     super();
     this.urls = resolveRoomUrls(url);
     this.opts = opts;
     this.transportName = opts.transport ?? 'websocket';
     if (!FACTORIES[this.transportName]) throw new TypeError(`unknown transport ${JSON.stringify(opts.transport)}`);
+    this.factory = factory ?? FACTORIES[this.transportName];
     for (const topic of opts.topics ?? []) {
       if (!isValidTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)} (1–256 characters)`);
     }
@@ -422,7 +428,7 @@ export class Room extends Emitter<RoomEvents> {
       ...(this.infoJson !== undefined ? { info: this.infoJson } : {}),
     });
     let transport: Transport | undefined;
-    transport = FACTORIES[this.transportName](url, {
+    transport = this.factory(url, {
       message: (msg) => { if (this.transport === transport) this.onMessage(msg); },
       written: (msg) => { if (this.transport === transport) this.onWritten(msg); },
       close: (info) => { if (this.transport === transport) this.onTransportClose(info); },

@@ -30,6 +30,8 @@ import { logFailure } from '../log-throttle.js';
 export interface PublicationHost {
   readonly members: ReadonlyMap<string, Member>;
   deliver(member: Member, frame: OutFrame): void;
+  /** Told once per publication delivered here (the server's own listeners; src/channels/room-tap.ts). */
+  published?(record: PublishRecord, seq: number | undefined): void;
 }
 
 type PublishMessage = Extract<ClientMessage, { type: 'publish' }>;
@@ -194,6 +196,7 @@ export class RoomPublications {
   private fanOut(record: PublishRecord, frame: OutFrame, seq: number): void {
     const host = this.host;
     if (!host) return;
+    host.published?.(record, Number.isFinite(seq) ? seq : undefined);
     for (const m of host.members.values()) {
       if (m.cid === record.from && !record.echo) continue;
       if (!(m.perms & Perm.SUBSCRIBE)) continue;

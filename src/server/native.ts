@@ -28,7 +28,12 @@ const RESUME_TOKEN = /^[0-9a-f]{16,64}$/;
  * `maxInfoBytes`). A malformed one is refused at the door, before any connection exists.
  */
 export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): JoinOptions | { refused: KnownErrorCode; message: string } {
-  const params = queryParams(req.url ?? '/');
+  return joinOptionsOf(req.url ?? '/', maxInfoBytes, req.headers['last-event-id'] as string | undefined);
+}
+
+/** joinOptions from a request target (path and query) and an SSE Last-Event-ID, if any (the in-process door has no request). */
+export function joinOptionsOf(target: string, maxInfoBytes: number, lastEventId?: string): JoinOptions | { refused: KnownErrorCode; message: string } {
+  const params = queryParams(target);
   const out: JoinOptions = {};
   const resume = params.get('resume');
   if (resume !== null && resume !== '') {
@@ -52,7 +57,7 @@ export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): Jo
   }
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;
-  const raw = params.get('since') ?? (req.headers['last-event-id'] as string | undefined);
+  const raw = params.get('since') ?? lastEventId;
   if (raw !== undefined && raw !== null && /^\d{1,15}$/.test(raw.trim())) out.since = Number(raw.trim());
   const topics = params.get('topics');
   if (topics) out.topics = topics.split(',').map((t) => t.trim()).filter((t) => t.length > 0 && t.length <= 256).slice(0, 100);

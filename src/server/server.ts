@@ -42,6 +42,10 @@ import { statusOf } from '../protocol/errors.js';
 import { ServerMetrics } from '../metrics/metrics.js';
 import { AdminApi } from '../admin/admin-api.js';
 import { Mount, normalizePrefix, type AttachOptions } from './mount.js';
+import { connectInProcess, inProcessCount, type InProcessOptions } from '../embed/in-process.js';
+import { ServerRoom } from '../embed/room-api.js';
+import type { Room as RoomHandle } from '../client/room.js';
+import type { RoomTap } from '../channels/room-tap.js';
 
 export class MultisocketServer {
   readonly http: http.Server;
@@ -71,6 +75,8 @@ export class MultisocketServer {
   private metricsRegistry: ServerMetrics | undefined;
   /** The admin API's operations (/_/rooms…, the dashboard); a cluster's nodes answer each other's. */
   readonly admin: AdminApi;
+  /** What server.room(name).on(...) listens to, by room (src/embed/room-api.ts); empty costs the hubs nothing. */
+  readonly roomTaps = new Map<string, RoomTap>();
 
   constructor(readonly config: Config, readonly log: Logger) {
     this.connectionLog = new ConnectionLog(log);
@@ -120,6 +126,7 @@ export class MultisocketServer {
           maxRequestTimeoutMs: MAX_REQUEST_TIMEOUT_MS,
         }),
         tally: this.tally,
+        taps: this.roomTaps,
       },
       log,
       cluster: this.cluster,
@@ -147,10 +154,23 @@ export class MultisocketServer {
   get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
 
   /** Open connections by protocol and transport, counted on demand (a scrape): GUN peers are the rooms' peers. */
-  connectionCounts(): { gunWebsocket: number; nativeWebsocket: number; nativeSse: number } {
+  connectionCounts(): { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; nativeInproc: number } {
     let gun = 0;
     for (const [, room] of this.rooms) gun += room.peers.size;
-    return { gunWebsocket: gun, nativeWebsocket: Math.max(0, this.connections.size - gun), nativeSse: this.sseConnections.size };
+    return { gunWebsocket: gun, nativeWebsocket: Math.max(0, this.connections.size - gun), nativeSse: this.sseConnections.size, nativeInproc: inProcessCount(this) };
+  }
+
+  /**
+   * A member of `room` in this process: the SDK's room handle (the API of `multisocket/client`'s
+   * connect()) over an in-process pipe (docs/embedding.md, "Server-side rooms and in-process members").
+   */
+  connect(room: string, options?: InProcessOptions): RoomHandle {
+    return connectInProcess(this, room, options);
+  }
+
+  /** The server's own handle on `room`: publish, send, members, events, serve/pull workers, the GUN graph. */
+  room(name: string): ServerRoom {
+    return ServerRoom.of(this, name);
   }
 
   get metrics(): ServerMetrics {

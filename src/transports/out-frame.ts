@@ -1,10 +1,13 @@
 // One outgoing message, serialized once. Each transport frames it at most once, lazily, and the
-// same bytes are written to every recipient (the fan-out hot path never re-encodes).
+// same bytes are written to every recipient (the fan-out hot path never re-encodes). A frame made
+// from an object (the hub's) keeps it: in-process members take the object and nothing is parsed.
 import { frameText } from './ws-frame.js';
 
 export class OutFrame {
   private wsBytes: Buffer | undefined;
   private sseBytes: Buffer | undefined;
+  private json: string | undefined;
+  private obj: object | undefined;
   /** Set by the first connection that sends it: multisocket_messages_out_total counts a frame once, however many recipients. */
   counted = false;
 
@@ -13,7 +16,33 @@ export class OutFrame {
    * @param event SSE event name (the message type); omitted for GUN frames
    * @param id    SSE event id (the message seq) for replayable messages
    */
-  constructor(readonly text: string, readonly event?: string, readonly id?: number) {}
+  constructor(text: string, readonly event?: string, readonly id?: number) {
+    this.json = text;
+  }
+
+  /**
+   * A frame of `message`, serialized when a socket, the history or a sent log first asks for the
+   * text (the hub's publish and direct paths do so at once). Nobody may change `message` afterwards.
+   */
+  static of(message: object, event?: string, id?: number): OutFrame {
+    const frame = new OutFrame('', event, id);
+    frame.json = undefined;
+    frame.obj = message;
+    return frame;
+  }
+
+  /**
+   * The message as an object for in-process members: the one it was made from, else its text
+   * parsed once (a cluster's publication arrives as text) and shared by every such member.
+   */
+  get object(): object {
+    return (this.obj ??= JSON.parse(this.text) as object);
+  }
+
+  /** The message's JSON text. */
+  get text(): string {
+    return (this.json ??= JSON.stringify(this.obj));
+  }
 
   /** The message as a WebSocket text frame. */
   get ws(): Buffer {
