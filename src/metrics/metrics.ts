@@ -16,13 +16,15 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
 
     new Gauge({
-      name: 'multisocket_connections', help: 'Open connections by protocol (gun, native) and transport (websocket, sse).',
+      name: 'multisocket_connections', help: 'Open connections by protocol (gun, native) and transport (websocket, sse, tcp, ipc).',
       labelNames: ['protocol', 'transport'], registers,
       collect() {
         const c = server.connectionCounts();
         this.set({ protocol: 'gun', transport: 'websocket' }, c.gunWebsocket);
         this.set({ protocol: 'native', transport: 'websocket' }, c.nativeWebsocket);
         this.set({ protocol: 'native', transport: 'sse' }, c.nativeSse);
+        this.set({ protocol: 'native', transport: 'tcp' }, c.nativeTcp);
+        this.set({ protocol: 'native', transport: 'ipc' }, c.nativeIpc);
       },
     });
     new Gauge({

@@ -5,6 +5,7 @@ import { frameText } from './ws-frame.js';
 export class OutFrame {
   private wsBytes: Buffer | undefined;
   private sseBytes: Buffer | undefined;
+  private lineBytes: Buffer | undefined;
 
   /**
    * @param text  the JSON message
@@ -16,6 +17,11 @@ export class OutFrame {
   /** The message as a WebSocket text frame. */
   get ws(): Buffer {
     return (this.wsBytes ??= frameText(this.text));
+  }
+
+  /** The message as one line of newline-delimited JSON (TCP, IPC). JSON text holds no raw newline. */
+  get line(): Buffer {
+    return (this.lineBytes ??= Buffer.from(this.text + '\n'));
   }
 
   /** The message as a Server-Sent Event. JSON text never holds a raw newline, so one data line. */
