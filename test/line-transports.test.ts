@@ -15,7 +15,7 @@ import { SignJWT } from 'jose';
 import { CLI, ROOT, startServer, type RunningServer } from './helpers/server.ts';
 import { MemberPool, short, uid, type Msg } from './helpers/native.ts';
 import { LineMember, lineAddress, type LineTarget } from './helpers/line.ts';
-import { connect, type Room } from '../src/client/index.ts';
+import { connect, type ConnectOptions, type Room } from '../src/client/index.ts';
 
 const run = promisify(execFile);
 const room = (p = 'line') => '/' + uid(p);
@@ -316,8 +316,8 @@ async function cuttableProxy(t: TestContext, port: number): Promise<{ port: numb
   return { port: (server.address() as net.AddressInfo).port, cut: () => { for (const s of sockets) s.destroy(); } };
 }
 
-function sdk(t: TestContext, url: string, opts: Parameters<typeof connect>[1] = {}): Room {
-  const room = connect(url, { backoff: { initialMs: 50, maxMs: 200 }, ...opts } as Parameters<typeof connect>[1]);
+function sdk(t: TestContext, url: string, opts: ConnectOptions = {}): Room {
+  const room = connect(url, { backoff: { initial: 50, max: 200 }, ...opts });
   t.after(() => room.close());
   return room;
 }
