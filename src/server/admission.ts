@@ -15,7 +15,10 @@ import type { ClusterNode } from '../cluster/cluster-node.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
 import { admissionMessage } from './http-util.js';
-import type { JoinOptions } from './native.js';
+import { joinHub, leaveHub, tellTokenExpired, type JoinOptions } from './native.js';
+import type { Member } from '../channels/hub.js';
+import { CloseCode, type Connection } from '../transports/connection.js';
+import { forgetPrincipal, setPrincipal } from './token-expiry.js';
 
 /** What admission needs of the server (MultisocketServer has it all). */
 export interface AdmissionContext {
@@ -107,4 +110,36 @@ export function handOverFirst(cluster: ClusterNode | undefined, room: Room, opti
   const token = options?.resume;
   if (!cluster || token === undefined || (room.members > 0 && room.channels().memberByToken(token) !== undefined)) return;
   return MemberHandover.of(cluster).take(room, token, principal.user, options!.seen);
+}
+
+/** A connection a door made for an admitted member: it tells when it is gone. */
+export type MemberConnection = Connection & { onClose(fn: () => void): void };
+
+/**
+ * Make an admitted connection a member: its principal (and token expiry), the hub's join, and a
+ * place in `live` (heartbeat, drain, counts). However the connection ends, it leaves `live`, its
+ * slot (limits) and principal are given back and the member leaves the hub (after `ended`, the
+ * door's own bookkeeping). A failed join closes the connection and rethrows.
+ */
+export function joinAdmitted<C extends MemberConnection>(server: AdmissionContext, conn: C, room: Room, principal: Principal, options: JoinOptions, address: string, live: { add(conn: C): void; delete(conn: C): void }, ended?: () => void): Member {
+  if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
+  let member: Member;
+  try {
+    member = joinHub(server.rooms, room, conn, options);
+  } catch (err) {
+    forgetPrincipal(conn);
+    server.limits.close(address);
+    conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
+    throw err;
+  }
+  // Counted only once fully set up, and uncounted however it ends (also if it already has).
+  live.add(conn);
+  conn.onClose(() => {
+    ended?.();
+    live.delete(conn);
+    server.limits.close(address);
+    forgetPrincipal(conn);
+    leaveHub(room, member, conn);
+  });
+  return member;
 }

@@ -5,19 +5,17 @@
 // protocol's messages, handled exactly as WebSocket frames are.
 import type { Socket } from 'node:net';
 import type { Room } from '../rooms/room.js';
-import type { Member } from '../channels/hub.js';
 import { errorMessage } from '../channels/hub.js';
 import { roomFromUrl } from '../rooms/room-path.js';
-import { OPEN, type Principal } from '../access/principal.js';
+import type { Principal } from '../access/principal.js';
 import { CloseCode } from '../transports/connection.js';
 import type { FlushScheduler } from '../transports/flush-scheduler.js';
 import { LineConnection } from '../transports/line.js';
 import type { Tally } from '../metrics/tally.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
-import { admitNative, type AdmissionContext } from './admission.js';
-import { joinHub, joinOptionsFrom, leaveHub, parseNativeText, receiveNativeValue, tellTokenExpired, type JoinOptions, type JoinRefusal } from './native.js';
-import { forgetPrincipal, setPrincipal } from './token-expiry.js';
+import { admitNative, joinAdmitted, type AdmissionContext } from './admission.js';
+import { joinOptionsFrom, parseNativeText, receiveNativeValue, type JoinOptions, type JoinRefusal } from './native.js';
 import type { LiveConnections } from './live-connections.js';
 
 /** A stream that has not said hello by then is closed: an idle socket must not hold a slot for ever. */
@@ -125,24 +123,7 @@ export function acceptLineStream(ctx: LineDoorContext, socket: Socket, transport
 }
 
 function openMember(ctx: LineDoorContext, conn: LineConnection, room: Room, principal: Principal, options: JoinOptions, address: string): void {
-  if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
-  let member: Member;
-  try {
-    member = joinHub(ctx.rooms, room, conn, options);
-  } catch (err) {
-    forgetPrincipal(conn);
-    ctx.limits.close(address);
-    conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
-    throw err;
-  }
-  ctx.lineConnections.add(conn);
-  conn.onClose(() => {
-    ctx.tally.closed(conn.closeCode);
-    ctx.lineConnections.delete(conn);
-    ctx.limits.close(address);
-    forgetPrincipal(conn);
-    leaveHub(room, member, conn);
-  });
+  const member = joinAdmitted(ctx, conn, room, principal, options, address, ctx.lineConnections, () => ctx.tally.closed(conn.closeCode));
   conn.onLines({
     line: (text) => {
       const value = parseNativeText(room, member, text, 'line');

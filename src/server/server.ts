@@ -36,7 +36,7 @@ import { engineAckWaitMs } from '../cluster/room-jobs.js';
 import { jobQueueTtlMs } from '../cluster/job-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
-import { admitNative, handOverFirst } from './admission.js';
+import { admitNative, handOverFirst, joinAdmitted } from './admission.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 import { Tally } from '../metrics/tally.js';
@@ -424,24 +424,7 @@ export class MultisocketServer {
       refuse: (code, message) => { if (!res.headersSent && !res.destroyed) fail(code, message); },
       open: (room, principal) => {
         const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
-        if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
-        let member;
-        try {
-          member = joinHub(this.rooms, room, conn, options);
-        } catch (err) {
-          forgetPrincipal(conn);
-          this.limits.close(address);
-          conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
-          throw err;
-        }
-        // Counted only once fully set up, and uncounted however it ends (also if it already has).
-        this.sseConnections.add(conn);
-        conn.onClose(() => {
-          this.sseConnections.delete(conn);
-          this.limits.close(address);
-          forgetPrincipal(conn);
-          leaveHub(room, member, conn);
-        });
+        joinAdmitted(this, conn, room, principal, options, address, this.sseConnections);
       },
     });
   }
