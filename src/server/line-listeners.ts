@@ -19,6 +19,8 @@ export class LineListeners {
   private ipc: net.Server | undefined;
   private ipcPath: string | undefined;
   private readonly removeOnExit = () => this.unlinkIpc();
+  /** Every stream accepted and not yet closed, said hello or not (the drain ends the last ones). */
+  private readonly streams = new Set<net.Socket>();
 
   constructor(private readonly ctx: LineDoorContext) {}
 
@@ -26,7 +28,7 @@ export class LineListeners {
   async listen(config: Config): Promise<LineAddresses> {
     const out: LineAddresses = {};
     if (config.tcpPort !== undefined) {
-      const onStream = (socket: net.Socket) => acceptLineStream(this.ctx, socket, 'tcp');
+      const onStream = (socket: net.Socket) => this.accept(socket, 'tcp');
       const server = config.tcpTls && config.tls
         ? tls.createServer({ key: config.tls.key, cert: config.tls.cert }, onStream)
         : net.createServer(onStream);
@@ -42,7 +44,7 @@ export class LineListeners {
     if (config.ipcPath !== undefined) {
       const path = config.ipcPath;
       await clearStaleSocket(path);
-      const server = net.createServer((socket) => acceptLineStream(this.ctx, socket, 'ipc'));
+      const server = net.createServer((socket) => this.accept(socket, 'ipc'));
       try {
         await listenOn(server, (done) => server.listen(path, done));
       } catch (err) {
@@ -59,6 +61,17 @@ export class LineListeners {
       out.ipc = path;
     }
     return out;
+  }
+
+  private accept(socket: net.Socket, transport: 'tcp' | 'ipc'): void {
+    this.streams.add(socket);
+    socket.once('close', () => this.streams.delete(socket));
+    acceptLineStream(this.ctx, socket, transport);
+  }
+
+  /** The end of the drain: streams still open (one still waiting to say hello, one that would not end) go. */
+  destroyAll(): void {
+    for (const socket of this.streams) socket.destroy();
   }
 
   /** Stop accepting (the drain): streams already open are ended by the drain itself. */

@@ -472,6 +472,7 @@ export class MultisocketServer {
     while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of this.connections) conn.terminate();
     for (const line of this.lineConnections) line.terminate();
+    this.lineListeners.destroyAll();
     await lineListening;
     this.http.closeAllConnections?.();
     await listening;
