@@ -135,7 +135,7 @@ test('hello refusals: one error line with the door\'s code, then the end', async
   await m.waitFor(isPub('early'));
 });
 
-test('connection limits and room tokens apply at the hello', async (t) => {
+test('connection limits and room tokens apply at the hello; an expired token ends the stream with 4001', async (t) => {
   const secret = 'line-test-secret-0123456789-abcdefghijk';
   const s2 = await lineServer(t, ['--max-connections', '1'], false);
   await join(s2, s2.tcp, room('one'));
@@ -146,10 +146,16 @@ test('connection limits and room tokens apply at the hello', async (t) => {
   const target: LineTarget = { tcp: lineAddress(srv).tcpPort! };
   assert.equal((await refused(target, { type: 'hello', room: '/secret' })).code, 'token_required');
   assert.equal((await refused(target, { type: 'hello', room: '/secret', token: 'not.a.jwt' })).code, 'token_invalid');
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + 60).sign(new TextEncoder().encode(secret));
-  const m = await LineMember.join(target, '/secret', { token });
+  const sign = (exp: number) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + exp).sign(new TextEncoder().encode(secret));
+  const m = await LineMember.join(target, '/secret', { token: await sign(60) });
   t.after(() => m.close());
   assert.ok(Array.isArray(m.hello.members));
+  // a token that runs out on the open stream: token_expired, then the 4001 close line
+  const brief = await LineMember.join(target, '/secret', { token: await sign(2) });
+  t.after(() => brief.close());
+  await brief.waitEnd(5000);
+  assert.ok(brief.messages.some((x) => x.type === 'error' && x.code === 'token_expired'), brief.describe());
+  assert.deepEqual(brief.closeLine, { type: 'close', code: 4001, reason: 'token_expired' });
 });
 
 test('a broken JSON line gets bad_message and the stream stays; an over-long line gets too_large and a 1009 close line', async (t) => {
