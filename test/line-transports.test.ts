@@ -15,7 +15,7 @@ import { SignJWT } from 'jose';
 import { CLI, ROOT, startServer, type RunningServer } from './helpers/server.ts';
 import { MemberPool, short, uid, type Msg } from './helpers/native.ts';
 import { LineMember, lineAddress, type LineTarget } from './helpers/line.ts';
-import { connect, type ConnectOptions, type Room } from '../src/client/index.ts';
+import { connect, lineTlsOptions, type ConnectOptions, type Room } from '../src/client/index.ts';
 
 const run = promisify(execFile);
 const room = (p = 'line') => '/' + uid(p);
@@ -276,6 +276,13 @@ test('--tcp-tls: TLS on the TCP listener with the server certificate; refused wi
   const b = await join(s, target, r);
   a.send({ type: 'publish', data: 'over tls' });
   await b.waitFor(isPub('over tls'));
+  // the SDK over tls:// with the private CA
+  lineTlsOptions.ca = ca;
+  t.after(() => { delete lineTlsOptions.ca; });
+  const c = sdk(t, `tls://localhost:${(s.tcp as { tcp: number }).tcp}${r}`);
+  await connected(c);
+  await c.publish('sdk over tls', { ack: true });
+  await b.waitFor(isPub('sdk over tls'));
   // plain TCP to the TLS port gets nowhere
   const plain = await LineMember.open({ tcp: (s.tcp as { tcp: number }).tcp });
   plain.send({ type: 'hello', room: r });
