@@ -48,7 +48,7 @@ export class LineConnection extends BatchedConnection implements Connection {
   heartbeatSlot = 0;
   principal: Principal = OPEN;
   tokenTimer: NodeJS.Timeout | undefined = undefined;
-  /** The code it was closed with (by the server), for the close tally; 1006 when the peer just went. */
+  /** The code it was closed with, for the close tally: the server's, 1000 when the peer ended the stream, 1006 when it broke. */
   closeCode = 1006;
   private closing = false;
   private readonly budget: RateWindow;
@@ -73,6 +73,7 @@ export class LineConnection extends BatchedConnection implements Connection {
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => socket.destroy());
+    socket.on('end', () => { if (!this.closing) this.closeCode = CloseCode.NORMAL; });
     socket.on('close', () => this.onGone());
   }
 
@@ -129,11 +130,6 @@ export class LineConnection extends BatchedConnection implements Connection {
 
   send(frame: OutFrame, direct = false): void {
     if (!this.closing) this.enqueue(frame.line, direct);
-  }
-
-  /** Write a line of its own (a refusal before admission, a pong) at once. */
-  sendLine(text: string): void {
-    if (!this.closing && !this.socket.destroyed) this.enqueue(Buffer.from(text + '\n'), true);
   }
 
   /** A client's `{"type":"ping"}` is answered at once. */
