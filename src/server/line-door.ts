@@ -15,6 +15,7 @@ import type { Tally } from '../metrics/tally.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import type { KnownErrorCode } from '../protocol/errors.js';
 import type { ConnectionLog } from './connection-log.js';
+import { statusOf } from '../protocol/errors.js';
 import { admitNative, joinAdmitted, type AdmissionContext } from './admission.js';
 import { joinOptionsFrom, parseNativeText, receiveNativeValue, type JoinOptions, type JoinRefusal } from './native.js';
 import type { LiveConnections } from './live-connections.js';
@@ -96,6 +97,7 @@ export function acceptLineStream(ctx: LineDoorContext, socket: Socket, transport
     clearTimeout(helloTimer);
     if (!conn.isOpen) return;
     ctx.tally.upgradeRefused(code);
+    ctx.connectionLog.upgradeRefused(code, statusOf(code), { address, by: transport });
     socket.end(JSON.stringify(errorMessage(code, message)) + '\n');
     const t = setTimeout(() => socket.destroy(), 1000);
     t.unref();
