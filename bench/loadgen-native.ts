@@ -9,6 +9,8 @@
 //           {"type":"publish","data":"~<i>~<t>~<pad>"}
 //   sse     members are raw HTTP event streams (GET /room, Accept: text/event-stream); the
 //           publisher is a native WebSocket member
+//   tcp     members are TCP line streams (--tcp-port: a hello line, then one JSON message per
+//           line, docs/protocol.md "TCP and IPC"); the publisher is a native WebSocket member
 //   ws      plain WebSocket to a bare broadcast server (bench/targets/ws-baseline.cjs), which relays
 //           verbatim what the publisher sends: a frame shaped like our server's publish message
 //   sio     engine.io v4 / Socket.IO over /socket.io/?EIO=4&transport=websocket&room=<room>:
@@ -41,9 +43,10 @@ const { values: argv } = parseArgs({
     pad: { type: 'string', default: '0' },
     reqrep: { type: 'boolean', default: false }, // a serving member and a requesting member
     'server-pid': { type: 'string' }, // one pid, or several (comma-separated): summed
+    'tcp-port': { type: 'string' }, // --proto tcp: the server's --tcp-port
   },
 });
-type Proto = 'native' | 'sse' | 'ws' | 'sio' | 'gun';
+type Proto = 'native' | 'sse' | 'tcp' | 'ws' | 'sio' | 'gun';
 const HOST = argv.host!;
 const PORTS = (argv.port ?? '').split(',').filter(Boolean).map(Number);
 const PORT = PORTS[0]; // the publisher's node (and the only one outside the cluster scenario)
@@ -55,7 +58,9 @@ const PAD = 'x'.repeat(Number(argv.pad));
 const SERVER_PIDS = parsePids(argv['server-pid']);
 const TOTAL = ROOMS * MEMBERS;
 const SAMPLE = Math.min(TOTAL, Number(argv.sample));
-if (!['native', 'sse', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
+if (!['native', 'sse', 'tcp', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
+const TCP_PORT = Number(argv['tcp-port'] ?? 0);
+if (PROTO === 'tcp' && !TCP_PORT) throw new Error('--proto tcp needs --tcp-port');
 
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -174,6 +179,43 @@ function connectSse(m: Member, room: string, port = PORT): Promise<void> {
   });
 }
 
+const PING_LINE = Buffer.from('{"type":"ping"}');
+
+/** A TCP line member: hello, wait for `connect`, then scan every complete line (and answer the heartbeat). */
+function connectTcp(m: Member, room: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: HOST, port: TCP_PORT, noDelay: true });
+    m.sock = sock;
+    let connected = false;
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error('TCP hello timeout')); }, 10_000);
+    sock.on('connect', () => sock.write(JSON.stringify({ type: 'hello', room }) + '\n'));
+    sock.on('data', (chunk: Buffer) => {
+      if (!connected) {
+        const line = chunk.toString('utf8', 0, Math.max(0, chunk.indexOf(0x0a)));
+        if (!line.startsWith('{"type":"connect"')) { clearTimeout(timer); sock.destroy(); return reject(new Error(`TCP hello: ${line.slice(0, 200)}`)); }
+        connected = true;
+        clearTimeout(timer);
+        resolve();
+        chunk = chunk.subarray(chunk.indexOf(0x0a) + 1);
+        if (!chunk.length) return;
+      }
+      onLines(m, sock, chunk);
+    });
+    sock.on('error', (err) => { if (!connected) { clearTimeout(timer); reject(err); } });
+    sock.on('close', () => { if (connected && !m.closed) { m.closed = 'closed'; closedSubs++; } });
+  });
+}
+
+/** Line stream bytes: scan every complete line (up to the last newline), keep the rest. */
+function onLines(m: Member, sock: net.Socket, chunk: Buffer): void {
+  const b = m.tail?.length ? Buffer.concat([m.tail, chunk]) : chunk;
+  const last = b.lastIndexOf(0x0a);
+  if (last < 0) { m.tail = b; return; }
+  for (let p = 0; p >= 0 && p < last;) p = scanOne(m, b, p, last);
+  if (b.indexOf(PING_LINE) >= 0) sock.write('{"type":"pong"}\n');
+  m.tail = last + 1 < b.length ? Buffer.from(b.subarray(last + 1)) : undefined;
+}
+
 /** Event stream bytes: scan every complete event (up to the last blank line), keep the rest. */
 function onSse(m: Member, chunk: Buffer): void {
   const b = m.tail?.length ? Buffer.concat([m.tail, chunk]) : chunk;
@@ -210,6 +252,7 @@ async function connectAll(): Promise<void> {
   for (let k = 0; k < TOTAL; k++) members.push({ room: k % ROOMS, node: k % P, sampled: sampled(k), last: -1, closed: null });
   const connect = async (m: Member) => {
     if (PROTO === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
+    else if (PROTO === 'tcp') await connectTcp(m, roomName(m.room));
     else m.ws = await connectWs(m, roomName(m.room), PROTO, undefined, PORTS[m.node]);
   };
   // One retry per member: on a machine other processes keep busy, a handshake can miss its 10 s
@@ -217,7 +260,7 @@ async function connectAll(): Promise<void> {
   const r = await batched(TOTAL, (k) => connect(members[k]).catch(async () => { await sleep(200); await connect(members[k]); }));
   if (r.failed) throw new Error(`${r.failed} of ${TOTAL} members failed to connect: ${r.firstError}`);
   if (TOTAL) {
-    const pubProto: Proto = PROTO === 'sse' ? 'native' : PROTO;
+    const pubProto: Proto = PROTO === 'sse' || PROTO === 'tcp' ? 'native' : PROTO;
     const p = await batched(ROOMS, (k) => connectWs(null, roomName(k), pubProto));
     if (p.failed) throw new Error(`${p.failed} publishers failed to connect: ${p.firstError}`);
     pubs.push(...p.ok);

@@ -1,6 +1,6 @@
 // Bundles the SDK (src/client/index.ts) as one ES module for browsers, served by the server at
 // /_/client.js with its source map at /_/client.js.map (src/server/client-bundle.ts).
-// `ws` and `eventsource` stay external: the SDK imports them dynamically, and only in Node.
+// `ws`, `eventsource`, node:net and node:tls stay external: the SDK imports them dynamically, and only in Node.
 // Run by `npm run build` after tsc; `node scripts/build-client.mjs` alone rebuilds just the bundle.
 import { build } from 'esbuild';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ const result = await build({
   format: 'esm',
   platform: 'neutral',
   target: 'es2020',
-  external: ['ws', 'eventsource'],
+  external: ['ws', 'eventsource', 'node:net', 'node:tls'],
   outfile,
   sourcemap: 'external',
   sourcesContent: true,

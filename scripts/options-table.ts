@@ -32,7 +32,7 @@ export function helpEntries(help = HELP): Map<string, { arg?: string; text: stri
   return out;
 }
 
-const TYPE: Record<(typeof KIND)[OptionName], string> = { number: 'number', string: 'string', list: 'string[]', boolean: 'boolean', hops: 'number \\| boolean' };
+const TYPE: Record<(typeof KIND)[OptionName], string> = { number: 'number', string: 'string', list: 'string[]', boolean: 'boolean', hops: 'number \\| boolean', mode: 'string \\| number' };
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/</g, '&lt;');
 
 export function renderTable(): string {

@@ -48,7 +48,9 @@ async function main(): Promise<void> {
   try {
     address = await server.listen();
   } catch (err) {
-    process.stderr.write(`multisocket: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`);
+    const message = (err as Error).message;
+    // The line listeners' errors name their own address (TCP port, unix socket).
+    process.stderr.write(`multisocket: ${/^(cannot listen|--ipc)/.test(message) ? message : `cannot listen on ${config.host}:${config.port}: ${message}`}\n`);
     process.exit(1);
   }
   // Bind first (a low port may need root), then give root up, as moshpit does. Group first:
@@ -67,6 +69,8 @@ async function main(): Promise<void> {
     host: address.address,
     url: `${scheme}://${shownHost}:${address.port}/`,
     tls: Boolean(config.tls),
+    ...(server.lineAddresses.tcp ? { tcpPort: server.lineAddresses.tcp.port, tcpHost: server.lineAddresses.tcp.address, tcpTls: config.tcpTls } : {}),
+    ...(server.lineAddresses.ipc !== undefined ? { ipc: server.lineAddresses.ipc } : {}),
     version: VERSION,
     broker: config.broker.kind,
     node: worker ? undefined : server.cluster?.nodeId, // a worker's lines all carry it already

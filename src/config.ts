@@ -19,6 +19,16 @@ export interface Config {
   host: string;
   /** PEM key and certificate contents; both set means HTTPS/WSS. */
   tls?: { key: Buffer; cert: Buffer; keyPath: string; certPath: string };
+  /** Newline-delimited JSON members over TCP (docs/protocol.md "TCP and IPC"); undefined = off, 0 = any free port. */
+  tcpPort?: number;
+  /** Bind address of the TCP listener (default: `host`). */
+  tcpHost?: string;
+  /** TLS on the TCP listener, with the certificate of --ssl-key/--ssl-cert. */
+  tcpTls: boolean;
+  /** Unix-domain socket path of the IPC listener; undefined = off. */
+  ipcPath?: string;
+  /** File mode of the IPC socket (default 0o660). */
+  ipcMode: number;
   /** How long an empty room keeps its graph before it is freed, in ms. */
   roomTtlMs: number;
   maxRooms: number;
@@ -101,9 +111,11 @@ export interface AuthConfig {
   audience?: string;
 }
 
-export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 'clusterKey' | 'adminToken'> = {
+export const DEFAULTS: Omit<Config, 'tls' | 'uid' | 'gid' | 'auth' | 'nodeId' | 'clusterKey' | 'adminToken' | 'tcpPort' | 'tcpHost' | 'ipcPath'> = {
   port: 8765,
   host: '0.0.0.0',
+  tcpTls: false,
+  ipcMode: 0o660,
   roomTtlMs: 300_000,
   maxRooms: 10_000,
   maxPeersPerRoom: 10_000,
@@ -153,6 +165,11 @@ const OPTIONS = {
   host: { type: 'string' },
   'ssl-key': { type: 'string' },
   'ssl-cert': { type: 'string' },
+  'tcp-port': { type: 'string' },
+  'tcp-host': { type: 'string' },
+  'tcp-tls': { type: 'boolean' },
+  ipc: { type: 'string' },
+  'ipc-mode': { type: 'string' },
   'room-ttl': { type: 'string' },
   'max-rooms': { type: 'string' },
   'max-peers-per-room': { type: 'string' },
@@ -208,6 +225,11 @@ Options (each also read from the environment variable shown):
       --host <addr>                bind address (MULTISOCKET_HOST, HOST; default 0.0.0.0)
       --ssl-key <file>             PEM private key: serve HTTPS/WSS (MULTISOCKET_SSL_KEY, SSLKEY with SSL=true)
       --ssl-cert <file>            PEM certificate (MULTISOCKET_SSL_CERT, SSLCERT with SSL=true)
+      --tcp-port <n>               also take native members over TCP, newline-delimited JSON; 0 = any free port (MULTISOCKET_TCP_PORT; default off)
+      --tcp-host <addr>            bind address of the TCP listener (MULTISOCKET_TCP_HOST; default the --host)
+      --tcp-tls                    TLS on the TCP listener with --ssl-key/--ssl-cert (MULTISOCKET_TCP_TLS=1)
+      --ipc <path>                 also take native members on this unix socket (MULTISOCKET_IPC; default off)
+      --ipc-mode <octal>           file mode of the --ipc socket (MULTISOCKET_IPC_MODE; default 0660)
       --room-ttl <seconds>         keep an empty room's data this long (MULTISOCKET_ROOM_TTL; default 300)
       --max-rooms <n>              rooms at once; more get HTTP 503 (MULTISOCKET_MAX_ROOMS; default 10000)
       --max-peers-per-room <n>     peers per room; more get HTTP 503 (MULTISOCKET_MAX_PEERS_PER_ROOM; default 10000)
@@ -375,6 +397,8 @@ export function resolveConfig(source: SettingSource): Config {
   const config: Config = {
     port: int('port', DEFAULTS.port, 0, 65535, 'PORT'),
     host: pick('host', 'HOST')?.value ?? DEFAULTS.host,
+    tcpTls: source.on('tcp-tls'),
+    ipcMode: fileMode(pick('ipc-mode')),
     roomTtlMs: seconds('room-ttl', DEFAULTS.roomTtlMs),
     maxRooms: int('max-rooms', DEFAULTS.maxRooms, 1, 10_000_000),
     maxPeersPerRoom: int('max-peers-per-room', DEFAULTS.maxPeersPerRoom, 1, 10_000_000),
@@ -412,6 +436,17 @@ export function resolveConfig(source: SettingSource): Config {
     drainTimeoutMs: seconds('drain-timeout', DEFAULTS.drainTimeoutMs),
     adminLoopback: source.on('admin-loopback'),
   };
+  if (pick('tcp-port')) config.tcpPort = int('tcp-port', 0, 0, 65535);
+  const tcpHost = pick('tcp-host');
+  if (tcpHost) {
+    if (config.tcpPort === undefined) throw new ConfigError(`${tcpHost.from} needs ${name('tcp-port')}`);
+    config.tcpHost = tcpHost.value;
+  }
+  const ipc = pick('ipc');
+  if (ipc) config.ipcPath = ipc.value;
+  if (config.tcpTls && config.tcpPort === undefined) throw new ConfigError(`${name('tcp-tls')} needs ${name('tcp-port')}`);
+  // Each worker would find the others' socket live and refuse it (node:cluster shares TCP ports, not this check).
+  if (config.ipcPath !== undefined && config.workers > 1) throw new ConfigError(`${name('ipc')} is not supported with ${name('workers')} > 1 yet; use ${name('tcp-port')} (shared by the workers)`);
   const admin = pick('admin-token');
   if (admin) {
     if (Buffer.byteLength(admin.value) < MIN_ADMIN_TOKEN_BYTES) throw new ConfigError(`${admin.from}: an admin token needs at least ${MIN_ADMIN_TOKEN_BYTES} bytes (got ${Buffer.byteLength(admin.value)}); e.g. openssl rand -base64 24`);
@@ -437,6 +472,7 @@ export function resolveConfig(source: SettingSource): Config {
     if (!keyPath || !certPath) throw new ConfigError(`TLS needs both ${name('ssl-key')} and ${name('ssl-cert')}`);
     config.tls = { key: readPem(keyPath, 'key'), cert: readPem(certPath, 'certificate'), keyPath, certPath };
   }
+  if (config.tcpTls && !config.tls) throw new ConfigError(`${name('tcp-tls')} needs a certificate: ${name('ssl-key')} and ${name('ssl-cert')}`);
   return config;
 }
 
@@ -467,6 +503,13 @@ function globs(p: Picked): string[] {
     }
   }
   return out;
+}
+
+/** An octal file mode such as 0660 or 660 (owner and group may read and write). */
+function fileMode(p: Picked): number {
+  if (!p) return DEFAULTS.ipcMode;
+  if (!/^0?[0-7]{3}$/.test(p.value.trim())) throw new ConfigError(`${p.from}: expected an octal file mode like 0660, got "${p.value}"`);
+  return parseInt(p.value.trim(), 8);
 }
 
 function proxyHops(p: Picked): number {

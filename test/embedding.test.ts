@@ -26,6 +26,9 @@ import { ROOT, lines } from './helpers/server.ts';
 import { CLUSTER_KEY, startEngine, startNode } from './helpers/cluster.ts';
 import { SUBPROTOCOL } from '../src/protocol/subprotocol.ts';
 import { launch } from './helpers/browser.ts';
+import { LineMember } from './helpers/line.ts';
+import os from 'node:os';
+import { mkdtempSync, statSync } from 'node:fs';
 import { DOC, withTable } from '../scripts/options-table.ts';
 
 const SECRET = 'embedding-test-secret-0123456789abcdef';
@@ -349,6 +352,28 @@ test('attach: the dashboard under the prefix (its redirects, page links and sess
   assert.match(await form.text(), /action="\/rt\/_\/dashboard\/login"/);
   const logout = await fetch(`${base}/rt/_/dashboard/logout`, { redirect: 'manual', headers: { cookie: session } });
   assert.equal(logout.headers.get('location'), '/rt/_/dashboard');
+});
+
+test('attach with tcpPort and ipc: TCP and unix-socket members meet the WebSocket members of the prefix', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'embed-ipc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const host = await hostApp(t, false);
+  const ipc = path.join(dir, 'relay.sock');
+  const relay = await attached(host, { tcpPort: 0, tcpHost: '127.0.0.1', ipc, ipcMode: 0o600 });
+  const tcpPort = relay.lineAddresses.tcp?.port;
+  assert.ok(tcpPort, 'the TCP listener is open');
+  assert.equal(relay.lineAddresses.ipc, ipc);
+  assert.equal(statSync(ipc).mode & 0o777, 0o600, 'ipcMode as a number is the mode itself');
+  const room = uid('/lines');
+  const ws = await WsMember.connect(`ws://127.0.0.1:${host.port}/rt`, room);
+  const tcp = await LineMember.join({ tcp: tcpPort }, room);
+  const unix = await LineMember.join({ ipc }, room);
+  t.after(() => { tcp.socket.destroy(); unix.socket.destroy(); });
+  ws.send({ type: 'publish', data: 'to every transport' });
+  await Promise.all([tcp, unix].map((m) => m.waitFor((x) => x.type === 'message' && x.data === 'to every transport', 3000, 'the publish')));
+  tcp.send({ type: 'publish', data: 'from tcp' });
+  await ws.waitFor((m) => m.type === 'message' && m.data === 'from tcp', 3000, 'the TCP publish over WebSocket');
+  await ws.close();
 });
 
 test('attach with no upgrade listener of the host\'s: upgrades outside the prefix get 404, requests still reach the app', async (t) => {

@@ -13,7 +13,8 @@ import type { RoomUrls } from './room-url.js';
 
 /**
  * Join the room at `url` (`ws(s)://` or `http(s)://` host + room path; in a browser a path like
- * `/chat` is taken relative to the page). Returns at once; writes are buffered until connected.
+ * `/chat` is taken relative to the page; in Node also `tcp://host:port/<room>`, `tls://…` and
+ * `ipc:///path/to.sock?room=/<room>`, the line transport). Returns at once; writes are buffered until connected.
  * A list of URLs (the same room on several servers) is tried in turn: a failed connect or a
  * server's restart notice (its drain) moves the handle to the next one.
  */
@@ -34,6 +35,7 @@ export type {
   TransportName,
 } from './options.js';
 export type { RoomUrls } from './room-url.js';
+export { lineTlsOptions } from './transport-line.js';
 export type { ClosedEvent, ConnectEvent, GapEvent, ReconnectingEvent, RoomEvents, RoomState } from './events.js';
 export type { PullContext, PullHandler, PullOptions, PullContext as PushContext } from './puller.js';
 export type { JobResult, PublishResult } from './writes.js';

@@ -11,7 +11,7 @@ export function resolveRoomUrl(url: string | URL): URL {
     if (page && typeof page.href === 'string') return new URL(url, page.href);
     throw new TypeError(
       `connect(${JSON.stringify(url)}): a relative room URL needs a page to resolve against (globalThis.location); ` +
-        'outside a browser give the full URL, e.g. "ws://127.0.0.1:8765/chat"',
+        'outside a browser give the full URL, e.g. "ws://127.0.0.1:8765/chat" (or tcp://…/chat, ipc:///path/to.sock?room=/chat)',
     );
   }
 }
@@ -53,5 +53,17 @@ export function attemptUrl(base: URL, q: AttemptQuery): URL {
 
 /** The same room whatever the scheme (`ws:`/`http:`) or query: the key of its saved resume state. */
 export function roomKey(url: URL): string {
-  return `multisocket:${url.host}${url.pathname}`;
+  // ipc://<socket path>?room=<room>: the room is in the query.
+  const room = url.protocol === 'ipc:' ? `?room=${url.searchParams.get('room') ?? ''}` : '';
+  return `multisocket:${url.host}${url.pathname}${room}`;
+}
+
+/** A URL that asked for a new owned room (`/_/new`) names the room it got from now on. */
+export function replaceNewRoom(url: URL, room: string): void {
+  if (url.protocol === 'ipc:') {
+    const asked = url.searchParams.get('room');
+    if (asked !== null && asked.endsWith('/_/new')) url.searchParams.set('room', asked.slice(0, -'/_/new'.length) + room);
+    return;
+  }
+  if (url.pathname.endsWith('/_/new')) url.pathname = url.pathname.slice(0, -'/_/new'.length) + room;
 }

@@ -12,13 +12,14 @@ import type { ConnectEvent, RoomEvents, RoomState } from './events.js';
 import type { ConnectOptions, PresenceOptions, PublishOptions, RequestHandler, RequestOptions, SendOptions, TransportName } from './options.js';
 import { Puller, type PullHandler, type PullOptions } from './puller.js';
 import { ResumeStore } from './resume-store.js';
-import { attemptUrl, resolveRoomUrls, roomKey, type RoomUrls } from './room-url.js';
+import { attemptUrl, replaceNewRoom, resolveRoomUrls, roomKey, type RoomUrls } from './room-url.js';
 import { postEnvelopeBytes, utf8Length } from './size.js';
 import { refreshAt } from './token.js';
 import { isValidTopic, topicMatches } from './topics.js';
 import type { CloseInfo, Transport, TransportFactory } from './transport.js';
 import { openSse } from './transport-sse.js';
 import { openWebSocket } from './transport-ws.js';
+import { isLineUrl, openLine } from './transport-line.js';
 import type { Cid, ClientMessage, DataMessage, ErrorCode, ErrorMessage, ParsedConnect, ParsedServerMessage, ReplyCommand, ReplyMessage, RequestMessage, ServerLimits } from './types.js';
 import { PendingCalls } from './calls.js';
 import { PendingWrites, writeRef, type JobResult, type PublishResult, type WriteKind } from './writes.js';
@@ -77,7 +78,8 @@ export class Room extends Emitter<RoomEvents> {
   private restartHint: number | undefined;
   private readonly opts: ConnectOptions;
   private readonly transportName: TransportName;
-  private readonly factory: TransportFactory;
+  /** The transport given by the caller (the server's in-process pipe); otherwise chosen per URL. */
+  private readonly factory: TransportFactory | undefined;
   /** JSON of the `info` option, sent as `?info=` on every connection. */
   private readonly infoJson: string | undefined;
   private transport: Transport | undefined;
@@ -132,7 +134,9 @@ export class Room extends Emitter<RoomEvents> {
     this.opts = opts;
     this.transportName = opts.transport ?? 'websocket';
     if (!FACTORIES[this.transportName]) throw new TypeError(`unknown transport ${JSON.stringify(opts.transport)}`);
-    this.factory = factory ?? FACTORIES[this.transportName];
+    this.factory = factory;
+    // tcp://, tls:// and ipc:// URLs choose the line transport themselves; SSE is an HTTP transport.
+    if (this.transportName === 'sse' && this.urls.some(isLineUrl)) throw new TypeError('transport "sse" needs http(s):// room URLs, not tcp://, tls:// or ipc://');
     for (const topic of opts.topics ?? []) {
       if (!isValidTopic(topic)) throw new TypeError(`invalid topic ${JSON.stringify(topic)} (1–256 characters)`);
     }
@@ -428,7 +432,8 @@ export class Room extends Emitter<RoomEvents> {
       ...(this.infoJson !== undefined ? { info: this.infoJson } : {}),
     });
     let transport: Transport | undefined;
-    transport = this.factory(url, {
+    const factory = this.factory ?? (isLineUrl(url) ? openLine : FACTORIES[this.transportName]);
+    transport = factory(url, {
       message: (msg) => { if (this.transport === transport) this.onMessage(msg); },
       written: (msg) => { if (this.transport === transport) this.onWritten(msg); },
       close: (info) => { if (this.transport === transport) this.onTransportClose(info); },
@@ -478,7 +483,7 @@ export class Room extends Emitter<RoomEvents> {
     }
     // A WebSocket refused at the handshake says why only in Node (and never the code): ask the door.
     const mayBeRefused = info.status === undefined || FINAL_STATUS[info.status] !== undefined;
-    if (!info.opened && this.transportName === 'websocket' && info.errorCode === undefined && mayBeRefused && !(info.status === 401 && this.opts.getToken)) {
+    if (!info.opened && this.transportName === 'websocket' && !isLineUrl(this.url) && info.errorCode === undefined && mayBeRefused && !(info.status === 401 && this.opts.getToken)) {
       this.state = this.everConnected ? 'reconnecting' : 'connecting';
       void askDoor(this.url, this.token, undefined, this.room).then((door) => {
         if (this.state === 'closed' || this.transport !== undefined) return;
@@ -665,7 +670,7 @@ export class Room extends Emitter<RoomEvents> {
     this.room = msg.room;
     this.own.connected(msg.cid);
     // A room created by /_/new is rejoined by its own path.
-    for (const url of this.urls) if (url.pathname.endsWith('/_/new')) url.pathname = url.pathname.slice(0, -'/_/new'.length) + msg.room;
+    for (const url of this.urls) replaceNewRoom(url, msg.room);
     // The room's numbering restarted (a new server process, or the room was freed): the old
     // numbers mean nothing now; the server's reset gap and replay follow.
     const renumbered = msg.seq < this.lastSeq || (this.epoch !== undefined && msg.epoch !== undefined && msg.epoch !== this.epoch);

@@ -10,10 +10,20 @@ export interface ServerOptions {
   port?: number;
   /** Address `listen()` binds when it is given none (`--host`; default `0.0.0.0`). */
   host?: string;
-  /** PEM private key file: `listen()` serves HTTPS/WSS (`--ssl-key`; with `sslCert`). Not used by `attach()`: the host server does TLS. */
+  /** PEM private key file: `listen()` serves HTTPS/WSS, and `tcpTls` uses it (`--ssl-key`; with `sslCert`). `attach()` does not: the host server does its TLS. */
   sslKey?: string;
   /** PEM certificate file (`--ssl-cert`; with `sslKey`). */
   sslCert?: string;
+  /** Also take native members over TCP, newline-delimited JSON, on this port; 0 = any free one (`--tcp-port`; default off). Opened by `listen()` and by `attach()`. */
+  tcpPort?: number;
+  /** Bind address of the TCP listener (`--tcp-host`; default `host`). */
+  tcpHost?: string;
+  /** TLS on the TCP listener, with `sslKey`/`sslCert` (`--tcp-tls`; default false). */
+  tcpTls?: boolean;
+  /** Also take native members on this unix socket path (`--ipc`; default off). Opened by `listen()` and by `attach()`. */
+  ipc?: string;
+  /** File mode of the `ipc` socket: `'0660'`, or the number `0o660` (`--ipc-mode`; default 0660). */
+  ipcMode?: string | number;
   /** Seconds an empty room keeps its data (`--room-ttl`; default 300). */
   roomTtl?: number;
   /** Rooms at once; more get HTTP 503 (`--max-rooms`; default 10000). */
@@ -108,6 +118,11 @@ export const OPTION_FLAGS = {
   host: 'host',
   sslKey: 'ssl-key',
   sslCert: 'ssl-cert',
+  tcpPort: 'tcp-port',
+  tcpHost: 'tcp-host',
+  tcpTls: 'tcp-tls',
+  ipc: 'ipc',
+  ipcMode: 'ipc-mode',
   roomTtl: 'room-ttl',
   maxRooms: 'max-rooms',
   maxPeersPerRoom: 'max-peers-per-room',
@@ -162,8 +177,9 @@ export type OptionName = keyof typeof OPTION_FLAGS;
 const FLAG_OPTION = new Map<Flag, OptionName>((Object.entries(OPTION_FLAGS) as Array<[OptionName, Flag]>).map(([o, f]) => [f, o]));
 
 /** What each option's value must be at run time (a JavaScript caller has no compiler to say so); also the docs table's type column. */
-export const KIND: Record<OptionName, 'number' | 'string' | 'list' | 'boolean' | 'hops'> = {
-  port: 'number', host: 'string', sslKey: 'string', sslCert: 'string', roomTtl: 'number', maxRooms: 'number',
+export const KIND: Record<OptionName, 'number' | 'string' | 'list' | 'boolean' | 'hops' | 'mode'> = {
+  port: 'number', host: 'string', sslKey: 'string', sslCert: 'string',
+  tcpPort: 'number', tcpHost: 'string', tcpTls: 'boolean', ipc: 'string', ipcMode: 'mode', roomTtl: 'number', maxRooms: 'number',
   maxPeersPerRoom: 'number', maxMessageBytes: 'number', maxRoomBytes: 'number', maxQueuedBytes: 'number',
   maxMessagesPerSecond: 'number', coalesceMs: 'number', heartbeat: 'number', resumeGrace: 'number',
   maxInfoBytes: 'number', maxQueuedJobs: 'number', maxQueuedJobBytes: 'number', jobAckWait: 'number',
@@ -175,7 +191,7 @@ export const KIND: Record<OptionName, 'number' | 'string' | 'list' | 'boolean' |
   adminToken: 'string', adminLoopback: 'boolean',
 };
 
-const EXPECTED = { number: 'a number', string: 'a string', list: 'an array of strings', boolean: 'true or false', hops: 'a number or true/false' };
+const EXPECTED = { number: 'a number', string: 'a string', list: 'an array of strings', boolean: 'true or false', hops: 'a number or true/false', mode: 'an octal string like "0660" or a number like 0o660' };
 
 /** Options → Config, through the CLI's checks; throws ConfigError with a one-line message. */
 export function configFromOptions(options: ServerOptions): Config {
@@ -214,6 +230,11 @@ function asText(option: OptionName, value: unknown): string | boolean {
       return value;
     case 'boolean':
       if (typeof value !== 'boolean') throw wrong();
+      return value;
+    case 'mode':
+      // A number is the mode itself (0o660), written the way the flag takes it.
+      if (typeof value === 'number') return Number.isInteger(value) && value >= 0 ? '0' + value.toString(8) : String(value);
+      if (typeof value !== 'string') throw wrong();
       return value;
     case 'hops':
       if (typeof value !== 'number' && typeof value !== 'boolean') throw wrong();

@@ -18,7 +18,7 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry });
 
     new Gauge({
-      name: 'multisocket_connections', help: 'Open connections by protocol (gun, native) and transport (websocket, sse, inproc).',
+      name: 'multisocket_connections', help: 'Open connections by protocol (gun, native) and transport (websocket, sse, tcp, ipc, inproc).',
       labelNames: ['protocol', 'transport'], registers,
       collect() {
         const c = server.connectionCounts();
@@ -26,6 +26,8 @@ export class ServerMetrics {
         this.set({ protocol: 'native', transport: 'websocket' }, c.nativeWebsocket);
         this.set({ protocol: 'native', transport: 'sse' }, c.nativeSse);
         this.set({ protocol: 'native', transport: 'inproc' }, c.nativeInproc);
+        this.set({ protocol: 'native', transport: 'tcp' }, c.nativeTcp);
+        this.set({ protocol: 'native', transport: 'ipc' }, c.nativeIpc);
       },
     });
     new Gauge({

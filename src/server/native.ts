@@ -1,7 +1,6 @@
 // Native-protocol members over WebSocket and SSE: admission to the room's hub, decoding of
 // incoming frames, and cleanup when the transport goes away.
 import type http from 'node:http';
-import type { WebSocketConnection } from '../transports/websocket.js';
 import type { Connection } from '../transports/connection.js';
 import type { Room } from '../rooms/room.js';
 import type { RoomRegistry } from '../rooms/registry.js';
@@ -27,13 +26,26 @@ const RESUME_TOKEN = /^[0-9a-f]{16,64}$/;
  * SSE's Last-Event-ID), `topics`, `resume` (a member's token) and presence `info` (JSON, at most
  * `maxInfoBytes`). A malformed one is refused at the door, before any connection exists.
  */
-export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): JoinOptions | { refused: KnownErrorCode; message: string } {
-  return joinOptionsOf(req.url ?? '/', maxInfoBytes, req.headers['last-event-id'] as string | undefined);
+export function joinOptions(req: http.IncomingMessage, maxInfoBytes: number): JoinOptions | JoinRefusal {
+  const params = queryParams(req.url ?? '/');
+  if (params.get('since') === null && req.headers['last-event-id'] !== undefined) params.set('since', String(req.headers['last-event-id']));
+  return joinOptionsFrom(params, maxInfoBytes);
 }
 
+export interface JoinRefusal { refused: KnownErrorCode; message: string }
+
 /** joinOptions from a request target (path and query) and an SSE Last-Event-ID, if any (the in-process door has no request). */
-export function joinOptionsOf(target: string, maxInfoBytes: number, lastEventId?: string): JoinOptions | { refused: KnownErrorCode; message: string } {
+export function joinOptionsOf(target: string, maxInfoBytes: number, lastEventId?: string): JoinOptions | JoinRefusal {
   const params = queryParams(target);
+  if (params.get('since') === null && lastEventId !== undefined) params.set('since', lastEventId);
+  return joinOptionsFrom(params, maxInfoBytes);
+}
+
+/**
+ * The same, from named text values: a URL query, or a line stream's `hello` (line-door.ts turns
+ * its JSON fields into these texts, so that both are checked by this one function).
+ */
+export function joinOptionsFrom(params: { get(name: string): string | null }, maxInfoBytes: number): JoinOptions | JoinRefusal {
   const out: JoinOptions = {};
   const resume = params.get('resume');
   if (resume !== null && resume !== '') {
@@ -57,8 +69,8 @@ export function joinOptionsOf(target: string, maxInfoBytes: number, lastEventId?
   }
   const epoch = params.get('epoch');
   if (epoch && epoch.length <= 64) out.epoch = epoch;
-  const raw = params.get('since') ?? lastEventId;
-  if (raw !== undefined && raw !== null && /^\d{1,15}$/.test(raw.trim())) out.since = Number(raw.trim());
+  const raw = params.get('since');
+  if (raw !== null && /^\d{1,15}$/.test(raw.trim())) out.since = Number(raw.trim());
   const topics = params.get('topics');
   if (topics) out.topics = topics.split(',').map((t) => t.trim()).filter((t) => t.length > 0 && t.length <= 256).slice(0, 100);
   return out;
@@ -118,16 +130,35 @@ function answerOverSocket(this: Connection, message: object): void {
   if (m.type !== undefined) this.send(new OutFrame(JSON.stringify(message), m.type), true);
 }
 
+/** A connection that counts a member's messages against --max-messages-per-second. */
+export type BudgetedConnection = Connection & { withinBudget(now: number): boolean };
+
 /** Handle one WebSocket text frame from a native member: one message object or a batch. */
-export function receiveNativeFrame(access: RoomAccess, room: Room, member: Member, conn: WebSocketConnection, text: string): void {
+export function receiveNativeFrame(access: RoomAccess, room: Room, member: Member, conn: BudgetedConnection, text: string): void {
+  const value = parseNativeText(room, member, text, 'frame');
+  if (value !== undefined) receiveNativeValue(access, room, member, conn, value);
+}
+
+/** The JSON of one frame or line, or undefined when it is none (the member was told: bad_message). */
+export function parseNativeText(room: Room, member: Member, text: string, what: 'frame' | 'line'): unknown {
   const hub = room.channels();
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return hub.sendError(member, 'bad_message', 'frame is not JSON');
+    hub.sendError(member, 'bad_message', `${what} is not JSON`);
+    return undefined;
   }
-  if (nestsTooDeep(value, text.length)) return hub.sendError(member, 'bad_message', TOO_DEEP);
+  if (nestsTooDeep(value, text.length)) {
+    hub.sendError(member, 'bad_message', TOO_DEEP);
+    return undefined;
+  }
+  return value;
+}
+
+/** Handle one parsed frame or line of a native member, whatever its transport: a message or a batch. */
+export function receiveNativeValue(access: RoomAccess, room: Room, member: Member, conn: BudgetedConnection, value: unknown): void {
+  const hub = room.channels();
   const batch = Array.isArray(value) ? value : [value];
   const now = Date.now();
   for (const item of batch) {

@@ -16,6 +16,8 @@ import { FlushScheduler } from '../transports/flush-scheduler.js';
 import { OutFrame } from '../transports/out-frame.js';
 import { WebSocketConnection } from '../transports/websocket.js';
 import { SseConnection } from '../transports/sse.js';
+import type { LineConnection } from '../transports/line.js';
+import { LineListeners, type LineAddresses } from './line-listeners.js';
 import { joinHub, joinOptions, leaveHub, receiveNativeFrame, tellTokenExpired, type JoinOptions } from './native.js';
 import { admissionMessage, refuseUpgrade, sendError } from './http-util.js';
 import { SUBPROTOCOL, SUBPROTOCOL_PREFIX } from '../protocol/subprotocol.js';
@@ -34,6 +36,7 @@ import { engineAckWaitMs } from '../cluster/room-jobs.js';
 import { jobQueueTtlMs } from '../cluster/job-queue.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS } from './request-timeouts.js';
 import { serveForwardedPosts } from './native-post.js';
+import { admitNative, handOverFirst, joinAdmitted } from './admission.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { awaitHandovers, closeGunPeers, drainMembers } from './drain.js';
 import { Tally } from '../metrics/tally.js';
@@ -59,6 +62,11 @@ export class MultisocketServer {
   private readonly scheduler: FlushScheduler;
   private readonly connections: LiveConnections<WebSocketConnection>;
   private readonly sseConnections: LiveConnections<SseConnection>;
+  /** TCP and IPC members (newline-delimited JSON; line-door.ts). */
+  private readonly lineConnections: LiveConnections<LineConnection>;
+  private readonly lineListeners: LineListeners;
+  /** Where the TCP and IPC listeners listen (set by listen()). */
+  lineAddresses: LineAddresses = {};
   private closing: Promise<void> | undefined;
   /**
    * Set by the CLI: a drain asked for over HTTP (POST /_/drain) ends the process as SIGTERM does.
@@ -70,7 +78,8 @@ export class MultisocketServer {
   /** Counts no room keeps (GUN acks, requests by outcome, closes, refusals), shared by every room. */
   readonly tally = new Tally();
   /** One throttled line per refused upgrade and per close for a protocol reason. */
-  private readonly connectionLog: ConnectionLog;
+  /** One line per refused upgrade and per close for a protocol reason (rate-limited). */
+  readonly connectionLog: ConnectionLog;
   /** GET /_/metrics; made on the first scrape (a server nobody scrapes runs no collectors). */
   private metricsRegistry: ServerMetrics | undefined;
   /** The admin API's operations (/_/rooms…, the dashboard); a cluster's nodes answer each other's. */
@@ -98,6 +107,18 @@ export class MultisocketServer {
     this.scheduler = new FlushScheduler(config.coalesceMs);
     this.connections = new LiveConnections(config.heartbeatMs);
     this.sseConnections = new LiveConnections(config.heartbeatMs);
+    this.lineConnections = new LiveConnections(config.heartbeatMs);
+    // The line door's view of the server: what admission needs, plus where line members are kept.
+    const server = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    this.lineListeners = new LineListeners({
+      get isClosing() { return server.isClosing; },
+      config, log, scheduler: this.scheduler, tally: this.tally, lineConnections: this.lineConnections,
+      get rooms() { return server.rooms; },
+      get access() { return server.access; },
+      get limits() { return server.limits; },
+      get cluster() { return server.cluster; },
+      get connectionLog() { return server.connectionLog; },
+    });
     this.access = new RoomAccess({ keys: config.auth && { secret: config.auth.secret, publicKey: config.auth.publicKey, issuer: config.auth.issuer, audience: config.auth.audience }, publicRooms: config.publicRooms });
     this.origins = new OriginPolicy(config.allowedOrigins);
     this.limits = new ConnectionLimits(config);
@@ -151,13 +172,18 @@ export class MultisocketServer {
     });
   }
 
-  get connectionCount(): number { return this.connections.size + this.sseConnections.size; }
+  get connectionCount(): number { return this.connections.size + this.sseConnections.size + this.lineConnections.size; }
 
   /** Open connections by protocol and transport, counted on demand (a scrape): GUN peers are the rooms' peers. */
-  connectionCounts(): { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; nativeInproc: number } {
+  connectionCounts(): { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; nativeTcp: number; nativeIpc: number; nativeInproc: number } {
     let gun = 0;
     for (const [, room] of this.rooms) gun += room.peers.size;
-    return { gunWebsocket: gun, nativeWebsocket: Math.max(0, this.connections.size - gun), nativeSse: this.sseConnections.size, nativeInproc: inProcessCount(this) };
+    let tcp = 0;
+    for (const conn of this.lineConnections) if (conn.transport === 'tcp') tcp++;
+    return {
+      gunWebsocket: gun, nativeWebsocket: Math.max(0, this.connections.size - gun), nativeSse: this.sseConnections.size,
+      nativeTcp: tcp, nativeIpc: this.lineConnections.size - tcp, nativeInproc: inProcessCount(this),
+    };
   }
 
   /**
@@ -194,19 +220,38 @@ export class MultisocketServer {
   }
 
   /**
-   * Join the cluster (when a broker is configured; once), then listen on `port` and `host`
-   * (default: the config's). Rejects with one line when the engine is unreachable or the port taken.
+   * Join the cluster (when a broker is configured; once), listen on `port` and `host` (default:
+   * the config's), then on --tcp-port and --ipc when set (see lineAddresses). Rejects with one
+   * line when the engine is unreachable or a port is taken.
    */
   async listen(port = this.config.port, host = this.config.host): Promise<AddressInfo> {
     await this.cluster?.start();
-    return new Promise((resolve, reject) => {
+    const address = await new Promise<AddressInfo>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {
         this.http.off('error', reject);
-        this.startHeartbeat();
         resolve(this.http.address() as AddressInfo);
       });
     });
+    try {
+      await this.listenLines();
+    } catch (err) {
+      await new Promise<void>((resolve) => this.http.close(() => resolve()));
+      throw err;
+    }
+    this.startHeartbeat();
+    return address;
+  }
+
+  private linesListening: Promise<void> | undefined;
+
+  /** The --tcp-port and --ipc listeners, once, whether the server listens or is attached. */
+  private listenLines(): Promise<void> {
+    return (this.linesListening ??= this.lineListeners.listen(this.config).then((addresses) => { this.lineAddresses = addresses; }, async (err: unknown) => {
+      await this.lineListeners.stopAccepting();
+      this.linesListening = undefined;
+      throw err;
+    }));
   }
 
   // ---- Embedding (docs/embedding.md): another program's server carries the rooms. ----
@@ -214,7 +259,8 @@ export class MultisocketServer {
 
   /**
    * Serve the rooms under `prefix` of an existing http/https server (src/server/mount.ts); its
-   * other paths and upgrades stay the host's. Joins the cluster first when a broker is configured.
+   * other paths and upgrades stay the host's. Joins the cluster first when a broker is configured,
+   * and opens the --tcp-port / --ipc listeners when set (they are the relay's own, host or not).
    * close() gives the prefix back and never closes the host server.
    */
   async attach(host: http.Server | https.Server, options: AttachOptions = {}): Promise<this> {
@@ -222,6 +268,7 @@ export class MultisocketServer {
     if (this.closing) throw new Error('attach(): the server is closing');
     if (this.mounts.some((m) => m.host === host && m.prefix === prefix)) throw new Error(`attach(): already attached at "${prefix || '/'}" of this server`);
     await this.cluster?.start();
+    await this.listenLines();
     this.mounts.push(new Mount(host, prefix, this));
     this.startHeartbeat();
     return this;
@@ -351,9 +398,7 @@ export class MultisocketServer {
    * (member-handover.ts); then the hub's resume finds it here. Never rejects.
    */
   private handOverFirst(room: Room, options: JoinOptions | undefined, principal: Principal): Promise<void> | void {
-    const token = options?.resume;
-    if (!this.cluster || token === undefined || (room.members > 0 && room.channels().memberByToken(token) !== undefined)) return;
-    return MemberHandover.of(this.cluster).take(room, token, principal.user, options!.seen);
+    return handOverFirst(this.cluster, room, options, principal);
   }
 
   private accept(ws: WebSocket, room: Room, remote: string, options: JoinOptions | undefined, principal: Principal): void {
@@ -440,7 +485,7 @@ export class MultisocketServer {
     });
   }
 
-  /** The SSE door (GET with Accept: text/event-stream): limits, token, room, then the stream. */
+  /** The SSE door (GET with Accept: text/event-stream): limits, token, room (admission.ts), then the stream. */
   openEventStream(req: http.IncomingMessage, res: http.ServerResponse, roomName: string, reserved: boolean, headers: Record<string, string>): void {
     const fail = (code: KnownErrorCode, message: string) => sendError(res, code, message, headers);
     if (this.closing) return fail('shutting_down', 'the server is shutting down');
@@ -448,86 +493,23 @@ export class MultisocketServer {
     const options = joinOptions(req, this.config.maxInfoBytes);
     if ('refused' in options) return fail(options.refused, options.message);
     const address = clientAddress(req, this.config.trustProxy);
-    const limited = this.limits.open(address);
-    if (limited) return fail(limited.code, limited.message);
-    const start = (principal: Principal) => {
-      if (this.closing) {
-        this.limits.close(address);
-        return fail('shutting_down', 'the server is shutting down');
-      }
-      const admission = reserved ? this.rooms.createOwned(address) : this.rooms.admit(roomName, address, options.resume);
-      if (!admission.ok) {
-        this.limits.close(address);
-        return fail(admission.reason, admissionMessage(admission.reason, roomName, this.config));
-      }
-      const room = admission.room;
-      const ready = room.prepare('native');
-      if (ready) {
-        ready.then(() => this.handOverFirst(room, options, principal)).then(() => {
-          if (res.destroyed) return this.limits.close(address);
-          if (this.closing) {
-            this.limits.close(address);
-            return fail('shutting_down', 'the server is shutting down');
-          }
-          if (this.rooms.isFullFor(room, options.resume)) {
-            this.limits.close(address);
-            return fail('room_full', admissionMessage('room_full', roomName, this.config));
-          }
-          open(room, principal);
-        }, (err: unknown) => {
-          this.limits.close(address);
-          this.log.warn('event stream refused', { room: roomName, reason: 'broker_unavailable', err: (err as Error)?.message });
-          fail('broker_unavailable', 'the cluster\'s engine did not answer; try again');
+    admitNative(this, { room: roomName, options, address, token: this.access.enabled ? requestToken(req) : undefined, door: 'event stream' }, {
+      gone: () => res.destroyed || res.headersSent,
+      refuse: (code, message) => { if (!res.headersSent && !res.destroyed) fail(code, message); },
+      open: (room, principal) => {
+        const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
+        conn.traffic = this.tally.native;
+        joinAdmitted(this, conn, room, principal, options, address, this.sseConnections, (member) => {
+          this.connectionLog.closed(conn.closedWith, { room: room.name, cid: member.cid, address, transport: 'sse' });
         });
-        return;
-      }
-      open(room, principal);
-    };
-    const open = (room: Room, principal: Principal) => {
-      const conn = new SseConnection(res, this.scheduler, this.config.maxQueuedBytes, this.config.maxMessagesPerSecond, address, headers);
-      conn.traffic = this.tally.native;
-      if (principal !== OPEN) setPrincipal(conn, principal, tellTokenExpired);
-      let member;
-      try {
-        member = joinHub(this.rooms, room, conn, options);
-      } catch (err) {
-        forgetPrincipal(conn);
-        this.limits.close(address);
-        conn.close(CloseCode.INTERNAL_ERROR, 'internal error');
-        throw err;
-      }
-      // Counted only once fully set up, and uncounted however it ends (also if it already has).
-      this.sseConnections.add(conn);
-      conn.onClose(() => {
-        this.sseConnections.delete(conn);
-        this.limits.close(address);
-        forgetPrincipal(conn);
-        this.connectionLog.closed(conn.closedWith, { room: room.name, cid: member.cid, address, transport: 'sse' });
-        leaveHub(room, member, conn);
-      });
-    };
-    if (!this.access.enabled) return start(OPEN);
-    void (async () => {
-      let admitted = false;
-      try {
-        const principal = await this.access.admit(roomName, requestToken(req));
-        if (res.destroyed || res.headersSent) return;
-        if (isRefusal(principal)) return fail(principal.code, principal.message);
-        admitted = true;
-        start(principal);
-      } catch (err) {
-        this.log.error('event stream failed', { room: roomName, err: (err as Error).stack });
-        if (!res.headersSent) fail('internal', 'the server failed to admit this connection');
-        else res.destroy();
-      } finally {
-        if (!admitted) this.limits.close(address);
-      }
-    })();
+      },
+    });
   }
 
   private startHeartbeat(): void {
     this.connections.start();
     this.sseConnections.start();
+    this.lineConnections.start();
   }
 
   /**
@@ -555,14 +537,20 @@ export class MultisocketServer {
     this.log.info('drained', { ms: Date.now() - started, peers, members: members.told + late.told, keptForRequests: members.waited, cutWithRequests: members.cut, ...(this.cluster ? { notHandedOver } : {}) });
     this.connections.stop();
     this.sseConnections.stop();
+    this.lineConnections.stop();
     this.limits.stop();
     const listening = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    const lineListening = this.lineListeners.stopAccepting();
     this.http.closeIdleConnections?.();
     for (const conn of this.connections) conn.close(CloseCode.GOING_AWAY, 'shutting_down');
     for (const sse of this.sseConnections) sse.close(CloseCode.GOING_AWAY, 'shutting_down');
+    for (const line of this.lineConnections) line.close(CloseCode.GOING_AWAY, 'shutting_down');
     const deadline = Date.now() + 2500;
     while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const conn of this.connections) conn.terminate();
+    for (const line of this.lineConnections) line.terminate();
+    this.lineListeners.destroyAll();
+    await lineListening;
     this.http.closeAllConnections?.();
     await listening;
     for (const mount of this.mounts.splice(0)) mount.detach();

@@ -6,7 +6,7 @@ import { CLOSE_CODES } from '../protocol/errors.js';
 export interface Connection {
   /** Unique within this server process. */
   readonly id: string;
-  readonly transport: 'websocket' | 'sse' | 'inproc';
+  readonly transport: 'websocket' | 'sse' | 'tcp' | 'ipc' | 'inproc';
   readonly remoteAddress: string;
   /**
    * Queue a message; it is written with everything else queued this event-loop turn. `direct`

@@ -10,6 +10,7 @@ export class OutFrame {
   private obj: object | undefined;
   /** Set by the first connection that sends it: multisocket_messages_out_total counts a frame once, however many recipients. */
   counted = false;
+  private lineBytes: Buffer | undefined;
 
   /**
    * @param text  the JSON message
@@ -47,6 +48,11 @@ export class OutFrame {
   /** The message as a WebSocket text frame. */
   get ws(): Buffer {
     return (this.wsBytes ??= frameText(this.text));
+  }
+
+  /** The message as one line of newline-delimited JSON (TCP, IPC). JSON text holds no raw newline. */
+  get line(): Buffer {
+    return (this.lineBytes ??= Buffer.from(this.text + '\n'));
   }
 
   /** The message as a Server-Sent Event. JSON text never holds a raw newline, so one data line. */
