@@ -17,7 +17,7 @@ import {
 import { liveNodes, onRedis, redisVersion, single, type Setup } from './cluster.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
-const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'native-tcp', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
+const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'gun-chat', 'gun-souls', 'native-ws', 'native-sse', 'native-tcp', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
@@ -370,6 +370,40 @@ async function gunSea(): Promise<ScenarioResult> {
       return rows;
     }),
     details: { ramps: results, micro }, text: results.map((r) => rampText(r, 'puts/s', who, true)).join('\n') + '\n' + lines.join('\n'),
+  };
+}
+
+// ---- gun-chat, gun-souls: GUN workloads as apps write them (issue 14 §2) ----
+
+/** Per shape: rooms x peers, the rates, and what GUN's relay is asked to do. */
+const GUN_APPS = {
+  'gun-chat': { shape: 'chat', rooms: 1000, peers: 5, smokeRooms: 10, rates: [25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000] },
+  'gun-souls': { shape: 'souls', rooms: 1, peers: 100, smokeRooms: 1, rates: [25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000] },
+} as const;
+
+async function gunApps(scn: 'gun-chat' | 'gun-souls'): Promise<ScenarioResult> {
+  const app = GUN_APPS[scn];
+  const rooms = mode === 'smoke' ? app.smokeRooms : app.rooms;
+  const peers = opt.subs ? Number(opt.subs) : mode === 'smoke' ? Math.min(app.peers, 10) : app.peers;
+  const souls = 10_000;
+  const results: RampResult[] = [];
+  for (const t of targetsFor(mode === 'smoke' ? ['ours'] : ['ours', 'gun'])) {
+    results.push(await ramp({
+      target: t, loadgen: 'loadgen-gunapps.ts', rates: mode === 'smoke' ? [100] : [...app.rates], timing: TIMING[mode], perRate: 'msgs/s', proto: app.shape,
+      lgArgs: (port, pid) => ['--port', String(port), '--shape', app.shape, '--rooms', String(rooms), '--peers', String(peers), '--souls', String(souls), '--server-pid', String(pid),
+        ...(t === 'gun' ? ['--shared-path', '/gun'] : ['--prefix', `/${scn}-`])],
+    }));
+  }
+  const who = app.shape === 'chat'
+    ? `${rooms} rooms x ${peers} GUN-wire peers, each message a \`.set()\` (link put into the room's list node + the new message node, two frames as gun 0.2020.1241 sends them), writers in turn, every delivery timed`
+    : `${rooms > 1 ? `${rooms} rooms x ` : ''}${peers} GUN-wire peers in one room, profile-like puts (3 fields) spread over ${int(souls)} souls, writers in turn, every delivery timed`;
+  const foreign = (r: RampResult) => r.steps.filter((s) => (s as StepResult & { foreign?: number }).foreign).map((s) => `${s.label}: ${int((s as StepResult & { foreign: number }).foreign)}`).join(', ');
+  const text = results.map((r) => rampText(r, 'msgs/s', who, false) + (foreign(r) ? `\n  messages that reached peers of other rooms (not counted): ${foreign(r)}` : '')).join('\n');
+  return {
+    scenario: scn,
+    title: app.shape === 'chat' ? `GUN chat as apps write it: ${who}` : `GUN profiles over many souls: ${who}`,
+    headline: `capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered (msgs/s x ${peers - 1} other peers of the room)`, higherIsBetter: true,
+    summary: results.map((r) => rampRow(r, `${r.target} (${r.proto})`)), details: results, text,
   };
 }
 
@@ -824,6 +858,16 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
     const s = cap('many-rooms', 'ours'), a = r2(s, n4);
     out.push({ n: '6', target: 'many rooms >= 50% of scenario 4', measured: `${s === null ? 'n/a' : int(s)}${lb('many-rooms', 'ours')}/s = ${f(a)} of ${n4 === null ? 'n/a (run native-ws too)' : int(n4)}`, holds: a === null ? null : a >= 0.5 });
   }
+  for (const scn of ['gun-chat', 'gun-souls'] as const) {
+    if (!res.has(scn)) continue;
+    const o = cap(scn, 'ours'), g = cap(scn, 'gun');
+    // GUN's relay failing even its first step: its capacity is below that step's deliveries/s.
+    const gRamp = ramps(scn).find((r) => r.target === 'gun');
+    const gBound = g === null && gRamp && gRamp.steps.length && !gRamp.error ? gRamp.steps[0].rate * gRamp.steps[0].subs : null;
+    const a = r2(o, g ?? gBound);
+    out.push({ n: '14.2', target: `${scn}: >= 5x GUN's relay`, measured: `ours ${o === null ? 'n/a' : int(o)}${lb(scn, 'ours')}/s, GUN ${g !== null ? int(g) + lb(scn, 'gun') : gBound !== null ? `< ${int(gBound)} (failed its first step)` : 'n/a'}: ${gBound !== null ? '>= ' : ''}${f(a)}; per server CPU-s ${f(r2(eff(scn, 'ours'), eff(scn, 'gun')))}`,
+      holds: a === null ? null : a >= 5 });
+  }
   if (res.has('idle-memory')) {
     const rows = res.get('idle-memory')!.summary;
     const conn = rows.filter((r) => r.target.startsWith('ours') && r.target.endsWith('per connection') && r.value !== null);
@@ -866,7 +910,7 @@ async function main(): Promise<void> {
   console.error(`bench ${scenarios.join(', ')} (${mode}); pinning ${canPin ? 'on (server CPU 0, load generators CPU 1)' : 'off'}`);
   const results = new Map<Scenario, ScenarioResult>();
   const run: Record<Scenario, () => Promise<ScenarioResult>> = {
-    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'),
+    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'gun-chat': () => gunApps('gun-chat'), 'gun-souls': () => gunApps('gun-souls'), 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'),
     'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'inproc-reqrep': inprocReqrep, 'slow-consumer': slowConsumer, cluster,
   };
   for (const s of scenarios) {

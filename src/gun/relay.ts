@@ -18,6 +18,7 @@ import { checkSeaWrite } from './sea/check.js';
 import type { GraphUpdate, GunMessage } from './types.js';
 import { validateGraph } from './validate.js';
 import { parseFrame } from './wire.js';
+import { scanPutFrame, type ScannedPut } from './put-scan.js';
 import { handleEnvelope, isEnvelope } from './legacy-envelope.js';
 import { Tally } from '../metrics/tally.js';
 import { logFailure } from '../log-throttle.js';
@@ -118,6 +119,19 @@ export class GunRelay {
 
   /** Handle one text frame from `peer`; returns how many messages it held. */
   receive(peer: Connection, text: string): number {
+    // Most frames are puts of one plain shape: read straight into the graph (gun/put-scan.ts).
+    const puts = scanPutFrame(text);
+    if (puts !== null) {
+      for (let i = 0; i < puts.length; i++) {
+        try {
+          this.handleScanned(peer, puts[i]);
+        } catch (err) {
+          logFailure(this.host.log, 'warn', 'gun message failed', { room: this.host.name, err: (err as Error).message });
+          this.sendDamError(peer, 'message could not be processed');
+        }
+      }
+      return puts.length;
+    }
     const frame = parseFrame(text);
     if (!frame.ok) {
       this.host.send(peer, new OutFrame('{"#":' + q(this.opts.newId()) + ',"dam":"!","err":' + q(frame.err) + '}'));
@@ -245,7 +259,7 @@ export class GunRelay {
     if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, err });
     // Relayed even when HAM changed nothing here, as without a cluster. A put whose peer got an
     // err ack (and may retry) goes to that peer too: it landed after all.
-    if (own.relay) this.relayPut(own.text, () => own.json, failed ? undefined : own.origin);
+    if (own.relay) this.relayPut(own.text, own.json, undefined, failed ? undefined : own.origin);
   }
 
   private mergeAndRelayChanged(id: string, graph: GraphUpdate, json: string | undefined): void {
@@ -255,7 +269,7 @@ export class GunRelay {
     if (err) logFailure(this.host.log, 'warn', 'logged put not merged here', { room: this.host.name, id, err });
     if (changed.length === 0) return;
     const changedJson = changed === graph && json !== undefined ? json : graphJson(changed);
-    this.relayPut('{"#":' + q(id) + ',"put":' + changedJson + '}', () => changedJson);
+    this.relayPut('{"#":' + q(id) + ',"put":' + changedJson + '}', changedJson, undefined);
   }
 
   // ---- the room's graph as other doors (HTTP, the legacy envelope) see it ----
@@ -284,7 +298,7 @@ export class GunRelay {
     const id = this.opts.newId();
     this.seen.set(id, PUT_SEEN);
     const json = taken === graph ? q(put) : graphJson(taken);
-    this.relayPut('{"#":' + q(id) + ',"put":' + json + '}', () => json, origin);
+    this.relayPut('{"#":' + q(id) + ',"put":' + json + '}', json, undefined, origin);
     return undefined;
   }
 
@@ -341,18 +355,18 @@ export class GunRelay {
 
   /**
    * Send a put to every peer but `except`: modern peers get the wire message, legacy envelope
-   * peers a push `{"headers":{},"body":graph}` (built once, only if such peers exist).
+   * peers a push `{"headers":{},"body":graph}` (built once, only if such peers exist) whose graph
+   * text is `putJson`, or else `msg.put` serialized.
    */
-  private relayPut(modernText: string, graphJson: () => string, except?: Connection): void {
+  private relayPut(modernText: string, putJson: string | undefined, msg: GunMessage | undefined, except?: Connection): void {
     const legacyPeers = this.legacyPeers;
     if (!legacyPeers || legacyPeers.size === 0) return this.host.broadcast(new OutFrame(modernText), except);
     const modern = new OutFrame(modernText);
-    const legacy = new OutFrame('{"headers":{},"body":' + graphJson() + '}');
+    const legacy = new OutFrame('{"headers":{},"body":' + (putJson ?? q(msg!.put)) + '}');
     for (const peer of this.host.peers) {
       if (peer !== except && peer.principal.perms & Perm.GUN_READ) this.host.send(peer, legacyPeers.has(peer) ? legacy : modern);
     }
   }
-
 
   private handle(peer: Connection, msg: GunMessage, raw: string | undefined): void {
     if (msg.dam !== undefined) return this.dam(peer, msg);
@@ -382,6 +396,17 @@ export class GunRelay {
     if (perms & Perm.GUN_WRITE) this.host.broadcast(new OutFrame(raw ?? q(msg)), peer);
   }
 
+  /** handle() for a put the scanner read: the same steps, with the graph already validated. */
+  private handleScanned(peer: Connection, put: ScannedPut): void {
+    const id = put.id;
+    if (this.seen.has(id) && this.own?.get(id)?.state !== 'failed') return;
+    if (!(peer.principal.perms & Perm.GUN_WRITE)) return this.refuse(peer, id, 'write');
+    this.tally.gunPuts++;
+    const started = performance.now(); // multisocket_gun_put_ack_seconds
+    this.seen.set(id, PUT_SEEN);
+    this.putValid(peer, id, put.graph, put.raw, undefined, put.putJson, started);
+  }
+
   /** A message the peer's room token does not allow: an `err` ack, nothing stored or relayed. */
   private refuse(peer: Connection, id: string, perm: 'read' | 'write'): void {
     this.seen.set(id, OTHER_SEEN);
@@ -403,13 +428,22 @@ export class GunRelay {
     this.seen.set(id, PUT_SEEN);
     const valid = validateGraph(msg.put);
     if (!valid.ok) return this.sendAck(peer, id, valid.err);
+    this.putValid(peer, id, valid.graph, raw, msg, undefined, started);
+  }
+
+  /**
+   * A valid put: (cluster: logged first) SEA, HAM, ack, relay. `raw` is the message's own text
+   * when there is one; `msg` its parsed object, or undefined when the scanner read it (then parsed
+   * from `raw` only where an object is needed); `putJson` the text of its `put`, when known.
+   */
+  private putValid(peer: Connection, id: string, graph: GraphUpdate, raw: string | undefined, msg: GunMessage | undefined, putJson: string | undefined, started: number): void {
     if (this.putLog) {
-      const outcome = this.logPut(id, valid.graph, { msg, raw }, peer, true);
+      const outcome = this.logPut(id, graph, { msg: msg ?? JSON.parse(raw!) as GunMessage, raw }, peer, true);
       if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err, started);
       outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err, started); }, () => {});
       return;
     }
-    const taken = this.take(valid.graph);
+    const taken = this.take(graph);
     if (!Array.isArray(taken)) {
       if (taken.code === 'sea_rejected') this.host.log.debug('put refused by SEA', { room: this.host.name, peer: peer.id, err: taken.err });
       return this.sendAck(peer, id, taken.err);
@@ -417,10 +451,10 @@ export class GunRelay {
     this.sendAck(peer, id, undefined, started);
     // Relayed even when HAM changed nothing here: peers run HAM too, and GUN relays every valid put.
     // Only SEA fields HAM ignored (not checked, so not passed on) make a new text.
-    if (taken === valid.graph) return this.relayPut(raw ?? q(msg), () => q(msg.put), peer);
+    if (taken === graph) return this.relayPut(raw ?? q(msg), putJson, msg, peer);
     if (taken.length === 0) return;
     const json = graphJson(taken);
-    this.relayPut(withPut(msg, json), () => json, peer);
+    this.relayPut(withPut(msg ?? JSON.parse(raw!) as GunMessage, json), json, undefined, peer);
   }
 
   /** Merge into the graph. Returns an error text, or '' on success. */
