@@ -60,6 +60,9 @@ test('put scanner: values of every kind, empty graphs and nodes, extra keys in "
     '{"put":{"s":{"_":{">":{"k":1},"#":"s"},"k":"v"}},"#":"id"}', // keys in any order
     '{"#":"a","put":{"s":{"_":{"#":"s",">":{"__proto__":1}},"__proto__":"p"}}}',
     '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"k":"\u00e9\u{1F600}"}}}',
+    '{"#":"a","put":{"s":{"k":"v","j":2,"_":{"#":"s",">":{"j":7,"k":1}}}}}', // "_" last, states in another order
+    '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"k":"v"},"t":{"_":{"#":"t",">":{"k":2,"m":3}},"m":"w","k":"x"}}}', // each node its own states
+    '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1},"x":1,"x":2}}}}', // a repeated key "_" ignores anyway
   ];
   for (const text of cases) assert.equal(agrees(text), 'scanned', text);
 });
@@ -88,6 +91,11 @@ test('put scanner: declines what it cannot copy exactly, and every invalid put',
     '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1.}},"k":1}}}',
     '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"k":1}}}x',
     '[]',
+    '{"#":"a","put":{"s":{"_":{"#":"s","#":"s",">":{}}}}}',
+    '{"#":"a","put":{"s":{"_":{"#":"s",">":{},">":{}}}}}',
+    '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"_":{"#":"s",">":{"k":1}},"k":1}}}',
+    '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"k":1},"s":{"_":{"#":"s",">":{"k":2}},"k":2}}}', // a repeated soul
+    `{"#":"a","put":{"s":{"_":{"#":"s",">":{${Array.from({ length: 65 }, (_, i) => `"f${i}":1`).join(',')}}},${Array.from({ length: 65 }, (_, i) => `"f${i}":${i}`).join(',')}}}}`, // a big node: the general path (valid there)
     `[${FANOUT},{"#":"b","get":{"#":"s"}}]`, // a batch with anything else: all of it the general way
     '{"#":"a","put":{"s":{"_":{"#":"s",">":{"k":1}},"k":"\u0001"}}}'.replace('\u0001', String.fromCharCode(1)),
   ];

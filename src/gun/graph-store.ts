@@ -60,6 +60,23 @@ function valueBytes(v: GunValue): number {
   return 8;
 }
 
+const NO_DEFERRED: DeferredWrite[] = [];
+Object.freeze(NO_DEFERRED);
+
+/**
+ * The most `update` can add to a store's byte count: every node and field new. A field that
+ * replaces one adds less (the new value's bytes minus the old's); one HAM ignores or defers, nothing.
+ */
+function mostBytes(update: GraphUpdate): number {
+  let most = 0;
+  for (let n = 0; n < update.length; n++) {
+    const { soul, fields } = update[n];
+    most += NODE_OVERHEAD + soul.length * 2;
+    for (let i = 0; i < fields.length; i++) most += FIELD_OVERHEAD + fields[i].key.length + 16 + valueBytes(fields[i].value);
+  }
+  return most;
+}
+
 export class MemoryGraphStore implements GraphStore {
   private readonly nodes = new Map<string, StoredNode>();
   private bytes = 0;
@@ -70,7 +87,10 @@ export class MemoryGraphStore implements GraphStore {
   get approxBytes(): number { return this.bytes; }
 
   merge(update: GraphUpdate, now: number): MergeOutcome {
-    // Plan first (pure), then apply, so a put that would pass the cap changes nothing.
+    // Far from the cap (the common case) the put cannot pass it, whatever HAM decides: applied in
+    // one pass, one key lookup per field and no plan. Near it, plan first (pure), then apply, so
+    // a put that would pass the cap changes nothing.
+    if (this.bytes + mostBytes(update) <= this.maxBytes) return this.apply(update, now);
     const plan = this.plan(update, now);
     if (plan.err) return { ok: false, err: plan.err };
     const { accepted, deferred, newNodes } = plan;
@@ -88,6 +108,35 @@ export class MemoryGraphStore implements GraphStore {
       this.bytes += a.delta;
     }
     return { ok: true, changed: accepted.length + newNodes, deferred };
+  }
+
+  /** merge() in one pass; only when the put cannot pass the cap (see mostBytes). */
+  private apply(update: GraphUpdate, now: number): MergeOutcome {
+    let deferred: DeferredWrite[] | undefined;
+    let changed = 0;
+    for (let n = 0; n < update.length; n++) {
+      const { soul, fields } = update[n];
+      let node = this.nodes.get(soul);
+      // Nodes named by the update exist afterwards even when empty, as in GUN.
+      if (!node) { this.nodes.set(soul, (node = newNode())); this.bytes += NODE_OVERHEAD + soul.length * 2; changed++; }
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i];
+        const slot = node.slots.get(f.key);
+        const current = slot === undefined ? undefined : node.values[slot];
+        const decision = ham(f.state, f.value, slot === undefined ? -Infinity : node.states[slot], current, now);
+        if (decision === 'defer') { (deferred ??= []).push({ soul, key: f.key, value: f.value, state: f.state }); continue; }
+        if (decision === 'ignore') continue;
+        changed++;
+        if (slot !== undefined) {
+          this.bytes += valueBytes(f.value) - valueBytes(current!);
+          node.values[slot] = f.value; node.states[slot] = f.state;
+        } else {
+          this.bytes += FIELD_OVERHEAD + f.key.length + 16 + valueBytes(f.value);
+          node.slots.add(f.key, node.values.length); node.values.push(f.value); node.states.push(f.state); node.order = undefined;
+        }
+      }
+    }
+    return { ok: true, changed, deferred: deferred ?? NO_DEFERRED };
   }
 
   wouldRefuse(update: GraphUpdate, now: number): string {

@@ -109,28 +109,36 @@ function putGraph(): GraphUpdate | null {
   }
 }
 
+// Scratch space for the node being read (scans are synchronous and one at a time): its field
+// keys and values, and its states, reused so that a put allocates only what it returns.
+const fieldKeys: string[] = [];
+const fieldValues: GunValue[] = [];
+const stateKeys: string[] = [];
+const stateValues: number[] = [];
+/** Most fields (and states) a node may have here; a bigger one takes the general path. */
+const MAX_FIELDS = 64;
+
 /** One node: its `_` (with `#` = soul and the `>` states) and its fields, in text order. */
 function putNode(soul: string): NodeUpdate | null {
   if (s.charCodeAt(p++) !== LBRACE) return null;
-  let states: Map<string, number> | undefined;
-  const keys: string[] = [];
-  const values: GunValue[] = [];
+  let sawMeta = false;
+  fieldKeys.length = 0;
+  fieldValues.length = 0;
   if (s.charCodeAt(p) !== RBRACE) {
     for (;;) {
       const key = simpleString();
       if (key === null || s.charCodeAt(p++) !== COLON) return null;
       if (key === '_') {
-        if (states !== undefined) return null;
-        states = meta(soul) ?? undefined;
-        if (states === undefined) return null;
+        if (sawMeta || !meta(soul)) return null;
+        sawMeta = true;
       } else {
         // Object.keys lists array-index keys first: the order would differ from the text's.
-        if (isIndex(key)) return null;
-        for (let i = 0; i < keys.length; i++) if (keys[i] === key) return null;
+        if (isIndex(key) || fieldKeys.length === MAX_FIELDS) return null;
+        for (let i = 0; i < fieldKeys.length; i++) if (fieldKeys[i] === key) return null;
         const v = value();
         if (v === undefined) return null;
-        keys.push(key);
-        values.push(v);
+        fieldKeys.push(key);
+        fieldValues.push(v);
       }
       const d = s.charCodeAt(p++);
       if (d === COMMA) continue;
@@ -140,58 +148,60 @@ function putNode(soul: string): NodeUpdate | null {
   } else {
     p++;
   }
-  if (states === undefined) return null;
-  const fields: NodeUpdate['fields'] = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const state = states.get(keys[i]);
-    if (state === undefined) return null; // validateGraph: "missing or non-numeric state"
-    fields[i] = { key: keys[i], value: values[i], state };
+  if (!sawMeta) return null;
+  const n = fieldKeys.length;
+  const fields: NodeUpdate['fields'] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const key = fieldKeys[i];
+    // GUN writes the states in the fields' order as often as not: try the same place first.
+    const j = i < stateKeys.length && stateKeys[i] === key ? i : stateKeys.indexOf(key);
+    if (j === -1) return null; // validateGraph: "missing or non-numeric state"
+    fields[i] = { key, value: fieldValues[i], state: stateValues[j] };
   }
   return { soul, fields };
 }
 
-/** `{"#":soul,">":{key:state,…}}`, other keys allowed (validateGraph ignores them); the states, or null. */
-function meta(soul: string): Map<string, number> | null {
-  if (s.charCodeAt(p++) !== LBRACE) return null;
-  let states: Map<string, number> | undefined;
+/** `{"#":soul,">":{key:state,…}}`, other keys allowed (validateGraph ignores them); the states go to the scratch arrays. */
+function meta(soul: string): boolean {
+  if (s.charCodeAt(p++) !== LBRACE) return false;
+  let sawStates = false;
   let sawSoul = false;
-  if (s.charCodeAt(p) === RBRACE) return null;
-  const seen: string[] = [];
+  if (s.charCodeAt(p) === RBRACE) return false;
   for (;;) {
     const key = simpleString();
-    if (key === null || s.charCodeAt(p++) !== COLON) return null;
-    for (let i = 0; i < seen.length; i++) if (seen[i] === key) return null;
-    seen.push(key);
+    if (key === null || s.charCodeAt(p++) !== COLON) return false;
     if (key === '#') {
-      if (simpleString() !== soul) return null;
+      if (sawSoul || simpleString() !== soul) return false;
       sawSoul = true;
     } else if (key === '>') {
-      states = stateMap() ?? undefined;
-      if (states === undefined) return null;
+      if (sawStates || !stateMap()) return false;
+      sawStates = true;
     } else if (!skipValue(0)) {
-      return null;
+      return false; // (any other key is ignored by validateGraph, so a repeat of one changes nothing)
     }
     const d = s.charCodeAt(p++);
     if (d === COMMA) continue;
-    if (d !== RBRACE) return null;
-    return sawSoul && states !== undefined ? states : null;
+    if (d !== RBRACE) return false;
+    return sawSoul && sawStates;
   }
 }
 
-/** `{key:number,…}`: every state must be a finite number (a key without a field is allowed and ignored). */
-function stateMap(): Map<string, number> | null {
-  if (s.charCodeAt(p++) !== LBRACE) return null;
-  const states = new Map<string, number>();
-  if (s.charCodeAt(p) === RBRACE) { p++; return states; }
+/** `{key:number,…}` into the scratch states: every state a finite number, no key twice. */
+function stateMap(): boolean {
+  if (s.charCodeAt(p++) !== LBRACE) return false;
+  stateKeys.length = 0;
+  stateValues.length = 0;
+  if (s.charCodeAt(p) === RBRACE) { p++; return true; }
   for (;;) {
     const key = simpleString();
-    if (key === null || s.charCodeAt(p++) !== COLON || states.has(key)) return null;
+    if (key === null || s.charCodeAt(p++) !== COLON || stateKeys.length === MAX_FIELDS || stateKeys.indexOf(key) !== -1) return false;
     const n = number();
-    if (n === null) return null;
-    states.set(key, n);
+    if (n === null) return false;
+    stateKeys.push(key);
+    stateValues.push(n);
     const d = s.charCodeAt(p++);
     if (d === COMMA) continue;
-    return d === RBRACE ? states : null;
+    return d === RBRACE;
   }
 }
 
@@ -215,8 +225,9 @@ function value(): GunValue | undefined {
 
 /**
  * A string without escapes or control characters (else null: the general path decodes it). A
- * result of 13 or more characters is copied out of the frame: V8 would otherwise make it a slice
- * that keeps the whole frame's text alive for as long as the graph keeps the value.
+ * result of 13 or more characters is copied out of the frame (JSON.parse of its token makes a
+ * flat copy): V8 would otherwise make it a slice that keeps the whole frame's text alive for as
+ * long as the graph keeps the value (measured: ~1 KB per kept value of a 1 KB frame).
  */
 function simpleString(): string | null {
   if (s.charCodeAt(p) !== QUOTE) return null;
@@ -228,7 +239,7 @@ function simpleString(): string | null {
     p++;
   }
   const end = p++;
-  return end - start < 13 ? s.slice(start, end) : (s.slice(start, end) + ' ').slice(0, -1);
+  return end - start < 13 ? s.slice(start, end) : JSON.parse(s.slice(start - 1, p)) as string;
 }
 
 /** A JSON number (the grammar exactly), finite; else null. */

@@ -52,14 +52,19 @@ export abstract class BatchedConnection implements Flushable {
         return true;
       }
     }
-    // What the kernel has not taken since earlier turns is the measure of a reader that does not
-    // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
-    if (this.unsent > this.maxQueuedBytes) {
-      this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-      return false;
+    if (this.pending.length === 0) {
+      // What the kernel has not taken since earlier turns is the measure of a reader that does not
+      // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
+      // Checked at the first frame of a batch: until the batch is flushed nothing is written to
+      // this socket, so what is unsent can only shrink (a fan-out to 100 peers was 100 reads of
+      // the stream's state per message).
+      if (this.unsent > this.maxQueuedBytes) {
+        this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+        return false;
+      }
+      // The first frame of a batch registers the connection for the next flush.
+      this.scheduler.mark(this);
     }
-    // The first frame of a batch registers the connection for the next flush.
-    if (this.pending.length === 0) this.scheduler.mark(this);
     this.pending.push(bytes);
     this.pendingBytes += bytes.length;
     return true;
