@@ -6,7 +6,7 @@
 // (process.cpuUsage), which a busy shared machine disturbs far less than the open-loop bench.
 // Each build runs in a child process of its own, builds alternate (ABAB), several rounds, median.
 //
-//   node --import tsx bench/gun-put-path.ts --build /tmp/dist-before --build dist [--shape fanout|chat|souls|all] [--rounds 5]
+//   node --import tsx bench/gun-put-path.ts --build .tmp/dist-before --build dist [--shape fanout|chat|souls|all] [--rounds 5] [--prefill 1000000]
 // Shapes (the bench scenarios of the same names):
 //   fanout  gun-fanout: one writer, a new key per put into one soul, 100 peers (99 readers)
 //   chat    gun-chat: a `.set()` (link into the list node + batch frame with the new node), 5 peers per room, 1,000 rooms
@@ -22,16 +22,17 @@ const { values: opt } = parseArgs({
     shape: { type: 'string', default: 'all' },
     puts: { type: 'string', default: '40000' },
     rounds: { type: 'string', default: '5' },
+    prefill: { type: 'string', default: '0' }, // fanout: keys already in the soul before the clock starts (gun-fanout's ramp writes ~4.8M)
     child: { type: 'string' }, // internal: run the passes of this build and print the median
   },
 });
 const builds = opt.build ?? ['dist'];
 const SHAPES = opt.shape === 'all' ? ['fanout', 'chat', 'souls'] : [opt.shape!];
-const PUTS = Number(opt.puts), ROUNDS = Number(opt.rounds);
+const PUTS = Number(opt.puts), ROUNDS = Number(opt.rounds), PREFILL = Number(opt.prefill);
 const PER_TURN = 256; // FRAMES_PER_TURN of src/transports/websocket.ts: what one peer gets handled per turn
 
 interface Conn { send(f: unknown, direct?: boolean): void; principal: unknown }
-interface RoomLike { peers: Set<Conn>; gun: { receive(peer: Conn, text: string): number } }
+interface RoomLike { peers: Set<Conn>; gun: { receive(peer: Conn, text: string): number; store: { merge(update: unknown, now: number): unknown } } }
 interface Build {
   Room: new (name: string, opts: Record<string, unknown>) => RoomLike;
   WebSocketConnection: new (ws: unknown, scheduler: unknown, opts: { maxQueuedBytes: number; maxMessagesPerSecond: number }) => Conn;
@@ -85,6 +86,11 @@ async function pass(b: Build, shapeName: string): Promise<number> {
     return room;
   });
   const writers = rooms.map((r) => [...r.peers]);
+  if (shapeName === 'fanout' && PREFILL > 0) {
+    // A soul as big as the bench's by then: what a lookup of a new key meets.
+    const now = Date.now();
+    for (let i = 0; i < PREFILL; i++) rooms[0].gun.store.merge([{ soul: 'bench', fields: [{ key: `p${keySeq++}`, value: '1796428016360002123', state: now }] }], now);
+  }
   // The wire's bytes, built before the clock starts; states grow like Gun.state().
   let st = Date.now();
   const work: Array<[RoomLike, Conn, Buffer]> = [];
@@ -123,12 +129,12 @@ if (opt.child !== undefined) {
   const load0 = os.loadavg();
   for (let r = 0; r < ROUNDS; r++) {
     for (const b of builds) {
-      const out = execFileSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, '--child', b, '--shape', opt.shape!, '--puts', String(PUTS)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [...process.execArgv, new URL(import.meta.url).pathname, '--child', b, '--shape', opt.shape!, '--puts', String(PUTS), '--prefill', String(PREFILL)], { encoding: 'utf8' });
       const res = JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>;
       for (const s of SHAPES) results.get(b)![s].push(res[s]);
     }
   }
-  console.log(`GUN put path: ${PUTS} puts per pass, ${PER_TURN} frames per turn, ${ROUNDS} alternating rounds of a child process per build; load average ${load0.map((x) => x.toFixed(2)).join(' ')} -> ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`GUN put path: ${PUTS} puts per pass${PREFILL ? ` (fanout: ${PREFILL} keys in the soul first)` : ''}, ${PER_TURN} frames per turn, ${ROUNDS} alternating rounds of a child process per build; load average ${load0.map((x) => x.toFixed(2)).join(' ')} -> ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (const s of SHAPES) {
     const sh = SHAPE[s];
     for (const b of builds) {

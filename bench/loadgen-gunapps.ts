@@ -64,19 +64,25 @@ function dam(ws: RawWs, text: string): void {
   }
 }
 
-// A delivery is `:"q<digits>"` (a value, never a key) in a frame; no JSON.parse per frame.
+// A delivery is `:"q<digits>"` (a value, never a key) in a frame; no JSON.parse per frame. The
+// marker is found with Buffer#indexOf (memchr-fast over a ~170-byte put, where a byte loop in JS
+// made this process the limit near 1.5M deliveries/s); a frame without one may be a greeting.
+const MARK = Buffer.from(':"q');
+const DAM = Buffer.from('"dam"');
 function onFrame(peer: Peer, ws: RawWs, data: Buffer, start: number, end: number): void {
   const now = performance.now();
   const s = cur;
   const before = s.delivered;
-  for (let p = start; p < end - 3; p++) {
-    if (data[p] !== 0x22) continue; // '"'
-    const c = data[p + 1];
-    if (c === 0x64 && data[p + 2] === 0x61 && data[p + 3] === 0x6d) return dam(ws, data.toString('utf8', start, end)); // "dam
-    if (c !== 0x71 || data[p - 1] !== 0x3a) continue; // 'q' after ':'
-    let i = p + 2, n = 0;
-    for (let d = data[i]; d >= 0x30 && d <= 0x39; d = data[++i]) n = n * 10 + (d - 0x30);
-    if (i > p + 2 && data[i] === 0x22) {
+  let p = data.indexOf(MARK, start);
+  if (p === -1 || p >= end) {
+    const d = data.indexOf(DAM, start);
+    if (d !== -1 && d < end) dam(ws, data.toString('utf8', start, end));
+    return;
+  }
+  while (p !== -1 && p < end) {
+    let i = p + 3, n = 0;
+    for (let c = data[i]; c >= 0x30 && c <= 0x39; c = data[++i]) n = n * 10 + (c - 0x30);
+    if (i > p + 3 && data[i] === 0x22) {
       const idx = n - s.first;
       if (idx >= s.warmN && idx < s.total) {
         if (n % ROOMS !== peer.room) s.foreign++;
@@ -87,7 +93,7 @@ function onFrame(peer: Peer, ws: RawWs, data: Buffer, start: number, end: number
         }
       }
     }
-    p = i;
+    p = data.indexOf(MARK, i);
   }
   if (s.delivered !== before) s.lastDelivery = now;
 }
