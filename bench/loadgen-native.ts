@@ -46,7 +46,8 @@ const { values: argv } = parseArgs({
     'tcp-port': { type: 'string' }, // --proto tcp: the server's --tcp-port
   },
 });
-type Proto = 'native' | 'sse' | 'tcp' | 'ws' | 'sio' | 'gun';
+// mixed: our native protocol with members over WebSocket, SSE and TCP in turn (member k: k mod 3).
+type Proto = 'native' | 'sse' | 'tcp' | 'mixed' | 'ws' | 'sio' | 'gun';
 const HOST = argv.host!;
 const PORTS = (argv.port ?? '').split(',').filter(Boolean).map(Number);
 const PORT = PORTS[0]; // the publisher's node (and the only one outside the cluster scenario)
@@ -58,9 +59,9 @@ const PAD = 'x'.repeat(Number(argv.pad));
 const SERVER_PIDS = parsePids(argv['server-pid']);
 const TOTAL = ROOMS * MEMBERS;
 const SAMPLE = Math.min(TOTAL, Number(argv.sample));
-if (!['native', 'sse', 'tcp', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
+if (!['native', 'sse', 'tcp', 'mixed', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
 const TCP_PORT = Number(argv['tcp-port'] ?? 0);
-if (PROTO === 'tcp' && !TCP_PORT) throw new Error('--proto tcp needs --tcp-port');
+if ((PROTO === 'tcp' || PROTO === 'mixed') && !TCP_PORT) throw new Error(`--proto ${PROTO} needs --tcp-port`);
 
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -250,17 +251,18 @@ async function connectAll(): Promise<void> {
   const stride = SAMPLE ? Math.max(1, Math.floor(TOTAL / SAMPLE)) : Infinity;
   const sampled = (k: number) => { const j = Math.floor(k / P); return j % stride === 0 && j / stride < Math.ceil(SAMPLE / P); }; // j: k's place on its node
   for (let k = 0; k < TOTAL; k++) members.push({ room: k % ROOMS, node: k % P, sampled: sampled(k), last: -1, closed: null });
-  const connect = async (m: Member) => {
-    if (PROTO === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
-    else if (PROTO === 'tcp') await connectTcp(m, roomName(m.room));
-    else m.ws = await connectWs(m, roomName(m.room), PROTO, undefined, PORTS[m.node]);
+  const connect = async (m: Member, k: number) => {
+    const proto = PROTO === 'mixed' ? (['native', 'sse', 'tcp'] as const)[k % 3] : PROTO;
+    if (proto === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
+    else if (proto === 'tcp') await connectTcp(m, roomName(m.room));
+    else m.ws = await connectWs(m, roomName(m.room), proto, undefined, PORTS[m.node]);
   };
   // One retry per member: on a machine other processes keep busy, a handshake can miss its 10 s
   // bound, and one such member should not cost the whole target its run.
-  const r = await batched(TOTAL, (k) => connect(members[k]).catch(async () => { await sleep(200); await connect(members[k]); }));
+  const r = await batched(TOTAL, (k) => connect(members[k], k).catch(async () => { await sleep(200); await connect(members[k], k); }));
   if (r.failed) throw new Error(`${r.failed} of ${TOTAL} members failed to connect: ${r.firstError}`);
   if (TOTAL) {
-    const pubProto: Proto = PROTO === 'sse' || PROTO === 'tcp' ? 'native' : PROTO;
+    const pubProto: Proto = PROTO === 'sse' || PROTO === 'tcp' || PROTO === 'mixed' ? 'native' : PROTO;
     const p = await batched(ROOMS, (k) => connectWs(null, roomName(k), pubProto));
     if (p.failed) throw new Error(`${p.failed} publishers failed to connect: ${p.firstError}`);
     pubs.push(...p.ok);

@@ -17,7 +17,7 @@ import {
 import { liveNodes, onRedis, redisVersion, single, type Setup } from './cluster.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
-const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'native-tcp', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
+const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'native-ws', 'native-sse', 'native-tcp', 'native-mixed', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
@@ -373,28 +373,28 @@ async function gunSea(): Promise<ScenarioResult> {
   };
 }
 
-async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'many-rooms'): Promise<ScenarioResult> {
+async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'native-mixed' | 'many-rooms'): Promise<ScenarioResult> {
   const many = scn === 'many-rooms';
   const rooms = many ? (mode === 'smoke' ? 10 : 1000) : 1;
   const perRoom = many ? 10 : opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
-  const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
+  const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' || scn === 'native-mixed' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
   const rates = many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates();
   const results: RampResult[] = [];
   // TCP members: the server also listens on a TCP port for line streams (docs/protocol.md "TCP and IPC").
-  const tcpPort = scn === 'native-tcp' ? await freePort() : 0;
+  const tcpPort = scn === 'native-tcp' || scn === 'native-mixed' ? await freePort() : 0;
   for (const t of targetsFor(defaults)) {
-    const proto = t === 'ours' ? (scn === 'native-sse' ? 'sse' : scn === 'native-tcp' ? 'tcp' : 'native') : t === 'socketio' ? 'sio' : 'ws';
+    const proto = t === 'ours' ? (scn === 'native-sse' ? 'sse' : scn === 'native-tcp' ? 'tcp' : scn === 'native-mixed' ? 'mixed' : 'native') : t === 'socketio' ? 'sio' : 'ws';
     results.push(await ramp({
       target: t, loadgen: 'loadgen-native.ts', rates, timing: TIMING[mode], perRate: 'msgs/s', proto,
       ...(tcpPort ? { serverArgs: ['--tcp-port', String(tcpPort)] } : {}),
       lgArgs: (port, pid) => ['--port', String(port), '--proto', proto, '--rooms', String(rooms), '--members', String(perRoom), '--sample', many ? '1000' : '50', '--server-pid', String(pid), ...(tcpPort ? ['--tcp-port', String(tcpPort)] : [])],
     }));
   }
-  const kind = scn === 'native-sse' ? 'SSE' : scn === 'native-tcp' ? 'TCP (line)' : 'WebSocket';
+  const kind = scn === 'native-sse' ? 'SSE' : scn === 'native-tcp' ? 'TCP (line)' : scn === 'native-mixed' ? 'mixed (WebSocket, SSE, TCP in turn)' : 'WebSocket';
   const who = `${rooms > 1 ? `${rooms} rooms x ${perRoom}` : perRoom} ${kind} members, ${rooms > 1 ? `${rooms} publishers (messages round-robin over rooms)` : '1 publisher'}`;
   return {
     scenario: scn,
-    title: scn === 'native-ws' ? `(4) native WebSocket fan-out: ${who}` : scn === 'native-sse' ? `(5) SSE fan-out: ${who} (publisher on WebSocket)` : scn === 'native-tcp' ? `(5b) TCP fan-out: ${who} (publisher on WebSocket)` : `(6) many rooms: ${who}`,
+    title: scn === 'native-ws' ? `(4) native WebSocket fan-out: ${who}` : scn === 'native-sse' ? `(5) SSE fan-out: ${who} (publisher on WebSocket)` : scn === 'native-tcp' ? `(5b) TCP fan-out: ${who} (publisher on WebSocket)` : scn === 'native-mixed' ? `(5c) one room, mixed transports: ${who} (publisher on WebSocket)` : `(6) many rooms: ${who}`,
     headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered', higherIsBetter: true,
     summary: results.map((r) => rampRow(r, `${r.target} (${r.proto})`)), details: results,
     text: results.map((r) => rampText(r, 'msgs/s', who, false)).join('\n'),
@@ -866,7 +866,7 @@ async function main(): Promise<void> {
   console.error(`bench ${scenarios.join(', ')} (${mode}); pinning ${canPin ? 'on (server CPU 0, load generators CPU 1)' : 'off'}`);
   const results = new Map<Scenario, ScenarioResult>();
   const run: Record<Scenario, () => Promise<ScenarioResult>> = {
-    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'),
+    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'), 'native-mixed': () => nativeFanout('native-mixed'),
     'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'inproc-reqrep': inprocReqrep, 'slow-consumer': slowConsumer, cluster,
   };
   for (const s of scenarios) {
