@@ -11,7 +11,7 @@
 //   - POST /_/drain never carries a right credential (a drain stops the server): the generator
 //     gives it only wrong ones, and the worker checks again before sending (fuzzer.ts).
 import type { Rng } from '../rng.ts';
-import { anyJson, mutateText, nested, oddString, pctEncode } from '../mutate.ts';
+import { anyJson, asText, mutateText, nested, oddString, pctEncode } from '../mutate.ts';
 import { oddPath } from './http.ts';
 import { tokenGarbage } from './native.ts';
 
@@ -87,7 +87,7 @@ function credentialFor(rng: Rng, allowGood: boolean): { credential: Credential; 
   // "$ADMIN_ALT": a room token with `admin` when room tokens are on, else the secret again
   if (c === 'good') return { credential: c, token: rng.chance(0.85) ? '$ADMIN' : '$ADMIN_ALT' };
   // wrong: a near miss of the secret, another secret, a room token without admin, garbage
-  const token = rng.weighted<string>([[3, '$ADMIN_WRONG'], [2, rng.word(16, 40)], [2, '$JWT_' + rng.pick(['ok', 'read', 'write', 'expired', 'badsig', 'other'])], [2, String(tokenGarbage(rng)).replaceAll('$JWT_admin', '$JWT_read').replace(/[^\x21-\x7e]/g, 'x').slice(0, 3000)]]);
+  const token = rng.weighted<string>([[3, '$ADMIN_WRONG'], [2, rng.word(16, 40)], [2, '$JWT_' + rng.pick(['ok', 'read', 'write', 'expired', 'badsig', 'other'])], [2, asText(tokenGarbage(rng)).replaceAll('$JWT_admin', '$JWT_read').replace(/[^\x21-\x7e]/g, 'x').slice(0, 3000)]]);
   return { credential: c, token };
 }
 
