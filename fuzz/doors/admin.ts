@@ -129,7 +129,7 @@ export function generateAdmin(rng: Rng, rooms: readonly string[]): AdminInput {
   }
   if (token !== undefined && kind !== 'login') {
     // the credential as Bearer (the API's way), or as ?token= (the dashboard's; the API's too)
-    if (rng.chance(0.85)) {
+    if (rng.chance(0.85) || input.path.includes('token=')) { // (a second ?token= would not be the one read)
       const mangled = rng.chance(0.05);
       input.headers.authorization = (mangled ? rng.pick(['bearer ', 'Basic ', 'Bearer  ', '']) : 'Bearer ') + token;
       if (mangled && input.credential === 'good') input.credential = 'unsure';
