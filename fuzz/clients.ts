@@ -224,6 +224,7 @@ export class LineStream {
   private buf = '';
   private waiters: Array<() => void> = [];
   private readonly hard: NodeJS.Timeout;
+  private readonly answered = new Set<string>();
 
   constructor(target: LineTarget, private readonly suspicious: Suspicion, hardMs = 15_000, private readonly onMessage?: (m: Record<string, unknown>, text: string) => void) {
     this.socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path);
@@ -252,6 +253,8 @@ export class LineStream {
       if (msg.type === 'error' && msg.code === 'internal') this.suspicious(`line error "internal": ${text.slice(0, 300)}`);
       if (msg.type === 'ping') this.write('{"type":"pong"}\n');
       if (this.messages.length < 2000) this.messages.push(msg);
+      // answers to round trips, also past the first 2,000 messages (a flood of presences)
+      if ((msg.type === 'presence' || msg.type === 'error') && typeof msg.ref === 'string') this.answered.add(msg.ref);
       this.onMessage?.(msg, text);
     }
     if (this.buf.length > 1 << 20) { this.suspicious(`a line over 1 MiB from the server: ${this.buf.slice(0, 200)}`); this.buf = ''; }
@@ -279,11 +282,12 @@ export class LineStream {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
   }
 
-  /** A round trip: presence with `ref`, answered once every earlier line was handled. */
+  /** A round trip: presence with `ref`, answered once every earlier line was handled (false: closed or no answer in `timeoutMs`). */
   async barrier(ref: string, timeoutMs: number): Promise<boolean> {
     // a newline first ends whatever unfinished line came before (an empty line is skipped)
     this.write('\n' + JSON.stringify({ type: 'presence', ref }) + '\n');
-    return this.until(() => this.messages.some((m) => m.type === 'presence' && m.ref === ref), timeoutMs);
+    // an error naming it (rate_limited after a flood) is an answer too: every earlier line was handled
+    return this.until(() => this.answered.has(ref), timeoutMs);
   }
 
   close(): Promise<void> {

@@ -288,14 +288,16 @@ class Worker {
       await writePieces(s, input.awaitConnect ? hello : Buffer.concat([hello, lines(ahead.cid, ahead.token)]), input.pieces, input.pauseMs);
       let admitted = !input.awaitConnect;
       if (input.awaitConnect && input.hello && input.lines.length > 0) {
-        await s.until(() => s.messages.length > 0, 3000);
+        await s.until(() => s.messages.length > 0, 2000);
         const connect = s.messages[0];
         if (connect?.type === 'connect') {
           admitted = true;
           await writePieces(s, lines(String(connect.cid), String(connect.token)), input.pieces, input.pauseMs);
         }
       }
-      if (input.barrier && admitted && !s.closed) await s.barrier(`fz-line-${index}`, 5000);
+      if (input.barrier && admitted && !s.closed && !(await s.barrier(`fz-line-${index}`, 5000)) && process.env.FUZZ_DEBUG) {
+        process.stdout.write(`line #${index}: no answer to the barrier (closed ${s.closed}); got: ${s.messages.map((m) => JSON.stringify(m).slice(0, 200)).join(' | ')}\n`);
+      }
       if (input.halfClose) {
         s.socket.end();
         // the server must end its side too (a half-open stream would hold a slot for ever)
