@@ -33,6 +33,9 @@ const EVENT = 'message';
 const MIN_SLOTS = 16;
 /** Distinct topic names a room remembers to share one string among its messages; more start afresh. */
 const MAX_TOPIC_NAMES = 64;
+/** The slots of every empty history (never written: a first add allocates), so an idle room costs no arrays. */
+const NO_AT = new Float64Array(0);
+const NO_TEXT_BYTES = new Uint32Array(0);
 
 export class History {
   lastSeq = 0;
@@ -43,8 +46,8 @@ export class History {
   private readonly frames = new ByteRing();
   // Per kept message, in circular slots: the oldest is at `first`, the next at first+1 mod slots.
   private first = 0;
-  private at = new Float64Array(0);
-  private textBytes = new Uint32Array(0);
+  private at = NO_AT;
+  private textBytes = NO_TEXT_BYTES;
   /** made for the first message with a topic */
   private topics: (string | undefined)[] | undefined;
   private topicNames: Map<string, string> | undefined;
@@ -150,8 +153,8 @@ export class History {
   }
 
   private resizeSlots(slots: number): void {
-    const at = new Float64Array(slots);
-    const textBytes = new Uint32Array(slots);
+    const at = slots > 0 ? new Float64Array(slots) : NO_AT;
+    const textBytes = slots > 0 ? new Uint32Array(slots) : NO_TEXT_BYTES;
     const topics = this.topics && slots > 0 ? new Array<string | undefined>(slots) : undefined;
     for (let k = 0; k < this.size; k++) {
       const i = (this.first + k) % this.at.length;
