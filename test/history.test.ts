@@ -37,6 +37,8 @@ test('a replayed frame carries the bytes sent live, its SSE form, and is not cou
   assert.deepEqual(e.frame.ws, live.ws);
   assert.equal(e.frame.text, live.text);
   assert.equal(e.frame.sse.toString(), live.sse.toString());
+  assert.deepEqual(e.frame.line, live.line, 'TCP and IPC members get the same line');
+  assert.deepEqual(e.frame.object, JSON.parse(live.text), 'in-process members get the message object');
   assert.equal(e.frame.id, 1);
   assert.equal(e.frame.event, 'message');
   assert.equal(e.frame.counted, true);
