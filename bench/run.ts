@@ -32,6 +32,8 @@ const { values: opt, positionals } = parseArgs({
     'server-node-arg': { type: 'string', multiple: true }, // node flags for our server, e.g. --server-node-arg=--cpu-prof
     receiver: { type: 'string' }, // gun-fanout subscribers: c (bench/c/gun-recv.c, the default when it compiles) or node
     scrape: { type: 'string' }, // ours: GET /_/metrics every this many ms during the ramp (the cost of metrics, issue 12)
+    rates: { type: 'string' }, // native-ws, native-sse, native-tcp, native-mixed, many-rooms: these msgs/s steps instead of the ramp, e.g. --rates 5000
+    measure: { type: 'string' }, // seconds measured per step instead of the mode's (a long step shows what grows over time)
   },
 });
 ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
@@ -48,6 +50,14 @@ if (!(Number.isInteger(scrapeMs) && scrapeMs >= 0)) fail(`--scrape takes millise
 interface Timing { warmup: number; measure: number; drain: number }
 const TIMING: Record<typeof mode, Timing> = { full: { warmup: 2, measure: 5, drain: 2 }, quick: { warmup: 1, measure: 2, drain: 1 }, smoke: { warmup: 0, measure: 1, drain: 1 } };
 const GUN_TIMING: Record<typeof mode, Timing> = { ...TIMING, full: { warmup: 2, measure: 10, drain: 2 } };
+if (opt.measure !== undefined) {
+  const s = Number(opt.measure);
+  if (!(s > 0)) fail(`--measure takes seconds, not "${opt.measure}"`);
+  TIMING[mode] = { ...TIMING[mode], measure: s };
+  GUN_TIMING[mode] = { ...GUN_TIMING[mode], measure: s };
+}
+const rateOverride = opt.rates?.split(',').map(Number);
+if (rateOverride?.some((r) => !(r > 0))) fail(`--rates takes msgs/s separated by commas, not "${opt.rates}"`);
 
 const targetsFor = (defaults: TargetName[]): TargetName[] => (opt.target?.length ? defaults.filter((t) => opt.target!.includes(t)) : defaults);
 
@@ -378,7 +388,7 @@ async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'na
   const rooms = many ? (mode === 'smoke' ? 10 : 1000) : 1;
   const perRoom = many ? 10 : opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
   const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' || scn === 'native-mixed' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
-  const rates = many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates();
+  const rates = rateOverride ?? (many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates());
   const results: RampResult[] = [];
   // TCP members: the server also listens on a TCP port for line streams (docs/protocol.md "TCP and IPC").
   const tcpPort = scn === 'native-tcp' || scn === 'native-mixed' ? await freePort() : 0;
