@@ -11,7 +11,7 @@ export interface Fit { slopePerS: number; at0: number; t0: number; t1: number } 
 /**
  * The limits, and why (docs/performance.md, "Soak"):
  * - RSS may grow at most 1 MB/min over a long run: at the default load the server handles about
- *   2 million frames a minute (in and out) and churns 600 connections, so 1 MB/min is under one
+ *   1.6 million frames a minute (in and out) and churns 600 connections, so 1 MB/min is under one
  *   byte per frame or ~1.7 KB per churned connection: a leak of one small object per message, or
  *   of one connection's state (~7 KB measured), exceeds it. Heap: half of that.
  * - A bounded server's memory still wanders: V8 resizes its young generation, malloc keeps
@@ -86,7 +86,7 @@ export function judge(rows: SampleRow[], warmupS: number, final: Final | null): 
     const fit = theilSen(xs, ys);
     fits[`p99 ${flow}`] = fit;
     const name = `p99 trend: ${flow}`;
-    if (!judged || !fit) { verdicts.push({ name, ok: true, judged: false, detail: `not judged: ${Math.round(judgedS)} s after the warm-up` }); continue; }
+    if (!judged || !fit) { verdicts.push({ name, ok: true, judged: false, detail: `not judged: ${!judged ? `${Math.round(judgedS)} s after the warm-up` : 'no p99 samples'}` }); continue; }
     const start = Math.max(0, fit.at0);
     const rise = fit.slopePerS * (fit.t1 - fit.t0);
     const limit = Math.max(LIMITS.p99RiseMs, LIMITS.p99RiseFrac * start);
