@@ -25,6 +25,7 @@ const { values: opt } = parseArgs({
     chart: { type: 'string' }, // PNG path (default bench/results/<time>-soak.png; --smoke: none)
     'no-chart': { type: 'boolean', default: false },
     json: { type: 'string' }, // default bench/results/<time>-soak.json
+    replot: { type: 'string' }, // draw the chart of a saved run (its JSON) again, without running
     'no-save': { type: 'boolean', default: false },
     'server-arg': { type: 'string', multiple: true },
     'slow-hold': { type: 'string', default: '30' },
@@ -155,7 +156,6 @@ async function main(): Promise<void> {
   const { verdicts, fits, judgedS } = judge(rows, warmupS, final);
   if (aborted) verdicts.unshift({ name: 'run', ok: false, judged: true, detail: `aborted: ${aborted}` });
   const lgBusy = rows.filter((r) => r.loadgenCpuPct > 90).length;
-  const lastRow = rows.at(-1);
   console.log('\n## Totals');
   if (final) console.log(table([['flow', 'sent', 'done', 'errors'], ...Object.entries(final.totals).map(([f, v]) => [f, String(v.sent), String(v.done), String(v.errors)])]));
   if (final?.errors.length) {
@@ -179,18 +179,32 @@ async function main(): Promise<void> {
     fs.writeFileSync(jsonPath, JSON.stringify(record, null, 1));
     console.log(`samples: ${path.relative(process.cwd(), jsonPath)}`);
   }
-  if (chartPath && rows.length) {
-    const title = `multisocket soak: ${minutes >= 1 ? `${+minutes.toFixed(1)} min` : `${Math.round(durationS)} s`} at load ${load} - ${passed ? 'PASS' : 'FAIL'}`;
-    const subtitle = `${rates.gunPuts} GUN puts/s, ${rates.publish} publishes/s (x${shape.pubWsMembers + shape.pubSseMembers}), ${rates.requests} requests/s, ${rates.jobs} jobs/s, ${rates.churn} churn/s; ` +
-      `end: RSS ${f1(lastRow?.rssMB)} MB, heap ${f1(lastRow?.heapUsedMB)} MB; grey: warm-up (${Math.round(warmupS)} s, not judged); ${new Date().toISOString().slice(0, 16)}Z`;
-    try {
-      await writePng(soakSvg(rows, { title, subtitle, warmupS, intervalS, fits }), chartPath);
-      console.log(`chart: ${path.relative(process.cwd(), chartPath)}`);
-    } catch (err) {
-      console.error(`chart not written: ${(err as Error).message}`);
-    }
-  }
+  if (chartPath && rows.length) await chart(record, fits, chartPath);
   process.exitCode = passed ? 0 : 1;
 }
 
-main().catch((err: Error) => { console.error(err.stack ?? err.message); process.exitCode = 2; });
+interface RunRecord { startedAt: string; minutes: number; load: number; intervalS: number; warmupS: number; rates: Rates; shape: typeof SHAPE; passed: boolean; samples: SampleRow[] }
+
+async function chart(r: RunRecord, fits: ReturnType<typeof judge>['fits'], pngPath: string): Promise<void> {
+  const rows = r.samples;
+  const last = rows.at(-1);
+  const when = r.startedAt.slice(0, 16).replace(/-(\d\d)$/, ':$1').replace(/T(\d\d)-/, 'T$1:');
+  const title = `multisocket soak: ${r.minutes >= 1 ? `${+r.minutes.toFixed(1)} min` : `${Math.round(r.minutes * 60)} s`} at load ${r.load} - ${r.passed ? 'PASS' : 'FAIL'}`;
+  const subtitle = `${r.rates.gunPuts} GUN puts/s, ${r.rates.publish} publishes/s (x${r.shape.pubWsMembers + r.shape.pubSseMembers}), ${r.rates.requests} requests/s, ${r.rates.jobs} jobs/s, ${r.rates.churn} churn/s; ` +
+    `end: RSS ${f1(last?.rssMB)} MB, heap ${f1(last?.heapUsedMB)} MB; grey: warm-up (${Math.round(r.warmupS)} s, not judged); started ${when}Z`;
+  try {
+    await writePng(soakSvg(rows, { title, subtitle, warmupS: r.warmupS, intervalS: r.intervalS, fits }), pngPath);
+    console.log(`chart: ${path.relative(process.cwd(), pngPath)}`);
+  } catch (err) {
+    console.error(`chart not written: ${(err as Error).message}`);
+  }
+}
+
+/** --replot <json>: the chart of a saved run, drawn again (to --chart, or next to the JSON). */
+async function replot(file: string): Promise<void> {
+  const r = JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord & { final: Final | null };
+  const { fits } = judge(r.samples, r.warmupS, r.final);
+  await chart(r, fits, opt.chart ?? file.replace(/\.json$/, '') + '.png');
+}
+
+(opt.replot ? replot(opt.replot) : main()).catch((err: Error) => { console.error(err.stack ?? err.message); process.exitCode = 2; });
