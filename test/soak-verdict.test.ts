@@ -3,17 +3,17 @@
 // are not judged, and the load generator's accounting decides the rest.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judge, theilSen } from '../bench/soak/verdict.ts';
+import { floors, judge, theilSen } from '../bench/soak/verdict.ts';
 import type { Final, SampleRow } from '../bench/soak/sample.ts';
 
-function rows(minutes: number, pick: (t: number, k: number) => { rss: number; heap: number; p99: number }): SampleRow[] {
+function rows(minutes: number, pick: (t: number, k: number) => { rss: number; heap: number; p99: number; other?: number }): SampleRow[] {
   const out: SampleRow[] = [];
   for (let k = 1; k <= minutes * 6; k++) {
     const t = k * 10;
     const v = pick(t, k);
     out.push({
       t, rssMB: v.rss, heapUsedMB: v.heap, heapTotalMB: v.heap * 2, externalMB: 5, loopLagP99Ms: 10, loopLagMaxMs: 20,
-      serverCpuPct: 30, loadgenCpuPct: 30, otherCpuPct: 0, connections: 300, rooms: 40, sendLagMaxMs: 1,
+      serverCpuPct: 30, loadgenCpuPct: 30, otherCpuPct: v.other ?? 0, connections: 300, rooms: 40, sendLagMaxMs: 1,
       flows: { 'publish delivery': { sent: 10, done: 10, p50: 1, p99: v.p99, max: v.p99, errors: 0 } },
     });
   }
@@ -39,8 +39,16 @@ test('a flat saw-tooth (GC) passes; 3 MB/min of RSS growth over 25 minutes fails
   const leak = judge(rows(30, (t, k) => ({ rss: 150 + (3 * t) / 60 + (k % 6) * 4, heap: 40, p99: 5 })), 300, ok);
   const v = verdict(leak, 'RSS growth');
   assert.equal(v.ok, false, v.detail);
-  assert.match(v.detail, /^\+3\.\d\d MB\/min over 25\.0 min after a 300 s warm-up \(limit 1\.00 MB\/min\)/);
+  assert.match(v.detail, /^floor \(lowest of each 60 s\) \+3\.\d\d MB\/min over 25\.0 min after a 300 s warm-up \(limit 1\.00 MB\/min\)/);
   assert.equal(verdict(leak, 'heap growth').ok, true);
+});
+
+test('floors: the lowest value of each trailing window, from the first full window on', () => {
+  const xs = [10, 20, 30, 40, 50, 60];
+  assert.deepEqual(floors(xs, [5, 1, 9, 8, 7, 9], 20), { xs: [30, 40, 50, 60], ys: [1, 1, 7, 7] });
+  // a heap saw-tooth between major GCs (60 -> 140 MB) has a flat floor
+  const saw = rows(30, (_t, k) => ({ rss: 250, heap: 60 + (k % 5) * 20, p99: 5 }));
+  assert.equal(judge(saw, 300, ok).fits.heap!.slopePerS, 0);
 });
 
 test('a short run allows the wander of a bounded server: 24 MB over its span', () => {
@@ -54,6 +62,18 @@ test('p99: disturbed windows are not a trend; a creeping p99 is', () => {
   assert.equal(verdict(spikes, 'p99 trend: publish delivery').ok, true, verdict(spikes, 'p99 trend: publish delivery').detail);
   const creep = judge(rows(30, (t) => ({ rss: 150, heap: 40, p99: 5 + t / 60 })), 300, ok); // +1 ms a minute
   assert.equal(verdict(creep, 'p99 trend: publish delivery').ok, false, verdict(creep, 'p99 trend: publish delivery').detail);
+});
+
+test('windows where other processes used the cores are left out of the p99 trend; a busy machine leaves it unjudged', () => {
+  // the p99 climbs only in the windows of the second half where someone else used the cores
+  const noisy = judge(rows(30, (t, k) => ({ rss: 150, heap: 40, p99: t > 900 && k % 3 === 0 ? 80 : 5, other: t > 900 && k % 3 === 0 ? 120 : 3 })), 300, ok);
+  const v = verdict(noisy, 'p99 trend: publish delivery');
+  assert.equal(v.ok, true, v.detail);
+  assert.match(v.detail, /had other processes over 25 % CPU, left out/);
+  const busy = judge(rows(30, () => ({ rss: 150, heap: 40, p99: 5, other: 150 })), 300, ok);
+  const b = verdict(busy, 'p99 trend: publish delivery');
+  assert.deepEqual([b.ok, b.judged], [true, false]);
+  assert.match(b.detail, /^not judged: the machine was busy \(150 of 150 windows/);
 });
 
 test('under a minute after the warm-up nothing is judged but the accounting; a failed check or no accounting fails', () => {

@@ -62,7 +62,7 @@ export function soakSvg(rows: SampleRow[], o: { title: string; subtitle: string;
   const flowNames = Object.keys(rows[0]?.flows ?? {});
   const rate = (name: string) => rows.map((r, i) => { const dt = r.t - (i ? rows[i - 1].t : 0); const w = r.flows[name]; return w && dt > 0 ? w.done / dt : null; });
   const panels: Panel[] = [
-    { title: 'Server memory', unit: 'MB (dotted: Theil-Sen fit after the warm-up)', lines: [
+    { title: 'Server memory', unit: 'MB (dotted: Theil-Sen fit of the floor after the warm-up)', lines: [
       { label: 'RSS', color: COLORS[0], values: rows.map((r) => r.rssMB), fit: o.fits.rss },
       { label: 'heap used', color: COLORS[1], values: rows.map((r) => r.heapUsedMB), fit: o.fits.heap },
       { label: 'heap total', color: COLORS[1], values: rows.map((r) => r.heapTotalMB), dash: true },
