@@ -16,11 +16,13 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const fmt = (v: number) => (Math.abs(v) >= 10000 ? `${Math.round(v / 1000)}k` : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2));
 
+/** The top of a linear axis with 4 round steps (ticks at 0, 25, 50 ... or 0, 0.5, 1 ...). */
 function niceMax(v: number): number {
   if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  const step = v / 4;
+  const p = 10 ** Math.floor(Math.log10(step));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= step) return 4 * m * p;
+  return 40 * p;
 }
 
 function panel(p: Panel, top: number, ts: number[], tMax: number, warmupS: number): string {
@@ -72,7 +74,7 @@ export function soakSvg(rows: SampleRow[], o: { title: string; subtitle: string;
       { label: 'p99', color: COLORS[0], values: rows.map((r) => r.loopLagP99Ms) },
       { label: 'max', color: COLORS[3], values: rows.map((r) => r.loopLagMaxMs), dash: true },
     ] },
-    { title: `p99 latency per ${o.intervalS} s window, from the scheduled send time`, unit: 'ms, log scale', log: true, lines: LATENCY_FLOWS.map((f, i) => ({ label: f, color: COLORS[i], values: rows.map((r) => r.flows[f]?.p99 ?? null), fit: o.fits[`p99 ${f}`] })) },
+    { title: `p99 latency per ${o.intervalS} s window, from the scheduled send time`, unit: 'ms, log scale', log: true, lines: LATENCY_FLOWS.map((f, i) => ({ label: f, color: COLORS[i], values: rows.map((r) => r.flows[f]?.p99 ?? null), fit: o.fits[`p99 ${f}`] })) }, // fits only where the trend was judged
     { title: 'Completed per second', unit: 'per s, log scale', log: true, lines: flowNames.map((f, i) => ({ label: f, color: COLORS[i % COLORS.length], values: rate(f) })) },
     { title: 'CPU and errors', unit: '% of one core; errors per window', lines: [
       { label: 'server CPU %', color: COLORS[0], values: rows.map((r) => r.serverCpuPct) },

@@ -112,9 +112,10 @@ export function judge(rows: SampleRow[], warmupS: number, final: Final | null): 
     const { xs, ys } = series(quietRows, warmupS, (r) => r.flows[flow]?.p99 ?? null);
     const fit = theilSen(xs, ys);
     fits[`p99 ${flow}`] = fit;
-    if (!judged) { verdicts.push({ name, ok: true, judged: false, detail: `not judged: ${Math.round(judgedS)} s after the warm-up` }); continue; }
-    if (quietRows.length < Math.max(3, judgedRows.length / 2)) { verdicts.push({ name, ok: true, judged: false, detail: `not judged: the machine was busy (${busy})` }); continue; }
-    if (!fit) { verdicts.push({ name, ok: true, judged: false, detail: 'not judged: no p99 samples' }); continue; }
+    const unjudged = (why: string) => { fits[`p99 ${flow}`] = null; verdicts.push({ name, ok: true, judged: false, detail: `not judged: ${why}` }); };
+    if (!judged) { unjudged(`${Math.round(judgedS)} s after the warm-up`); continue; }
+    if (quietRows.length < Math.max(3, judgedRows.length / 2)) { unjudged(`the machine was busy (${busy})`); continue; }
+    if (!fit) { unjudged('no p99 samples'); continue; }
     const start = Math.max(0, fit.at0);
     const rise = fit.slopePerS * (fit.t1 - fit.t0);
     const limit = Math.max(LIMITS.p99RiseMs, LIMITS.p99RiseFrac * start);
