@@ -19,7 +19,11 @@ export interface Fit { slopePerS: number; at0: number; t0: number; t1: number } 
  *   under one byte per frame or ~1.7 KB per churned connection: a leak of one small object per
  *   message, or of one connection's state (~7 KB measured), exceeds it. Heap: the same.
  * - The floor itself still wanders: a short run may show up to `wander` MB over its judged span
- *   without leaking, so the limit is max(per-minute limit, wander / judged minutes).
+ *   without leaking, so the limit is max(per-minute limit, wander / judged minutes). RSS wanders
+ *   most, because V8 grows and shrinks the heap it reserves (heap total) by ~50 MB at a time
+ *   while the heap used stays flat (3-minute runs at load 0.25 and 0.5: heap total 133 -> 187 ->
+ *   146 MB, RSS following); the heap floor by up to ~20 MB (the sampling catches a saw-tooth of
+ *   ~80 MB between major GCs at a random phase).
  * - p99 may not rise (fitted start to fitted end of the judged span) by more than 10 ms and 50 %
  *   of its fitted start: a queue that grows a little every minute shows as a rise. Windows in
  *   which other processes used more than `disturbedCpuPct` of the 2 cores are left out of the fit
@@ -27,8 +31,8 @@ export interface Fit { slopePerS: number; at0: number; t0: number; t1: number } 
  *   judged, and the verdict says so.
  */
 export const LIMITS = {
-  rssMBPerMin: 1, rssWanderMB: 16,
-  heapMBPerMin: 1, heapWanderMB: 16,
+  rssMBPerMin: 1, rssWanderMB: 48,
+  heapMBPerMin: 1, heapWanderMB: 24,
   floorWindowS: 60,
   p99RiseMs: 10, p99RiseFrac: 0.5,
   disturbedCpuPct: 25,
