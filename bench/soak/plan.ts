@@ -31,7 +31,9 @@ export interface Shape {
 export const SHAPE: Shape = {
   gunRooms: 10, gunSubscribers: 4, gunKeys: 100,
   pubRooms: 20, pubWsMembers: 8, pubSseMembers: 2,
-  rrRooms: 4, rrServers: 2, rrRequesters: 2,
+  // 16 requesters of ~36 requests/s each: a stall of the whole machine has to last ~2.7 s before
+  // one of them has the 100 requests waiting that --max-pending-requests allows (too_many_requests).
+  rrRooms: 4, rrServers: 2, rrRequesters: 4,
   jobRooms: 2, jobPullers: 3, jobPrefetch: 8,
 };
 /** The smoke run: the same kinds of traffic in fewer rooms (npm test runs it beside other tests). */

@@ -164,6 +164,8 @@ async function main(): Promise<void> {
   }
   console.log('\n## Verdicts');
   for (const v of verdicts) console.log(`${v.ok ? (v.judged ? 'ok  ' : '--  ') : 'FAIL'}  ${v.name}: ${v.detail}`);
+  const busy = rows.filter((r) => (r.otherCpuPct ?? 0) > LIMITS.disturbedCpuPct).length;
+  if (busy > rows.length / 4) console.log(`note: other processes used > ${LIMITS.disturbedCpuPct} % CPU in ${busy} of ${rows.length} windows (up to ${Math.round(Math.max(...rows.map((r) => r.otherCpuPct ?? 0)))} % of the 2 cores): latency, memory and errors reflect their load too; judge on a quiet machine`);
   if (lgBusy) console.log(`note: the load generator used > 90 % of its core in ${lgBusy} of ${rows.length} windows: latencies there include its own queueing`);
   const failed = verdicts.filter((v) => !v.ok);
   const passed = failed.length === 0;
