@@ -205,8 +205,10 @@ async function chart(r: RunRecord, fits: ReturnType<typeof judge>['fits'], pngPa
 /** --replot <json>: the chart of a saved run, drawn again (to --chart, or next to the JSON). */
 async function replot(file: string): Promise<void> {
   const r = JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord & { final: Final | null };
-  const { fits } = judge(r.samples, r.warmupS, r.final);
-  await chart(r, fits, opt.chart ?? file.replace(/\.json$/, '') + '.png');
+  // Judged again by the current rules (the title's PASS/FAIL and the fits drawn).
+  const { verdicts, fits } = judge(r.samples, r.warmupS, r.final);
+  for (const v of verdicts) console.log(`${v.ok ? (v.judged ? 'ok  ' : '--  ') : 'FAIL'}  ${v.name}: ${v.detail}`);
+  await chart({ ...r, passed: verdicts.every((v) => v.ok) }, fits, opt.chart ?? file.replace(/\.json$/, '') + '.png');
 }
 
 (opt.replot ? replot(opt.replot) : main()).catch((err: Error) => { console.error(err.stack ?? err.message); process.exitCode = 2; });
