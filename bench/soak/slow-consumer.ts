@@ -13,7 +13,6 @@ export class SlowConsumer implements Workload {
   readonly flows = [this.cycles];
   private running = false;
   private current: RawWs | null = null;
-  private loop: Promise<void> = Promise.resolve();
 
   constructor(private t: Target, private path: string, private holdMs: number) {}
 
@@ -21,7 +20,7 @@ export class SlowConsumer implements Workload {
 
   start(): void {
     this.running = true;
-    this.loop = this.run();
+    void this.run();
   }
 
   private async run(): Promise<void> {
