@@ -28,6 +28,8 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
+import { RawSse } from './rawsse.js';
+import { scanStamp, stamp } from './stamp.js';
 import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, procCpuSeconds, type NodeShare, type SlowInfo, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
@@ -107,17 +109,9 @@ function count(m: Member, idx: number, sched: number): void {
 
 /** Finds `"~<i>~<t>` from p on; returns the index after it, or -1. Calls count() for a match. */
 function scanOne(m: Member, data: Buffer, p: number, e: number): number {
-  for (; p < e - 2; p++) {
-    if (data[p] !== 0x22 || data[p + 1] !== 0x7e) continue; // "~
-    let i = p + 2, idx = 0;
-    for (let d = data[i]; d >= 0x30 && d <= 0x39; d = data[++i]) idx = idx * 10 + (d - 0x30);
-    if (i === p + 2 || data[i] !== 0x7e) continue;
-    let j = i + 1, sched = 0;
-    for (let d = data[j]; d >= 0x30 && d <= 0x39; d = data[++j]) sched = sched * 10 + (d - 0x30);
-    count(m, idx, sched);
-    return j;
-  }
-  return -1;
+  const j = scanStamp(data, p, e);
+  if (j >= 0) count(m, stamp.idx, stamp.sched);
+  return j;
 }
 
 // ---- connections ----
@@ -155,29 +149,13 @@ function connectWs(m: Member | null, room: string, proto: Proto, onMsg?: (ws: Ra
   });
 }
 
-function connectSse(m: Member, room: string, port = PORT): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: HOST, port, noDelay: true });
-    m.sock = sock;
-    let head: Buffer | null = Buffer.alloc(0);
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error('SSE connect timeout')); }, 10_000);
-    sock.on('connect', () => sock.write(`GET ${room} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nAccept: text/event-stream\r\n\r\n`));
-    sock.on('data', (chunk: Buffer) => {
-      if (head === null) return onSse(m, chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const status = head.toString('latin1', 0, head.indexOf('\r\n'));
-      if (!/^HTTP\/1\.1 200/.test(status)) { clearTimeout(timer); sock.destroy(); return reject(new Error(`SSE: ${status}`)); }
-      const rest = head.subarray(end + 4);
-      head = null;
-      clearTimeout(timer);
-      resolve();
-      if (rest.length) onSse(m, rest);
-    });
-    sock.on('error', (err) => { if (head !== null) { clearTimeout(timer); reject(err); } });
-    sock.on('close', () => { if (head === null && !m.closed) { m.closed = 'closed'; closedSubs++; } });
+async function connectSse(m: Member, room: string, port = PORT): Promise<void> {
+  const sse = await RawSse.connect({
+    host: HOST, port, path: room,
+    onEvents: (b, s, e) => { for (let p = s; p >= 0 && p < e;) p = scanOne(m, b, p, e); },
+    onClose: () => { if (!m.closed) { m.closed = 'closed'; closedSubs++; } },
   });
+  m.sock = sse.socket;
 }
 
 const PING_LINE = Buffer.from('{"type":"ping"}');
@@ -215,15 +193,6 @@ function onLines(m: Member, sock: net.Socket, chunk: Buffer): void {
   for (let p = 0; p >= 0 && p < last;) p = scanOne(m, b, p, last);
   if (b.indexOf(PING_LINE) >= 0) sock.write('{"type":"pong"}\n');
   m.tail = last + 1 < b.length ? Buffer.from(b.subarray(last + 1)) : undefined;
-}
-
-/** Event stream bytes: scan every complete event (up to the last blank line), keep the rest. */
-function onSse(m: Member, chunk: Buffer): void {
-  const b = m.tail?.length ? Buffer.concat([m.tail, chunk]) : chunk;
-  const last = b.lastIndexOf('\n\n');
-  if (last < 0) { m.tail = b; return; }
-  for (let p = 0; p >= 0 && p < last;) p = scanOne(m, b, p, last);
-  m.tail = last + 2 < b.length ? Buffer.from(b.subarray(last + 2)) : undefined;
 }
 
 async function batched<T>(n: number, fn: (k: number) => Promise<T>): Promise<{ ok: T[]; failed: number; firstError: string | null }> {

@@ -38,6 +38,7 @@ const { values: opt, positionals } = parseArgs({
 });
 ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
 const mode: 'full' | 'quick' | 'smoke' = opt.smoke ? 'smoke' : opt.quick ? 'quick' : 'full';
+if (positionals.includes('soak')) runSoak();
 const scenarios: Scenario[] = positionals.length ? (positionals as Scenario[]) : opt.smoke ? ['gun-fanout'] : [...SCENARIOS];
 for (const s of scenarios) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" (available: ${SCENARIOS.join(', ')})`);
 for (const t of opt.target ?? []) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}" (${TARGETS.join('|')})`);
@@ -861,6 +862,18 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
       holds: q === null || !b ? null : q <= 1.5 && bounded && !!b.slow?.closed });
   }
   return out;
+}
+
+/**
+ * `npm run bench -- soak [--quick | --smoke]`: the soak (bench/soak/run.ts, `npm run soak`) on its
+ * own, not part of a full run (it takes 30 minutes): full = 30 min, --quick = 2 min, --smoke = 20 s.
+ */
+function runSoak(): never {
+  if (positionals.length > 1) fail('soak runs on its own: `npm run bench -- soak [--quick | --smoke]` (or `npm run soak -- --minutes N`)');
+  const args = [...(mode === 'smoke' ? ['--smoke'] : ['--minutes', mode === 'quick' ? '2' : '30']), ...(opt['no-save'] ? ['--no-save'] : []),
+    ...(opt['server-arg'] ?? []).map((a) => `--server-arg=${a}`)];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/soak/run.ts'), ...args], { cwd: ROOT, stdio: 'inherit' });
+  process.exit(r.status ?? 1);
 }
 
 function fail(msg: string): never {
