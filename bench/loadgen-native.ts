@@ -28,6 +28,8 @@ import net from 'node:net';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
+import { RawSse } from './rawsse.js';
+import { scanStamp, stamp } from './stamp.js';
 import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, procCpuSeconds, type NodeShare, type SlowInfo, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
@@ -46,7 +48,8 @@ const { values: argv } = parseArgs({
     'tcp-port': { type: 'string' }, // --proto tcp: the server's --tcp-port
   },
 });
-type Proto = 'native' | 'sse' | 'tcp' | 'ws' | 'sio' | 'gun';
+// mixed: our native protocol with members over WebSocket, SSE and TCP in turn (member k: k mod 3).
+type Proto = 'native' | 'sse' | 'tcp' | 'mixed' | 'ws' | 'sio' | 'gun';
 const HOST = argv.host!;
 const PORTS = (argv.port ?? '').split(',').filter(Boolean).map(Number);
 const PORT = PORTS[0]; // the publisher's node (and the only one outside the cluster scenario)
@@ -58,9 +61,9 @@ const PAD = 'x'.repeat(Number(argv.pad));
 const SERVER_PIDS = parsePids(argv['server-pid']);
 const TOTAL = ROOMS * MEMBERS;
 const SAMPLE = Math.min(TOTAL, Number(argv.sample));
-if (!['native', 'sse', 'tcp', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
+if (!['native', 'sse', 'tcp', 'mixed', 'ws', 'sio', 'gun'].includes(PROTO)) throw new Error(`unknown --proto ${PROTO}`);
 const TCP_PORT = Number(argv['tcp-port'] ?? 0);
-if (PROTO === 'tcp' && !TCP_PORT) throw new Error('--proto tcp needs --tcp-port');
+if ((PROTO === 'tcp' || PROTO === 'mixed') && !TCP_PORT) throw new Error(`--proto ${PROTO} needs --tcp-port`);
 
 const out = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -106,17 +109,9 @@ function count(m: Member, idx: number, sched: number): void {
 
 /** Finds `"~<i>~<t>` from p on; returns the index after it, or -1. Calls count() for a match. */
 function scanOne(m: Member, data: Buffer, p: number, e: number): number {
-  for (; p < e - 2; p++) {
-    if (data[p] !== 0x22 || data[p + 1] !== 0x7e) continue; // "~
-    let i = p + 2, idx = 0;
-    for (let d = data[i]; d >= 0x30 && d <= 0x39; d = data[++i]) idx = idx * 10 + (d - 0x30);
-    if (i === p + 2 || data[i] !== 0x7e) continue;
-    let j = i + 1, sched = 0;
-    for (let d = data[j]; d >= 0x30 && d <= 0x39; d = data[++j]) sched = sched * 10 + (d - 0x30);
-    count(m, idx, sched);
-    return j;
-  }
-  return -1;
+  const j = scanStamp(data, p, e);
+  if (j >= 0) count(m, stamp.idx, stamp.sched);
+  return j;
 }
 
 // ---- connections ----
@@ -154,29 +149,13 @@ function connectWs(m: Member | null, room: string, proto: Proto, onMsg?: (ws: Ra
   });
 }
 
-function connectSse(m: Member, room: string, port = PORT): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: HOST, port, noDelay: true });
-    m.sock = sock;
-    let head: Buffer | null = Buffer.alloc(0);
-    const timer = setTimeout(() => { sock.destroy(); reject(new Error('SSE connect timeout')); }, 10_000);
-    sock.on('connect', () => sock.write(`GET ${room} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nAccept: text/event-stream\r\n\r\n`));
-    sock.on('data', (chunk: Buffer) => {
-      if (head === null) return onSse(m, chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const status = head.toString('latin1', 0, head.indexOf('\r\n'));
-      if (!/^HTTP\/1\.1 200/.test(status)) { clearTimeout(timer); sock.destroy(); return reject(new Error(`SSE: ${status}`)); }
-      const rest = head.subarray(end + 4);
-      head = null;
-      clearTimeout(timer);
-      resolve();
-      if (rest.length) onSse(m, rest);
-    });
-    sock.on('error', (err) => { if (head !== null) { clearTimeout(timer); reject(err); } });
-    sock.on('close', () => { if (head === null && !m.closed) { m.closed = 'closed'; closedSubs++; } });
+async function connectSse(m: Member, room: string, port = PORT): Promise<void> {
+  const sse = await RawSse.connect({
+    host: HOST, port, path: room,
+    onEvents: (b, s, e) => { for (let p = s; p >= 0 && p < e;) p = scanOne(m, b, p, e); },
+    onClose: () => { if (!m.closed) { m.closed = 'closed'; closedSubs++; } },
   });
+  m.sock = sse.socket;
 }
 
 const PING_LINE = Buffer.from('{"type":"ping"}');
@@ -216,15 +195,6 @@ function onLines(m: Member, sock: net.Socket, chunk: Buffer): void {
   m.tail = last + 1 < b.length ? Buffer.from(b.subarray(last + 1)) : undefined;
 }
 
-/** Event stream bytes: scan every complete event (up to the last blank line), keep the rest. */
-function onSse(m: Member, chunk: Buffer): void {
-  const b = m.tail?.length ? Buffer.concat([m.tail, chunk]) : chunk;
-  const last = b.lastIndexOf('\n\n');
-  if (last < 0) { m.tail = b; return; }
-  for (let p = 0; p >= 0 && p < last;) p = scanOne(m, b, p, last);
-  m.tail = last + 2 < b.length ? Buffer.from(b.subarray(last + 2)) : undefined;
-}
-
 async function batched<T>(n: number, fn: (k: number) => Promise<T>): Promise<{ ok: T[]; failed: number; firstError: string | null }> {
   // 200 connections at a time, 20 ms apart, so the server's accept backlog never overflows.
   const ok: T[] = [];
@@ -250,17 +220,18 @@ async function connectAll(): Promise<void> {
   const stride = SAMPLE ? Math.max(1, Math.floor(TOTAL / SAMPLE)) : Infinity;
   const sampled = (k: number) => { const j = Math.floor(k / P); return j % stride === 0 && j / stride < Math.ceil(SAMPLE / P); }; // j: k's place on its node
   for (let k = 0; k < TOTAL; k++) members.push({ room: k % ROOMS, node: k % P, sampled: sampled(k), last: -1, closed: null });
-  const connect = async (m: Member) => {
-    if (PROTO === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
-    else if (PROTO === 'tcp') await connectTcp(m, roomName(m.room));
-    else m.ws = await connectWs(m, roomName(m.room), PROTO, undefined, PORTS[m.node]);
+  const connect = async (m: Member, k: number) => {
+    const proto = PROTO === 'mixed' ? (['native', 'sse', 'tcp'] as const)[k % 3] : PROTO;
+    if (proto === 'sse') await connectSse(m, roomName(m.room), PORTS[m.node]);
+    else if (proto === 'tcp') await connectTcp(m, roomName(m.room));
+    else m.ws = await connectWs(m, roomName(m.room), proto, undefined, PORTS[m.node]);
   };
   // One retry per member: on a machine other processes keep busy, a handshake can miss its 10 s
   // bound, and one such member should not cost the whole target its run.
-  const r = await batched(TOTAL, (k) => connect(members[k]).catch(async () => { await sleep(200); await connect(members[k]); }));
+  const r = await batched(TOTAL, (k) => connect(members[k], k).catch(async () => { await sleep(200); await connect(members[k], k); }));
   if (r.failed) throw new Error(`${r.failed} of ${TOTAL} members failed to connect: ${r.firstError}`);
   if (TOTAL) {
-    const pubProto: Proto = PROTO === 'sse' || PROTO === 'tcp' ? 'native' : PROTO;
+    const pubProto: Proto = PROTO === 'sse' || PROTO === 'tcp' || PROTO === 'mixed' ? 'native' : PROTO;
     const p = await batched(ROOMS, (k) => connectWs(null, roomName(k), pubProto));
     if (p.failed) throw new Error(`${p.failed} publishers failed to connect: ${p.firstError}`);
     pubs.push(...p.ok);

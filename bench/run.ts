@@ -17,7 +17,7 @@ import {
 import { liveNodes, onRedis, redisVersion, single, type Setup } from './cluster.js';
 
 const SLO = { p99Ms: 50, deliveryPct: 99.9 };
-const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'gun-chat', 'gun-souls', 'native-ws', 'native-sse', 'native-tcp', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
+const SCENARIOS = ['gun-fanout', 'gun-load', 'gun-sea', 'gun-chat', 'gun-souls', 'native-ws', 'native-sse', 'native-tcp', 'native-mixed', 'many-rooms', 'idle-memory', 'reqrep', 'inproc-reqrep', 'slow-consumer', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const { values: opt, positionals } = parseArgs({
@@ -32,10 +32,13 @@ const { values: opt, positionals } = parseArgs({
     'server-node-arg': { type: 'string', multiple: true }, // node flags for our server, e.g. --server-node-arg=--cpu-prof
     receiver: { type: 'string' }, // gun-fanout subscribers: c (bench/c/gun-recv.c, the default when it compiles) or node
     scrape: { type: 'string' }, // ours: GET /_/metrics every this many ms during the ramp (the cost of metrics, issue 12)
+    rates: { type: 'string' }, // native-ws, native-sse, native-tcp, native-mixed, many-rooms: these msgs/s steps instead of the ramp, e.g. --rates 5000
+    measure: { type: 'string' }, // seconds measured per step instead of the mode's (a long step shows what grows over time)
   },
 });
 ourNodeArgs.push(...(opt['server-node-arg'] ?? []));
 const mode: 'full' | 'quick' | 'smoke' = opt.smoke ? 'smoke' : opt.quick ? 'quick' : 'full';
+if (positionals.includes('soak')) runSoak();
 const scenarios: Scenario[] = positionals.length ? (positionals as Scenario[]) : opt.smoke ? ['gun-fanout'] : [...SCENARIOS];
 for (const s of scenarios) if (!SCENARIOS.includes(s)) fail(`unknown scenario "${s}" (available: ${SCENARIOS.join(', ')})`);
 for (const t of opt.target ?? []) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}" (${TARGETS.join('|')})`);
@@ -48,6 +51,14 @@ if (!(Number.isInteger(scrapeMs) && scrapeMs >= 0)) fail(`--scrape takes millise
 interface Timing { warmup: number; measure: number; drain: number }
 const TIMING: Record<typeof mode, Timing> = { full: { warmup: 2, measure: 5, drain: 2 }, quick: { warmup: 1, measure: 2, drain: 1 }, smoke: { warmup: 0, measure: 1, drain: 1 } };
 const GUN_TIMING: Record<typeof mode, Timing> = { ...TIMING, full: { warmup: 2, measure: 10, drain: 2 } };
+if (opt.measure !== undefined) {
+  const s = Number(opt.measure);
+  if (!(s > 0)) fail(`--measure takes seconds, not "${opt.measure}"`);
+  TIMING[mode] = { ...TIMING[mode], measure: s };
+  GUN_TIMING[mode] = { ...GUN_TIMING[mode], measure: s };
+}
+const rateOverride = opt.rates?.split(',').map(Number);
+if (rateOverride?.some((r) => !(r > 0))) fail(`--rates takes msgs/s separated by commas, not "${opt.rates}"`);
 
 const targetsFor = (defaults: TargetName[]): TargetName[] => (opt.target?.length ? defaults.filter((t) => opt.target!.includes(t)) : defaults);
 
@@ -407,28 +418,28 @@ async function gunApps(scn: 'gun-chat' | 'gun-souls'): Promise<ScenarioResult> {
   };
 }
 
-async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'many-rooms'): Promise<ScenarioResult> {
+async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'native-mixed' | 'many-rooms'): Promise<ScenarioResult> {
   const many = scn === 'many-rooms';
   const rooms = many ? (mode === 'smoke' ? 10 : 1000) : 1;
   const perRoom = many ? 10 : opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
-  const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
-  const rates = many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates();
+  const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' || scn === 'native-mixed' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
+  const rates = rateOverride ?? (many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates());
   const results: RampResult[] = [];
   // TCP members: the server also listens on a TCP port for line streams (docs/protocol.md "TCP and IPC").
-  const tcpPort = scn === 'native-tcp' ? await freePort() : 0;
+  const tcpPort = scn === 'native-tcp' || scn === 'native-mixed' ? await freePort() : 0;
   for (const t of targetsFor(defaults)) {
-    const proto = t === 'ours' ? (scn === 'native-sse' ? 'sse' : scn === 'native-tcp' ? 'tcp' : 'native') : t === 'socketio' ? 'sio' : 'ws';
+    const proto = t === 'ours' ? (scn === 'native-sse' ? 'sse' : scn === 'native-tcp' ? 'tcp' : scn === 'native-mixed' ? 'mixed' : 'native') : t === 'socketio' ? 'sio' : 'ws';
     results.push(await ramp({
       target: t, loadgen: 'loadgen-native.ts', rates, timing: TIMING[mode], perRate: 'msgs/s', proto,
       ...(tcpPort ? { serverArgs: ['--tcp-port', String(tcpPort)] } : {}),
       lgArgs: (port, pid) => ['--port', String(port), '--proto', proto, '--rooms', String(rooms), '--members', String(perRoom), '--sample', many ? '1000' : '50', '--server-pid', String(pid), ...(tcpPort ? ['--tcp-port', String(tcpPort)] : [])],
     }));
   }
-  const kind = scn === 'native-sse' ? 'SSE' : scn === 'native-tcp' ? 'TCP (line)' : 'WebSocket';
+  const kind = scn === 'native-sse' ? 'SSE' : scn === 'native-tcp' ? 'TCP (line)' : scn === 'native-mixed' ? 'mixed (WebSocket, SSE, TCP in turn)' : 'WebSocket';
   const who = `${rooms > 1 ? `${rooms} rooms x ${perRoom}` : perRoom} ${kind} members, ${rooms > 1 ? `${rooms} publishers (messages round-robin over rooms)` : '1 publisher'}`;
   return {
     scenario: scn,
-    title: scn === 'native-ws' ? `(4) native WebSocket fan-out: ${who}` : scn === 'native-sse' ? `(5) SSE fan-out: ${who} (publisher on WebSocket)` : scn === 'native-tcp' ? `(5b) TCP fan-out: ${who} (publisher on WebSocket)` : `(6) many rooms: ${who}`,
+    title: scn === 'native-ws' ? `(4) native WebSocket fan-out: ${who}` : scn === 'native-sse' ? `(5) SSE fan-out: ${who} (publisher on WebSocket)` : scn === 'native-tcp' ? `(5b) TCP fan-out: ${who} (publisher on WebSocket)` : scn === 'native-mixed' ? `(5c) one room, mixed transports: ${who} (publisher on WebSocket)` : `(6) many rooms: ${who}`,
     headline: 'capacity, deliveries/s at p99 <= 50 ms and >= 99.9% delivered', higherIsBetter: true,
     summary: results.map((r) => rampRow(r, `${r.target} (${r.proto})`)), details: results,
     text: results.map((r) => rampText(r, 'msgs/s', who, false)).join('\n'),
@@ -897,6 +908,18 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
   return out;
 }
 
+/**
+ * `npm run bench -- soak [--quick | --smoke]`: the soak (bench/soak/run.ts, `npm run soak`) on its
+ * own, not part of a full run (it takes 30 minutes): full = 30 min, --quick = 2 min, --smoke = 20 s.
+ */
+function runSoak(): never {
+  if (positionals.length > 1) fail('soak runs on its own: `npm run bench -- soak [--quick | --smoke]` (or `npm run soak -- --minutes N`)');
+  const args = [...(mode === 'smoke' ? ['--smoke'] : ['--minutes', mode === 'quick' ? '2' : '30']), ...(opt['no-save'] ? ['--no-save'] : []),
+    ...(opt['server-arg'] ?? []).map((a) => `--server-arg=${a}`)];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/soak/run.ts'), ...args], { cwd: ROOT, stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
 function fail(msg: string): never {
   console.error(`bench: ${msg}`);
   process.exit(2);
@@ -910,7 +933,7 @@ async function main(): Promise<void> {
   console.error(`bench ${scenarios.join(', ')} (${mode}); pinning ${canPin ? 'on (server CPU 0, load generators CPU 1)' : 'off'}`);
   const results = new Map<Scenario, ScenarioResult>();
   const run: Record<Scenario, () => Promise<ScenarioResult>> = {
-    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'gun-chat': () => gunApps('gun-chat'), 'gun-souls': () => gunApps('gun-souls'), 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'),
+    'gun-fanout': gunFanout, 'gun-load': gunLoad, 'gun-sea': gunSea, 'gun-chat': () => gunApps('gun-chat'), 'gun-souls': () => gunApps('gun-souls'), 'native-ws': () => nativeFanout('native-ws'), 'native-sse': () => nativeFanout('native-sse'), 'native-tcp': () => nativeFanout('native-tcp'), 'native-mixed': () => nativeFanout('native-mixed'),
     'many-rooms': () => nativeFanout('many-rooms'), 'idle-memory': idleMemory, reqrep, 'inproc-reqrep': inprocReqrep, 'slow-consumer': slowConsumer, cluster,
   };
   for (const s of scenarios) {

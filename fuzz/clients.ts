@@ -207,3 +207,94 @@ export function rawExchange(port: number, chunks: Buffer[], pauseMs: number, wai
     });
   });
 }
+
+export type LineTarget = { port: number } | { path: string };
+
+/**
+ * A TCP or IPC stream of newline-delimited JSON (docs/protocol.md "TCP and IPC"): every line the
+ * server sends is parsed, and answers that betray a fault are reported. Bounded: destroyed after
+ * `hardMs` whatever happens.
+ */
+export class LineStream {
+  readonly socket: net.Socket;
+  readonly opened: Promise<boolean>;
+  readonly messages: Record<string, unknown>[] = [];
+  closed = false;
+  ended = false;
+  private buf = '';
+  private waiters: Array<() => void> = [];
+  private readonly hard: NodeJS.Timeout;
+  private readonly answered = new Set<string>();
+
+  constructor(target: LineTarget, private readonly suspicious: Suspicion, hardMs = 15_000, private readonly onMessage?: (m: Record<string, unknown>, text: string) => void) {
+    this.socket = 'port' in target ? net.connect(target.port, '127.0.0.1') : net.connect(target.path);
+    this.hard = setTimeout(() => this.socket.destroy(), hardMs);
+    this.opened = new Promise((resolve) => {
+      this.socket.once('connect', () => resolve(true));
+      this.socket.once('error', () => resolve(false));
+    });
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (chunk: string) => this.receive(chunk));
+    this.socket.on('end', () => { this.ended = true; this.wake(); });
+    this.socket.on('error', () => { /* close follows */ });
+    this.socket.on('close', () => { this.closed = true; clearTimeout(this.hard); this.wake(); });
+  }
+
+  private receive(chunk: string): void {
+    this.buf += chunk;
+    let i: number;
+    while ((i = this.buf.indexOf('\n')) >= 0) {
+      const text = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      let m: unknown;
+      try { m = JSON.parse(text); } catch { this.suspicious(`non-JSON line from the server: ${text.slice(0, 200)}`); continue; }
+      if (typeof m !== 'object' || m === null || Array.isArray(m)) { this.suspicious(`a line that is no message: ${text.slice(0, 200)}`); continue; }
+      const msg = m as Record<string, unknown>;
+      if (msg.type === 'error' && msg.code === 'internal') this.suspicious(`line error "internal": ${text.slice(0, 300)}`);
+      if (msg.type === 'ping') this.write('{"type":"pong"}\n');
+      if (this.messages.length < 2000) this.messages.push(msg);
+      // answers to round trips, also past the first 2,000 messages (a flood of presences)
+      if ((msg.type === 'presence' || msg.type === 'error') && typeof msg.ref === 'string') this.answered.add(msg.ref);
+      this.onMessage?.(msg, text);
+    }
+    if (this.buf.length > 1 << 20) { this.suspicious(`a line over 1 MiB from the server: ${this.buf.slice(0, 200)}`); this.buf = ''; }
+    this.wake();
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  /** Resolves when `done()` holds, the stream closed, or `timeoutMs` passed (then false). */
+  until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (done()) { clearTimeout(timer); resolve(true); return; }
+        if (this.closed) { clearTimeout(timer); resolve(false); return; }
+        this.waiters.push(check);
+      };
+      const timer = setTimeout(() => { this.waiters = this.waiters.filter((w) => w !== check); resolve(false); }, timeoutMs);
+      check();
+    });
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(data);
+  }
+
+  /** A round trip: presence with `ref`, answered once every earlier line was handled (false: closed or no answer in `timeoutMs`). */
+  async barrier(ref: string, timeoutMs: number): Promise<boolean> {
+    // a newline first ends whatever unfinished line came before (an empty line is skipped)
+    this.write('\n' + JSON.stringify({ type: 'presence', ref }) + '\n');
+    // an error naming it (rate_limited after a flood) is an answer too: every earlier line was handled
+    return this.until(() => this.answered.has(ref), timeoutMs);
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+}

@@ -1,13 +1,17 @@
-// The fuzzing run: starts the real server (node dist/cli.js on 127.0.0.1, port 0, small limits),
+// The fuzzing run: starts the real server (node dist/cli.js on 127.0.0.1, port 0, small limits,
+// an --admin-token, and with the line door a TCP port and a unix socket in a temporary directory),
 // places canary members in rooms no input ever names, then sends generated inputs to every door
 // in batches from a pool of workers. After each batch: the process is alive, /_/health answers
 // in time, the canaries heard nothing, the server logged no error. At the end, with every fuzz
 // client closed: connections and rooms are back to the canaries', RSS is bounded.
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { startServer, type RunningServer } from '../test/helpers/server.ts';
 import { Rng } from './rng.ts';
-import { FuzzSocket, SseReader, httpExchange, rawExchange } from './clients.ts';
+import { FuzzSocket, LineStream, SseReader, httpExchange, rawExchange, type LineTarget } from './clients.ts';
 import { generateGunFrame, type WsFrameInput } from './doors/gun.ts';
 import { generateNativeFrame, tokenGarbage } from './doors/native.ts';
 import { anyJson, asText, oddString, pctEncode } from './mutate.ts';
@@ -16,12 +20,14 @@ import { generateSsePost, type SsePostInput } from './doors/sse.ts';
 import { generateHttp, type HttpInput } from './doors/http.ts';
 import { generateRaw, type RawInput } from './doors/raw-http.ts';
 import { generateWsRaw, type WsRawInput } from './doors/ws-frames.ts';
+import { generateLine, type LineInput } from './doors/line.ts';
+import { generateAdmin, type AdminInput } from './doors/admin.ts';
 
-export const DOORS = ['gun', 'native', 'sse', 'http', 'raw', 'ws'] as const;
+export const DOORS = ['gun', 'native', 'sse', 'http', 'raw', 'ws', 'line', 'admin'] as const;
 export type Door = (typeof DOORS)[number];
-export type Input = WsFrameInput | SsePostInput | HttpInput | RawInput | WsRawInput;
+export type Input = WsFrameInput | SsePostInput | HttpInput | RawInput | WsRawInput | LineInput | AdminInput;
 
-const WEIGHTS: ReadonlyArray<readonly [number, Door]> = [[30, 'gun'], [24, 'native'], [10, 'sse'], [22, 'http'], [8, 'raw'], [6, 'ws']];
+const WEIGHTS: ReadonlyArray<readonly [number, Door]> = [[30, 'gun'], [24, 'native'], [10, 'sse'], [22, 'http'], [8, 'raw'], [6, 'ws'], [10, 'line'], [8, 'admin']];
 
 /** Small limits, so that the paths behind them are reached quickly. */
 export const SERVER_ARGS = [
@@ -80,6 +86,8 @@ export function inputAt(seed: number, index: number, rooms: readonly string[], d
     case 'http': return generateHttp(rng, rooms);
     case 'raw': return generateRaw(rng, rooms);
     case 'ws': return generateWsRaw(rng, rooms.length);
+    case 'line': return generateLine(rng, rooms);
+    case 'admin': return generateAdmin(rng, rooms);
   }
 }
 
@@ -121,6 +129,8 @@ class Worker {
       case 'http': return this.http(index, input);
       case 'raw': return this.raw(index, input);
       case 'ws': return this.wsRaw(index, input);
+      case 'line': return this.line(index, input);
+      case 'admin': return this.admin(index, input);
     }
   }
 
@@ -260,6 +270,78 @@ class Worker {
     if (/^HTTP\/1\.[01] 5(?!03)\d\d/.test(a.text)) this.run.fault(`upgrade answer: ${a.text.slice(0, 300)}`, [index]);
   }
 
+  /** One TCP or IPC stream: the hello, the lines after it (at once, or once admitted), a round trip, maybe a half-close. */
+  private async line(index: number, input: LineInput): Promise<void> {
+    const run = this.run;
+    const target: LineTarget = input.ipc && run.ipcPath ? { path: run.ipcPath } : { port: run.tcpPort! };
+    const s = new LineStream(target, (what) => run.fault(what, [index]));
+    run.lines.add(s);
+    try {
+      if (!(await s.opened)) return run.fault(`the line door refused a connection (${'port' in target ? 'TCP' : 'IPC'})`, [index]);
+      const fill = (b: Buffer, cid: string, token: string) => {
+        const t = run.tokens.fillBytes(b);
+        return t.includes('"$CID"') || t.includes('"$TOKEN"') ? Buffer.from(t.toString('latin1').replaceAll('"$CID"', JSON.stringify(cid)).replaceAll('"$TOKEN"', JSON.stringify(token)), 'latin1') : t;
+      };
+      const lines = (cid: string, token: string) => Buffer.concat(input.lines.map((l) => fill(l, cid, token)));
+      const ahead = this.sseInfo ?? { cid: 'c0', token: 'no-token' };
+      const hello = input.hello ? run.tokens.fillBytes(input.hello) : Buffer.alloc(0);
+      await writePieces(s, input.awaitConnect ? hello : Buffer.concat([hello, lines(ahead.cid, ahead.token)]), input.pieces, input.pauseMs);
+      let admitted = !input.awaitConnect;
+      if (input.awaitConnect && input.hello && input.lines.length > 0) {
+        await s.until(() => s.messages.length > 0, 2000);
+        const connect = s.messages[0];
+        if (connect?.type === 'connect') {
+          admitted = true;
+          await writePieces(s, lines(String(connect.cid), String(connect.token)), input.pieces, input.pauseMs);
+        }
+      }
+      if (input.barrier && admitted && !s.closed && !(await s.barrier(`fz-line-${index}`, 5000)) && process.env.FUZZ_DEBUG) {
+        process.stdout.write(`line #${index}: no answer to the barrier (closed ${s.closed}); got: ${s.messages.map((m) => JSON.stringify(m).slice(0, 200)).join(' | ')}\n`);
+      }
+      if (input.halfClose) {
+        s.socket.end();
+        // the server must end its side too (a half-open stream would hold a slot for ever)
+        if (!(await s.until(() => s.ended, 5000)) && !s.closed) run.fault(`a half-closed line stream was not ended by the server within 5 s`, [index]);
+      } else {
+        await sleep(input.waitMs);
+      }
+      const first = s.messages[0];
+      const outcome = first?.type === 'error' ? `error ${String(first.code)}` : String(first?.type ?? 'nothing');
+      run.outcomes.set('line ' + outcome, (run.outcomes.get('line ' + outcome) ?? 0) + 1);
+      if (first && first.type !== 'connect' && first.type !== 'error') run.fault(`the first line from the line door is neither connect nor error: ${JSON.stringify(first).slice(0, 300)}`, [index]);
+      if (first?.type === 'error' && s.messages.length > 1) run.fault(`lines after a refused hello: ${s.messages.slice(0, 3).map((m) => JSON.stringify(m).slice(0, 150)).join(' | ')}`, [index]);
+    } finally {
+      await s.close();
+      run.lines.delete(s);
+    }
+  }
+
+  /** One admin API request, judged also by its credential: a right one is never refused, a wrong one never admitted. */
+  private async admin(index: number, input: AdminInput): Promise<void> {
+    const run = this.run;
+    const fill = (text: string) => run.tokens.fill(run.fillAdmin(text).replaceAll('"$CID"', JSON.stringify(this.sseInfo?.cid ?? 'c0')));
+    const headers = Object.fromEntries(Object.entries(input.headers).map(([k, v]) => [k, fill(v)]));
+    const target = fill(input.path);
+    const body = input.body === undefined ? undefined : typeof input.body === 'string' ? fill(input.body) : input.body;
+    const name = target.split('?')[0];
+    // a drain stops the server: never with a credential that would be admitted (see doors/admin.ts)
+    if (/drain/i.test(safeDecode(name)) && run.holdsAdminCredential([target, ...Object.values(headers), typeof body === 'string' ? body : ''])) {
+      run.clientRefused++;
+      return;
+    }
+    const a = await httpExchange(run.server.port, input.stream ? false : run.agent, input.method, target, headers, body, 10_000, input.stream);
+    if (a.status === -1) { run.clientRefused++; return; }
+    this.judgeHttp(index, a.status, a.text, a.timedOut);
+    run.outcomes.set(`admin ${input.credential} ${a.status}`, (run.outcomes.get(`admin ${input.credential} ${a.status}`) ?? 0) + 1);
+    const gated = input.method !== 'OPTIONS' && /^\/_\/(rooms(\/.*)?|admin\/events|drain|stats|metrics)$/.test(name);
+    if (gated && (input.credential === 'bad' || input.credential === 'none') && a.status >= 200 && a.status < 300) {
+      run.fault(`admin endpoint admitted a request without the right credential: ${input.method} ${name} → ${a.status} ${a.text.slice(0, 200)}`, [index]);
+    }
+    if ((gated || name === '/_/dashboard') && input.credential === 'good' && (a.status === 401 || a.status === 403)) {
+      run.fault(`admin endpoint refused the right credential: ${input.method} ${name} → ${a.status} ${a.text.slice(0, 200)}`, [index]);
+    }
+  }
+
   async close(): Promise<void> {
     await Promise.all([this.gun?.close(), this.native?.close()]);
     this.sse?.close();
@@ -276,9 +358,28 @@ class Run {
   /** owned rooms made by fuzz sockets (/_/new), which other fuzz connections join */
   readonly owned: string[] = [];
   readonly agent: http.Agent;
+  /** line streams of inputs under way */
+  readonly lines = new Set<LineStream>();
+  tcpPort: number | undefined;
+  ipcPath: string | undefined;
+  /** how the line and admin doors' inputs were answered (FUZZ_DEBUG prints it: are the doors behind the checks reached?) */
+  readonly outcomes = new Map<string, number>();
 
-  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number, readonly tokens: TokenMint) {
+  constructor(readonly server: RunningServer, readonly rooms: string[], readonly seed: number, concurrency: number, readonly tokens: TokenMint, readonly adminToken: string) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  }
+
+  /** "$ADMIN" the --admin-token secret, "$ADMIN_WRONG" a near miss of it, "$ADMIN_ALT" a room token with `admin` (room tokens on) or the secret. */
+  fillAdmin(text: string): string {
+    if (!text.includes('$ADMIN')) return text;
+    const wrong = this.adminToken.slice(0, -1) + (this.adminToken.endsWith('0') ? '1' : '0');
+    return text.replaceAll('$ADMIN_WRONG', wrong).replaceAll('$ADMIN_ALT', this.tokens.enabled ? this.tokens.token('admin') : this.adminToken).replaceAll('$ADMIN', this.adminToken);
+  }
+
+  /** Does any of `texts` carry a credential the admin API would admit? */
+  holdsAdminCredential(texts: string[]): boolean {
+    const good = [this.adminToken, ...(this.tokens.enabled ? [this.tokens.token('admin')] : [])];
+    return texts.some((t) => good.some((g) => t.includes(g) || safeDecode(t).includes(g)));
   }
 
   finding(kind: Finding['kind'], message: string, inputs: number[]): void {
@@ -299,13 +400,15 @@ interface Canaries {
   gun: FuzzSocket;
   native: FuzzSocket;
   sse: SseReader;
+  /** a TCP member, when the server has a TCP port (the line door) */
+  tcp: LineStream | undefined;
   heard: string[];
   rooms: string[];
 }
 
-async function placeCanaries(server: RunningServer): Promise<Canaries> {
+async function placeCanaries(server: RunningServer, tcpPort: number | undefined): Promise<Canaries> {
   const tag = randomBytes(8).toString('hex');
-  const rooms = [`/canary-${tag}-gun`, `/canary-${tag}-ws`, `/canary-${tag}-sse`];
+  const rooms = [`/canary-${tag}-gun`, `/canary-${tag}-ws`, `/canary-${tag}-sse`, ...(tcpPort !== undefined ? [`/canary-${tag}-tcp`] : [])];
   const heard: string[] = [];
   const gun = new FuzzSocket(server.ws + rooms[0], false, (w) => heard.push('gun canary: ' + w), `canary-${tag}-g`);
   const native = new FuzzSocket(server.ws + rooms[1], true, (w) => heard.push('native canary: ' + w), `canary-${tag}-n`);
@@ -317,7 +420,32 @@ async function placeCanaries(server: RunningServer): Promise<Canaries> {
   native.ws.on('message', (d: Buffer) => { if (nativeConnected) heard.push('native canary heard: ' + d.toString('utf8').slice(0, 300)); nativeConnected = true; });
   const sse = new SseReader(server.http + rooms[2], (e) => heard.push(`SSE canary heard: ${e.event} ${e.data.slice(0, 300)}`));
   if (!(await sse.connected)) throw new Error('SSE canary could not connect');
-  return { gun, native, sse, heard, rooms };
+  let tcp: LineStream | undefined;
+  if (tcpPort !== undefined) {
+    // Everything after its connect but the heartbeat's pings and the answers to its own probes.
+    let tcpConnected = false;
+    tcp = new LineStream({ port: tcpPort }, (w) => heard.push('TCP canary: ' + w), 2 ** 31 - 1, (m, text) => {
+      if (!tcpConnected) { tcpConnected = m.type === 'connect'; if (!tcpConnected) heard.push('TCP canary refused: ' + text.slice(0, 300)); return; }
+      if (m.type === 'ping' || (m.type === 'presence' && typeof m.ref === 'string' && m.ref.startsWith('canary-probe'))) return;
+      heard.push('TCP canary heard: ' + text.slice(0, 300));
+    });
+    tcp.write(JSON.stringify({ type: 'hello', room: rooms[3] }) + '\n');
+    if (!(await tcp.until(() => tcpConnected, 5000))) throw new Error('TCP canary could not connect');
+  }
+  return { gun, native, sse, tcp, heard, rooms };
+}
+
+/** `data` written in `pieces` about equal chunks, `pauseMs` apart (split inside lines, inside \r\n). */
+async function writePieces(s: LineStream, data: Buffer, pieces: number, pauseMs: number): Promise<void> {
+  const size = Math.ceil(data.length / Math.max(1, pieces));
+  for (let at = 0; at < data.length && !s.closed; at += size) {
+    if (at > 0 && pauseMs > 0) await sleep(pauseMs);
+    s.write(data.subarray(at, at + size));
+  }
+}
+
+function safeDecode(text: string): string {
+  try { return decodeURIComponent(text); } catch { return text; }
 }
 
 async function getJson(server: RunningServer, path: string, timeoutMs: number, headers: Record<string, string> = {}): Promise<Record<string, any> | undefined> {
@@ -328,6 +456,17 @@ async function getJson(server: RunningServer, path: string, timeoutMs: number, h
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The TCP port of the line door, from the server's "listening" log line. */
+function tcpPortOf(server: RunningServer): number {
+  for (const line of server.logs) {
+    try {
+      const rec = JSON.parse(line);
+      if (rec.msg === 'listening' && typeof rec.tcpPort === 'number') return rec.tcpPort;
+    } catch { /* not JSON */ }
+  }
+  throw new Error('the server did not say which TCP port it listens on');
+}
+
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const log = opts.log ?? ((l: string) => process.stdout.write(l + '\n'));
   const doors = opts.doors ?? [...DOORS];
@@ -336,12 +475,23 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const started = Date.now();
   const deadline = opts.minutes !== undefined ? started + opts.minutes * 60_000 : Infinity;
   const rooms = fuzzRooms(opts.seed);
-  const server = await startServer({ args: [...SERVER_ARGS, ...(opts.serverArgs ?? [])] });
+  const extra = opts.serverArgs ?? [];
+  // The admin API is on (the admin door's credential), unless the caller chose the secret.
+  const given = extra.indexOf('--admin-token');
+  const adminToken = given >= 0 ? extra[given + 1] : randomBytes(24).toString('hex');
+  const lineDoor = doors.includes('line');
+  const tmp = lineDoor ? mkdtempSync(path.join(os.tmpdir(), 'ms-fuzz-')) : undefined;
+  const ipcPath = tmp ? path.join(tmp, 'fz.sock') : undefined;
+  const server = await startServer({ args: [...SERVER_ARGS, ...(given >= 0 ? [] : ['--admin-token', adminToken]), ...(ipcPath ? ['--tcp-port', '0', '--ipc', ipcPath] : []), ...extra] });
   let crashed = false;
   server.proc.once('exit', () => { crashed = true; });
-  const canaries = await placeCanaries(server);
-  const tokens = TokenMint.fromServerArgs(opts.serverArgs ?? []);
-  const run = new Run(server, rooms, opts.seed, concurrency, tokens);
+  const tcpPort = lineDoor ? tcpPortOf(server) : undefined;
+  const canaries = await placeCanaries(server, tcpPort);
+  const tokens = TokenMint.fromServerArgs(extra);
+  const run = new Run(server, rooms, opts.seed, concurrency, tokens, adminToken);
+  run.tcpPort = tcpPort;
+  run.ipcPath = ipcPath;
+  const canaryCount = canaries.rooms.length;
   const workers = Array.from({ length: concurrency }, (_, i) => new Worker(i, run));
   const perDoor: Record<string, number> = {};
   const timeByDoor: Record<string, number> = {};
@@ -404,10 +554,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     // End: every fuzz client closes; the server must be back to the canaries alone.
     await Promise.all(workers.map((w) => w.close()));
     for (const s of run.streams) s.close();
+    await Promise.all([...run.lines].map((s) => s.close()));
     run.agent.destroy();
     if (!crashed) {
-      // with room tokens on, /_/stats needs an admin token
-      const admin: Record<string, string> = tokens.enabled ? { authorization: 'Bearer ' + tokens.token('admin') } : {};
+      // /_/stats needs the admin credential (the run's --admin-token, or with room tokens on an admin token)
+      const admin: Record<string, string> = { authorization: 'Bearer ' + (tokens.enabled ? tokens.token('admin') : adminToken) };
       for (const until = Date.now() + 5000; run.outstanding.size > 0 && Date.now() < until;) await sleep(50);
       if (run.outstanding.size > 0) {
         const open = [...run.outstanding];
@@ -415,33 +566,35 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
           open.slice(0, 5).map((o) => `#${o.index} ${describeInput(inputAt(opts.seed, o.index, rooms, doors), 300)}`).join('; '), open.map((o) => o.index));
       }
       let stats = await getJson(server, '/_/stats', 3000, admin);
-      for (const until = Date.now() + 5000; stats && stats.connections !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(100);
+      for (const until = Date.now() + 5000; stats && stats.connections !== canaryCount && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(100);
       if (!stats) run.finding('hang', '/_/stats did not answer at the end', []);
-      else if (stats.connections !== 3) {
+      else if (stats.connections !== canaryCount) {
         const held = Object.entries(stats.rooms as Record<string, { peers: number; members: number }>).filter(([, r]) => r.peers + r.members > 0).map(([n, r]) => `${n} (${r.peers} GUN, ${r.members} native)`);
-        run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (3 canaries); rooms with anyone in them: ${held.join(', ')}`, []);
+        run.finding('leak', `${stats.connections} connections counted after every fuzz client closed (${canaryCount} canaries); rooms with anyone in them: ${held.join(', ')}`, []);
       }
       // rooms: every fuzz room expires (--room-ttl 1)
-      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== 3 && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(200);
-      if (stats && stats.totals.rooms !== 3) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (3 canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
+      for (const until = Date.now() + 6000; stats && stats.totals.rooms !== canaryCount && Date.now() < until; stats = await getJson(server, '/_/stats', 3000, admin)) await sleep(200);
+      if (stats && stats.totals.rooms !== canaryCount) run.finding('leak', `${stats.totals.rooms} rooms left after the room TTL (${canaryCount} canary rooms): ${Object.keys(stats.rooms).slice(0, 10).join(' ')}`, []);
       const rss = stats?.memory?.rss ?? 0;
       if (rss > (opts.maxRssBytes ?? 600 * 1024 * 1024)) run.finding('rss', `server RSS ${Math.round(rss / 1048576)} MB at the end`, []);
       // the canaries are still there and were never told anything
       for (const h of canaries.heard.splice(0)) run.finding('cross-room', h, []);
-      const probes = await Promise.all([canaries.gun.barrier(3000), canaries.native.barrier(3000)]);
-      if (!probes.every(Boolean) || canaries.sse.closed) run.finding('cross-room', `a canary lost its connection (gun ${probes[0]}, native ${probes[1]}, sse open ${!canaries.sse.closed})`, []);
+      const probes = await Promise.all([canaries.gun.barrier(3000), canaries.native.barrier(3000), canaries.tcp?.barrier('canary-probe', 3000) ?? true]);
+      if (!probes.every(Boolean) || canaries.sse.closed) run.finding('cross-room', `a canary lost its connection (gun ${probes[0]}, native ${probes[1]}, tcp ${probes[2]}, sse open ${!canaries.sse.closed})`, []);
       checkLogs([]);
       if (server.proc.exitCode !== null) run.finding('crash', `the server exited at the end:\n${server.logs.slice(-30).join('\n')}`, []);
       return finish(stats?.memory?.rss ?? 0);
     }
     return finish(0);
   } finally {
-    await Promise.all([canaries.gun.close(), canaries.native.close()]);
+    await Promise.all([canaries.gun.close(), canaries.native.close(), canaries.tcp?.close()]);
     canaries.sse.close();
     await server.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 
   function finish(rssBytes: number): FuzzResult {
+    if (process.env.FUZZ_DEBUG) log(`outcomes: ${[...run.outcomes].sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
     if (run.clientRefused) log(`(${run.clientRefused} inputs the HTTP client would not send)`);
     return { seed: opts.seed, inputs: done, perDoor, seconds: (Date.now() - started) / 1000, findings: run.findings, rssBytes };
   }

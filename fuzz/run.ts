@@ -1,4 +1,4 @@
-// npm run fuzz -- [--seed N] [--count N] [--minutes M] [--door gun,native,sse,http,raw,ws] [--only I]
+// npm run fuzz -- [--seed N] [--count N] [--minutes M] [--door gun,native,sse,http,raw,ws,line,admin] [--only I]
 // Sends generated and mutated inputs to every door of a fresh server (see fuzz/fuzzer.ts) and
 // exits 1 with the findings when anything crashed, hung, leaked or crossed rooms.
 import { parseArgs } from 'node:util';

@@ -199,6 +199,51 @@ test('POST /_/rooms/<room>/publish: from "server" to every subscriber (WebSocket
   }
 });
 
+// Found by the fuzzer's admin door (fuzz/doors/admin.ts): a body nested deeper than the doors
+// take overflowed the stack when the publication was framed, a 500 and an error in the log.
+test('POST /_/rooms/<room>/publish with data nested deeper than 1,000 levels: 400 bad_message (as at every door), nothing published', async () => {
+  const room = '/' + uid('deep');
+  const ws = await WsMember.connect(srv.ws, room);
+  try {
+    for (const path of [`/_/rooms${room}/publish`, `/_/rooms/publish?room=${encodeURIComponent(room)}`]) {
+      const deep = await api(srv.http, path, { method: 'POST', body: `{"data":${'['.repeat(20000)}1${']'.repeat(20000)}}` });
+      assert.equal(deep.status, 400, JSON.stringify(deep.body));
+      assert.equal(deep.body.error.code, 'bad_message');
+    }
+    const atLimit = await api(srv.http, `/_/rooms${room}/publish`, { method: 'POST', body: `{"data":${'['.repeat(998)}1${']'.repeat(998)}}` });
+    assert.equal(atLimit.status, 200, JSON.stringify(atLimit.body));
+    await ws.waitFor((m: Msg) => m.type === 'message' && m.from === 'server', 2000, 'the publication within the limit');
+    assert.equal(ws.messages.filter((m: Msg) => m.type === 'message').length, 1, 'only the one within the limit was published');
+    assert.ok(!srv.logs.some((l) => l.includes('Maximum call stack')), 'no stack overflow in the log');
+  } finally {
+    await ws.close();
+  }
+});
+
+// Found by the fuzzer's admin door: /_/stats names every room, yet it looked at room tokens alone —
+// open to anyone with only --admin-token configured, and refusing the --admin-token secret when
+// room tokens were on too. Its documented rule is /_/metrics' (docs/operations.md).
+test('GET /_/stats once a credential is configured: 401 without or with a wrong one, 200 with the --admin-token secret or an admin room token', async () => {
+  const both = await startServer({ args: ['--admin-token', ADMIN_TOKEN], env: { MULTISOCKET_JWT_SECRET: SECRET } });
+  try {
+    const sign = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+    for (const base of [srv.http, both.http]) {
+      const none = await api(base, '/_/stats', { headers: { Authorization: '' } });
+      assert.equal(none.status, 401, `${base}: ${JSON.stringify(none.body)}`);
+      assert.equal(none.body.error.code, 'token_required');
+      const wrong = await api(base, '/_/stats', { headers: { Authorization: 'Bearer not-the-admin-token-at-all' } });
+      assert.equal(wrong.status, 401);
+      const ok = await api(base, '/_/stats');
+      assert.equal(ok.status, 200, `${base}: ${JSON.stringify(ok.body)}`);
+      assert.equal(typeof ok.body.connections, 'number');
+    }
+    assert.equal((await api(both.http, '/_/stats', { headers: { Authorization: `Bearer ${await sign({ rooms: ['/**'] })}` } })).status, 403);
+    assert.equal((await api(both.http, '/_/stats', { headers: { Authorization: `Bearer ${await sign({ perms: ['admin'] })}` } })).status, 200);
+  } finally {
+    await both.stop();
+  }
+});
+
 test('POST /_/rooms/<room>/kick: the member is told `closed` `kicked` (with the reason) and closed with 4003, the others see it leave; a GUN peer by id; unknown 404', async () => {
   const room = '/' + uid('kick');
   const target = await WsMember.connect(srv.ws, room);

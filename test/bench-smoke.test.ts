@@ -1,6 +1,7 @@
 // Smoke test for the benchmark harness (bench/): it starts the real server and a load generator,
 // runs one tiny step and prints its tables, for two GUN-wire scenarios (one of signed puts) and
-// one native one. No speed thresholds: CI machines vary; speed is judged by `npm run bench`.
+// one native one; and the soak (bench/soak/) for 20 s with its accounting. No speed thresholds:
+// CI machines vary; speed is judged by `npm run bench` and growth by `npm run soak`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -72,4 +73,28 @@ test('bench harness runs the cluster smoke step: a private Redis, two nodes, mem
   assert.match(stdout, /^srv CPU split \(node A \/ node B \/ redis\): /m, why);
   assert.match(stdout, /^## \(11\) cluster: /m, why);
   assert.match(stdout, /^## Targets \(issue 11\)/m, why);
+});
+
+test('soak smoke: 20 s of the mixed load (GUN rooms, publish, request/reply, push/pull, SSE, churn, bad inputs, a slow consumer) with every message accounted for', { timeout: 75_000 }, async () => {
+  assert.ok(fs.existsSync(CLI), 'dist/cli.js missing: run `npm run build` (npm test does it first)');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/soak/run.ts'), '--smoke', '--no-save'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => { stdout += d; });
+  child.stderr.on('data', (d: Buffer) => { stderr += d; });
+  const guard = setTimeout(() => child.kill('SIGTERM'), 70_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(guard);
+  const why = `exit ${code}\nstdout:\n${stdout}\nstderr:\n${stderr}`;
+  assert.equal(code, 0, why);
+  assert.match(stdout, /^# Soak: 0\.33 min \(smoke\)/m, why);
+  assert.match(stdout, /^- load 0\.1 of capacity/m, why); // the plan states its rates
+  assert.match(stdout, /^t s\s+RSS MB\s+heap MB\s+lag p99/m, why); // the samples
+  // The accounting held: each check printed as ok (growth and trends are not judged in 20 s).
+  for (const check of ['GUN puts acked ok', 'GUN puts seen by every subscriber', 'GUN late joiners find every acked value',
+    'every publication reached every member \\(publish delivery\\)', 'every request answered', 'every job done exactly once',
+    'churning members admitted and greeted', 'bad inputs get their documented answers']) {
+    assert.match(stdout, new RegExp(`^ok {4}${check}: `, 'm'), why);
+  }
+  assert.match(stdout, /^soak: PASS$/m, why);
 });

@@ -22,7 +22,7 @@ import { connect } from '../src/client/index.ts';
 import { SseMember, WsMember, httpStatus, uid } from './helpers/native.ts';
 import { next } from './helpers/client.ts';
 import { Session, isAck, isOnce } from './helpers/gun-clients.ts';
-import { ROOT, lines } from './helpers/server.ts';
+import { ROOT, lines, listeningPort } from './helpers/server.ts';
 import { CLUSTER_KEY, startEngine, startNode } from './helpers/cluster.ts';
 import { SUBPROTOCOL } from '../src/protocol/subprotocol.ts';
 import { launch } from './helpers/browser.ts';
@@ -500,19 +500,7 @@ async function runExample(t: { after(fn: () => unknown): void }, file: string): 
   });
   const logs: string[] = [];
   t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${file} did not start:\n${logs.join('\n')}`)), 10_000);
-    const onLine = (line: string) => {
-      logs.push(line);
-      try {
-        const rec = JSON.parse(line);
-        if (rec.msg === 'listening' && typeof rec.port === 'number') { clearTimeout(timer); resolve(rec.port); }
-      } catch { /* not JSON */ }
-    };
-    lines(proc.stdout!, onLine);
-    lines(proc.stderr!, onLine);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${file} exited with ${code}:\n${logs.join('\n')}`)); });
-  });
+  const port = await listeningPort(proc, logs, file);
   return { port, proc, logs };
 }
 

@@ -112,6 +112,16 @@ test('TCP and IPC members join a room with a WebSocket member: connect, presence
   const metrics = await (await fetch(s.srv.http + '/_/metrics')).text();
   assert.match(metrics, /multisocket_connections\{protocol="native",transport="ipc"\} 1/);
   assert.match(metrics, /multisocket_connections\{protocol="native",transport="tcp"\} 0/);
+  // a delivery to a line member and the bytes of a line are counted (multisocket_deliveries_total, _bytes_in_total)
+  const counter = async (name: string) => Number(new RegExp(`^${name}\\{protocol="native"\\} (\\d+)`, 'm').exec(await (await fetch(s.srv.http + '/_/metrics')).text())?.[1]);
+  const [deliveries, bytesIn] = [await counter('multisocket_deliveries_total'), await counter('multisocket_bytes_in_total')];
+  w.send({ type: 'publish', data: 'to ipc' });
+  await im.waitFor(isPub('to ipc'));
+  assert.equal(await counter('multisocket_deliveries_total'), deliveries + 1, 'one delivery: the IPC member (the publisher has no echo)');
+  const line = '{"type":"publish","data":"from ipc"}';
+  im.write(line + '\n');
+  await w.waitFor(isPub('from ipc'));
+  assert.ok(await counter('multisocket_bytes_in_total') >= bytesIn + line.length + 1 + 'to ipc'.length, 'the line\'s bytes (and the WebSocket frame\'s) counted in');
 });
 
 test('hello refusals: one error line with the door\'s code, then the end', async (t) => {

@@ -10,7 +10,7 @@ import { adminGuard, checkAdmin } from '../server/admin-access.js';
 import { sendError } from '../server/http-util.js';
 import { redactToken } from '../server/request-token.js';
 import { VERSION } from '../version.js';
-import type { NodeTotals } from './node-totals.js';
+import { CONNECTION_KINDS, type ConnectionTotals, type NodeTotals } from './node-totals.js';
 import type { RoomSummary } from './room-view.js';
 import { RATE_INTERVAL_MS } from './room-rates.js';
 import type { Gathered } from './cluster-calls.js';
@@ -156,11 +156,11 @@ export class AdminEvents {
     if (page) this.topRooms = { at: now, rooms: page.rooms, total: page.total };
     const nodes = g.answers.map((a) => a.result).sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     const totals: Tick['totals'] = {
-      connections: { gunWebsocket: 0, nativeWebsocket: 0, nativeSse: 0, total: 0 },
+      connections: Object.fromEntries(CONNECTION_KINDS.map((k) => [k, 0])) as ConnectionTotals,
       rooms: 0, members: 0, gunPeers: 0, messagesInPerSec: 0, messagesOutPerSec: 0, deliveriesPerSec: 0, loopLagMs: 0, rssBytes: 0,
     };
     for (const n of nodes) {
-      for (const k of ['gunWebsocket', 'nativeWebsocket', 'nativeSse', 'total'] as const) totals.connections[k] += n.connections[k];
+      for (const k of CONNECTION_KINDS) totals.connections[k] += n.connections[k] ?? 0;
       totals.members += n.members;
       totals.gunPeers += n.gunPeers;
       totals.messagesInPerSec += n.messagesInPerSec;

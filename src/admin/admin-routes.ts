@@ -10,6 +10,7 @@ import { answerPreflight, readBody, sendError, sendJson } from '../server/http-u
 import { roomFromUrl } from '../rooms/room-path.js';
 import { redactToken } from '../server/request-token.js';
 import type { Json } from '../channels/messages.js';
+import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import { AdminError, DEFAULT_ROOMS_LIMIT, MAX_ROOMS_LIMIT, ROOM_SORTS, type RoomSort } from './admin-api.js';
 
 export const ROOMS_PREFIX = '/_/rooms';
@@ -135,5 +136,7 @@ async function jsonBody(server: MultisocketServer, req: http.IncomingMessage, re
     return undefined;
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) { sendError(res, 'bad_request', 'the body must be a JSON object', cors); return undefined; }
+  // as at every door: deeper data would overflow the stack when it is framed for the members (a 500)
+  if (nestsTooDeep(body, text.length)) { sendError(res, 'bad_message', TOO_DEEP, cors); return undefined; }
   return body as Record<string, unknown>;
 }

@@ -6,10 +6,14 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { MultisocketServer } from '../server/server.js';
 
+export const CONNECTION_KINDS = ['gunWebsocket', 'nativeWebsocket', 'nativeSse', 'nativeTcp', 'nativeIpc', 'nativeInproc', 'total'] as const;
+export type ConnectionTotals = Record<typeof CONNECTION_KINDS[number], number>;
+
 export interface NodeTotals {
   node: string;
   startedAt: number;
-  connections: { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; total: number };
+  /** as server.connectionCounts(), plus the total */
+  connections: ConnectionTotals;
   rooms: number;
   /** native members and GUN peers in this node's rooms */
   members: number;
@@ -50,7 +54,7 @@ export class NodeTotalsMeter {
     const totals: NodeTotals = {
       node: this.server.config.nodeId,
       startedAt: this.server.startedAt,
-      connections: { ...c, total: c.gunWebsocket + c.nativeWebsocket + c.nativeSse },
+      connections: { ...c, total: c.gunWebsocket + c.nativeWebsocket + c.nativeSse + c.nativeTcp + c.nativeIpc + c.nativeInproc },
       rooms: this.server.rooms.size,
       members: 0,
       gunPeers: 0,

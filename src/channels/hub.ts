@@ -798,7 +798,7 @@ export class ChannelHub implements WorkQueueHost, RoomJobsHost {
         : { type: 'message', kind: 'publish', from, topic, data, seq },
       seq,
     );
-    this.history.add({ seq, at: Date.now(), frame, from, topic, echo });
+    this.history.add(frame, topic);
     for (const m of this.members.values()) {
       if (m.cid === from && !echo) continue;
       if (!(m.perms & Perm.SUBSCRIBE)) continue;

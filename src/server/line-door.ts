@@ -134,6 +134,7 @@ function openMember(ctx: LineDoorContext, conn: LineConnection, room: Room, prin
   });
   conn.onLines({
     line: (text) => {
+      conn.traffic.bytesIn += Buffer.byteLength(text) + 1;
       const value = parseNativeText(room, member, text, 'line');
       if (value === undefined) return;
       const type = typeof value === 'object' && value !== null ? (value as { type?: unknown }).type : undefined;

@@ -5,8 +5,7 @@ import { answerPreflight, sendError, sendJson } from './http-util.js';
 import { handleGunHttp } from './gun-http.js';
 import type { MultisocketServer } from './server.js';
 import { OriginPolicy } from './origin-policy.js';
-import { redactToken, requestToken } from './request-token.js';
-import { isRefusal } from '../access/principal.js';
+import { redactToken } from './request-token.js';
 import { handleDoor } from './door.js';
 import { serveClientBundle } from './client-bundle.js';
 import { adminGuard, checkAdmin } from './admin-access.js';
@@ -64,13 +63,10 @@ function endpoint(server: MultisocketServer, req: http.IncomingMessage, res: htt
     case '/_/nodes':
       return sendNodes(server, res, cors);
     case '/_/stats':
-      // It names every room: with tokens on, only an admin token may see it.
-      if (!server.access.enabled) return sendJson(res, 200, stats(server), cors);
-      server.access.admin(requestToken(req)).then((p) => {
-        if (isRefusal(p)) return sendError(res, p.code, p.message, cors);
-        sendJson(res, 200, stats(server), cors);
-      }).catch((err: unknown) => failed(server, res, cors, err));
-      return;
+      // It names every room: once a credential is configured (room tokens or --admin-token), only
+      // the admin credential may see it. It used to look at room tokens alone, so with just
+      // --admin-token it was open to anyone, and with both the --admin-token secret was refused.
+      return adminOrOpen(server, req, res, cors, async () => sendJson(res, 200, stats(server), cors));
     case '/_/metrics':
       return metricsEndpoint(server, req, res, cors);
     case '/_/door':
@@ -111,10 +107,14 @@ function drainEndpoint(server: MultisocketServer, req: http.IncomingMessage, res
  * `admin`) may read it.
  */
 function metricsEndpoint(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, cors: Record<string, string>): void {
-  const send = () => server.metrics.text().then((text) => {
+  adminOrOpen(server, req, res, cors, () => server.metrics.text().then((text) => {
     res.writeHead(200, { ...cors, 'Content-Type': server.metrics.contentType, 'Cache-Control': 'no-store' });
     res.end(req.method === 'HEAD' ? undefined : text);
-  });
+  }));
+}
+
+/** The rule of /_/stats and /_/metrics: `send` for anyone while no credential is configured, else only for the admin credential (checkAdmin). */
+function adminOrOpen(server: MultisocketServer, req: http.IncomingMessage, res: http.ServerResponse, cors: Record<string, string>, send: () => Promise<void>): void {
   if (!server.access.enabled && server.config.adminToken === undefined) {
     send().catch((err: unknown) => failed(server, res, cors, err));
     return;

@@ -129,7 +129,7 @@ export class LineConnection extends BatchedConnection implements Connection {
   }
 
   send(frame: OutFrame, direct = false): void {
-    if (!this.closing) this.enqueue(frame.line, direct);
+    if (!this.closing) this.enqueueMessage(frame, frame.line, direct);
   }
 
   /** A client's `{"type":"ping"}` is answered at once. */

@@ -1,7 +1,8 @@
 // One outgoing message, serialized once. Each transport frames it at most once, lazily, and the
 // same bytes are written to every recipient (the fan-out hot path never re-encodes). A frame made
 // from an object (the hub's) keeps it: in-process members take the object and nothing is parsed.
-import { frameText } from './ws-frame.js';
+// A frame made from stored WebSocket bytes (a history replay) decodes its text only if asked.
+import { frameText, payloadStart } from './ws-frame.js';
 
 export class OutFrame {
   private wsBytes: Buffer | undefined;
@@ -33,6 +34,17 @@ export class OutFrame {
   }
 
   /**
+   * A message kept as its WebSocket frame (the room's history keeps bytes, not strings): a
+   * WebSocket member gets these bytes as they are; the text is decoded only if another transport asks.
+   */
+  static fromWs(ws: Buffer, event?: string, id?: number): OutFrame {
+    const frame = new OutFrame('', event, id);
+    frame.json = undefined;
+    frame.wsBytes = ws;
+    return frame;
+  }
+
+  /**
    * The message as an object for in-process members: the one it was made from, else its text
    * parsed once (a cluster's publication arrives as text) and shared by every such member.
    */
@@ -42,7 +54,7 @@ export class OutFrame {
 
   /** The message's JSON text. */
   get text(): string {
-    return (this.json ??= JSON.stringify(this.obj));
+    return (this.json ??= this.obj !== undefined ? JSON.stringify(this.obj) : this.wsBytes!.toString('utf8', payloadStart(this.wsBytes!)));
   }
 
   /** The message as a WebSocket text frame. */

@@ -45,19 +45,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   let exited = false;
   live.add(proc);
   proc.on('exit', () => { exited = true; live.delete(proc); });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start:\n' + logs.join('\n'))), opts.timeoutMs ?? 10_000);
-    const onLine = (line: string) => {
-      logs.push(line);
-      try {
-        const rec = JSON.parse(line);
-        if (rec.msg === 'listening' && typeof rec.port === 'number') { clearTimeout(timer); resolve(rec.port); }
-      } catch { /* not JSON */ }
-    };
-    lines(proc.stdout!, onLine);
-    lines(proc.stderr!, onLine);
-    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n` + logs.join('\n'))); });
-  });
+  const port = await listeningPort(proc, logs, 'server', opts.timeoutMs);
   return {
     port, host: '127.0.0.1', http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}`, proc, logs,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
@@ -69,6 +57,26 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       return code as number | null;
     },
   };
+}
+
+/**
+ * The port of the first JSON log line `{"msg":"listening","port":n}` of `proc` (stdout or stderr);
+ * every line goes into `logs`. Rejects, with the lines so far, when `proc` exits first or after `timeoutMs`.
+ */
+export function listeningPort(proc: ChildProcess, logs: string[], what: string, timeoutMs = 10_000): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start:\n` + logs.join('\n'))), timeoutMs);
+    const onLine = (line: string) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line);
+        if (rec.msg === 'listening' && typeof rec.port === 'number') { clearTimeout(timer); resolve(rec.port); }
+      } catch { /* not JSON */ }
+    };
+    lines(proc.stdout!, onLine);
+    lines(proc.stderr!, onLine);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${what} exited with ${code}:\n` + logs.join('\n'))); });
+  });
 }
 
 export function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {

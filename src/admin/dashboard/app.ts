@@ -9,7 +9,7 @@ import { drawChart, type Series } from './chart.js';
 /** '' at the server's root; '/rt' when it is mounted under a prefix (docs/embedding.md): the page is <base>/_/dashboard. */
 const BASE = location.pathname.replace(/\/_\/dashboard\/?$/, '');
 
-interface Connections { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; total: number }
+interface Connections { gunWebsocket: number; nativeWebsocket: number; nativeSse: number; nativeTcp?: number; nativeIpc?: number; nativeInproc?: number; total: number }
 interface NodeTotals {
   node: string; startedAt: number; connections: Connections; rooms: number; members: number; gunPeers: number;
   messagesInPerSec: number; messagesOutPerSec: number; deliveriesPerSec: number;
@@ -138,7 +138,7 @@ function renderTiles(): void {
   const lagTone = t.loopLagMs >= 100 ? 'bad' : t.loopLagMs >= 20 ? 'warn' : '';
   const nodes = state.tick!.nodes.length;
   const tiles = [
-    tile('connections', 'Connections', count(c.total), `native ws ${count(c.nativeWebsocket)} · sse ${count(c.nativeSse)} · GUN ${count(c.gunWebsocket)}`),
+    tile('connections', 'Connections', count(c.total), connectionsCaption(c)),
     tile('rooms', 'Rooms', count(t.rooms), `${count(t.members)} members · ${count(t.gunPeers)} GUN peers`),
     tile('messages-in', 'Messages in', rate(t.messagesInPerSec), 'from clients, per second'),
     tile('deliveries', 'Deliveries', rate(t.deliveriesPerSec), t.messagesOutPerSec === t.deliveriesPerSec ? 'to recipients, per second' : `to recipients · messages out ${rate(t.messagesOutPerSec)}`),
@@ -373,3 +373,13 @@ function normalize(q: string): string {
 }
 
 start();
+
+/** The connections tile's caption: every kind that has any (WebSocket, SSE and GUN always). */
+function connectionsCaption(c: Connections): string {
+  const parts = [`native ws ${count(c.nativeWebsocket)}`, `sse ${count(c.nativeSse)}`];
+  if (c.nativeTcp) parts.push(`tcp ${count(c.nativeTcp)}`);
+  if (c.nativeIpc) parts.push(`ipc ${count(c.nativeIpc)}`);
+  if (c.nativeInproc) parts.push(`in-process ${count(c.nativeInproc)}`);
+  parts.push(`GUN ${count(c.gunWebsocket)}`);
+  return parts.join(' · ');
+}
