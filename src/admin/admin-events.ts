@@ -36,18 +36,8 @@ export interface HistoryPoint {
 
 export interface Tick {
   t: number;
-  totals: {
-    connections: NodeTotals['connections'];
-    rooms: number;
-    members: number;
-    gunPeers: number;
-    messagesInPerSec: number;
-    messagesOutPerSec: number;
-    deliveriesPerSec: number;
-    /** the worst node's p99 */
-    loopLagMs: number;
-    rssBytes: number;
-  };
+  /** The nodes' totals summed; `loopLagMs`: the worst node's p99. */
+  totals: Omit<NodeTotals, 'node' | 'startedAt' | 'loopLagMs' | 'heapUsedBytes'> & { loopLagMs: number };
   nodes: NodeTotals[];
   missing: Gathered<unknown>['missing'];
   topRooms: RoomSummary[];
