@@ -8,10 +8,18 @@ import { Traffic } from '../metrics/tally.js';
 
 const UNCOUNTED = new Traffic();
 
+/** Slots a connection's queue may keep between flushes; a queue that grew past this is let go. */
+const KEEP_SLOTS = 64;
+
 export abstract class BatchedConnection implements Flushable {
+  // The frames queued this turn are pending[0..count). The array is reused from flush to flush:
+  // a fresh one per flush lived until the connection's next message (in 1,000 small rooms ~140 ms,
+  // longer than a scavenge) and so was promoted and marked, which made many small rooms GC-bound.
   private pending: Buffer[] = [];
+  private count = 0;
   private pendingBytes = 0;
   private directTurn = 0; // loopTurn() of the last frame written at once
+  private wroteDirect = false; // a frame was written at once since the last flush
   /**
    * Where this connection's traffic is counted (the server's per-protocol Traffic, set when the
    * protocol is known); a connection nobody counts writes to a throwaway one.
@@ -24,8 +32,14 @@ export abstract class BatchedConnection implements Flushable {
 
   /** Bytes earlier writes left with the transport (not yet taken by the kernel). */
   protected abstract get unsent(): number;
-  /** False once the connection is closing or gone. */
+  /** False once the connection is closing or gone. Read once per flush and per direct write. */
   protected abstract get writable(): boolean;
+  /**
+   * False once this side closed: what enqueue checks per frame. Kept apart from `writable`, which
+   * reads the transport's state: a fan-out to 10 sockets in 1,000 rooms touched every socket twice
+   * per message (queue, then write), and each touch of a cold socket is a cache miss.
+   */
+  protected abstract get accepting(): boolean;
   protected abstract writeOut(data: Buffer): void;
   abstract close(code: number, reason: string): void;
 
@@ -39,33 +53,23 @@ export abstract class BatchedConnection implements Flushable {
    *   of the turn. Fan-out frames always wait, so a turn's broadcasts share one write per socket.
    */
   protected enqueue(bytes: Buffer, direct = false): boolean {
-    if (!this.writable) return false;
-    if (direct && this.pending.length === 0 && this.unsent === 0) {
+    if (!this.accepting) return false;
+    if (direct && this.count === 0 && this.writable && this.unsent === 0) {
       // Only the first of a turn: the others (300 acks to one busy peer) wait for the flush, so
       // that is two writes, not 300. A new turn may write at once again, even while a coalesced
       // flush (--coalesce-ms) is still ahead.
       const turn = loopTurn();
       if (turn !== this.directTurn) {
         this.directTurn = turn;
+        this.wroteDirect = true;
         this.traffic.bytesOut += bytes.length;
         this.writeOut(bytes);
         return true;
       }
     }
-    if (this.pending.length === 0) {
-      // What the kernel has not taken since earlier turns is the measure of a reader that does not
-      // keep up; this turn's own writes do not count, so one big message never closes a fast reader.
-      // Checked at the first frame of a batch: until the batch is flushed nothing is written to
-      // this socket, so what is unsent can only shrink (a fan-out to 100 peers was 100 reads of
-      // the stream's state per message).
-      if (this.unsent > this.maxQueuedBytes) {
-        this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
-        return false;
-      }
-      // The first frame of a batch registers the connection for the next flush.
-      this.scheduler.mark(this);
-    }
-    this.pending.push(bytes);
+    // The first frame of a batch registers the connection for the next flush.
+    if (this.count === 0) this.scheduler.mark(this);
+    this.pending[this.count++] = bytes;
     this.pendingBytes += bytes.length;
     return true;
   }
@@ -82,17 +86,38 @@ export abstract class BatchedConnection implements Flushable {
   }
 
   flush(): void {
-    const pending = this.pending;
-    if (pending.length === 0) return;
+    this.writePending(true);
+  }
+
+  /**
+   * Write the queued frames. `checkReader`: close a reader that did not keep up instead (the
+   * scheduler's flush); a close writes what is queued before its close frame without it.
+   */
+  protected writePending(checkReader: boolean): void {
+    const n = this.count;
+    if (n === 0) return;
+    if (!this.writable) return this.dropPending();
+    // What the kernel has not taken since earlier flushes is the measure of a reader that does not
+    // keep up. Nothing of this batch is written yet, and a frame written at once since the last
+    // flush does not count (it may be this turn's own big reply), so one big message never closes
+    // a fast reader.
+    const direct = this.wroteDirect;
+    this.wroteDirect = false;
+    if (checkReader && !direct && this.unsent > this.maxQueuedBytes) {
+      this.dropPending();
+      return this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    }
+    const data = n === 1 ? this.pending[0] : this.scheduler.join(this.pending, n);
     this.dropPending();
-    if (!this.writable) return;
-    const data = this.scheduler.join(pending);
     this.traffic.bytesOut += data.length;
     this.writeOut(data);
   }
 
   protected dropPending(): void {
-    this.pending = [];
+    const pending = this.pending;
+    if (pending.length > KEEP_SLOTS) this.pending = [];
+    else for (let i = 0; i < this.count; i++) pending[i] = undefined as unknown as Buffer; // the frames may go
+    this.count = 0;
     this.pendingBytes = 0;
   }
 }

@@ -6,12 +6,18 @@
 // connections usually queue the very same frames: `join` builds the write buffer once and hands
 // the same bytes to each of them, instead of copying the frames again for every connection.
 
+/** Slots of the dirty list kept from turn to turn; a list that grew past this is let go. */
+const KEEP_SLOTS = 65_536;
+
 export interface Flushable {
   flush(): void;
 }
 
 export class FlushScheduler {
+  // Connections to flush are dirty[0..count); the array is reused turn after turn (a new one
+  // each turn was garbage the size of the busiest turn).
   private dirty: Flushable[] = [];
+  private count = 0;
   private scheduled = false;
   private lastFrames: Buffer[] = [];
   private lastJoined: Buffer | undefined;
@@ -30,15 +36,23 @@ export class FlushScheduler {
     this.scheduled = false;
     if (this.coalesceMs > 0) this.lastRun = performance.now();
     const batch = this.dirty;
+    // A flush may mark connections again (a slow consumer's close frame): they go to a new list,
+    // flushed by the next run.
+    const n = this.count;
     this.dirty = [];
-    for (let i = 0; i < batch.length; i++) batch[i].flush();
+    this.count = 0;
+    for (let i = 0; i < n; i++) batch[i].flush();
     this.lastFrames = [];
     this.lastJoined = undefined;
+    if (n <= KEEP_SLOTS && this.count === 0) {
+      for (let i = 0; i < n; i++) batch[i] = undefined as unknown as Flushable;
+      this.dirty = batch;
+    }
   };
 
   /** Call when a connection queues the first frame of a batch (it is flushed once per call). */
   mark(conn: Flushable): void {
-    this.dirty.push(conn);
+    this.dirty[this.count++] = conn;
     if (this.scheduled) return;
     this.scheduled = true;
     const wait = this.coalesceMs > 0 ? this.lastRun + this.coalesceMs - performance.now() : 0;
@@ -46,16 +60,19 @@ export class FlushScheduler {
     else setImmediate(this.run);
   }
 
-  /** The frames as one buffer; the same buffer as last time when the frames are the same. */
-  join(frames: Buffer[]): Buffer {
-    if (frames.length === 1) return frames[0];
+  /**
+   * frames[0..n) as one buffer; the same buffer as last time when the frames are the same. The
+   * caller reuses its array, so the frames compared against are a copy.
+   */
+  join(frames: Buffer[], n = frames.length): Buffer {
+    if (n === 1) return frames[0];
     const last = this.lastFrames;
-    if (last.length === frames.length && this.lastJoined) {
+    if (last.length === n && this.lastJoined) {
       let same = true;
-      for (let i = 0; i < frames.length; i++) if (frames[i] !== last[i]) { same = false; break; }
+      for (let i = 0; i < n; i++) if (frames[i] !== last[i]) { same = false; break; }
       if (same) return this.lastJoined;
     }
-    this.lastFrames = frames;
-    return (this.lastJoined = Buffer.concat(frames));
+    this.lastFrames = frames.slice(0, n);
+    return (this.lastJoined = Buffer.concat(this.lastFrames));
   }
 }

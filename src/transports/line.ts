@@ -80,6 +80,7 @@ export class LineConnection extends BatchedConnection implements Connection {
   get isOpen(): boolean { return !this.closing && !this.socket.destroyed; }
   protected get unsent(): number { return this.socket.writableLength; }
   protected get writable(): boolean { return !this.closing && !this.socket.destroyed; }
+  protected get accepting(): boolean { return !this.closing; }
   protected writeOut(data: Buffer): void { this.socket.write(data); }
 
   /** Where lines go from now on (the door's hello handler first, then the member's). */
@@ -152,7 +153,7 @@ export class LineConnection extends BatchedConnection implements Connection {
   /** Write what is queued, then the close line, then end the stream (destroyed after 1 s at most). */
   close(code: number, reason: string): void {
     if (this.closing) return;
-    this.flush();
+    this.writePending(false);
     this.closing = true;
     this.closeCode = code;
     this.dropPending();

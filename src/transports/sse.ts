@@ -50,6 +50,7 @@ export class SseConnection extends BatchedConnection implements Connection {
   get isOpen(): boolean { return !this.closed; }
   protected get unsent(): number { return this.res.writableLength; }
   protected get writable(): boolean { return !this.closed; }
+  protected get accepting(): boolean { return !this.closed; }
   protected writeOut(data: Buffer): void { this.res.write(data); }
 
   /** Run `fn` once the stream is gone; at once when it already is. */
@@ -79,7 +80,7 @@ export class SseConnection extends BatchedConnection implements Connection {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closedWith ??= { code, reason };
-    this.flush();
+    this.writePending(false);
     this.res.end();
     this.gone();
     // a reader that is not reading would otherwise hold the socket until the kernel gives up

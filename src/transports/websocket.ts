@@ -77,7 +77,11 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   }
 
   protected get unsent(): number { return this.socket.writableLength; }
-  protected get writable(): boolean { return !this.closing && !this.socket.destroyed; }
+  // ws's readyState (one field of an object the fan-out touches anyway) rather than the socket's
+  // `destroyed` (a getter over both stream states, per delivery): ws leaves OPEN on a close frame,
+  // on the socket's end or error and before it destroys the socket, so no write follows an end.
+  protected get writable(): boolean { return !this.closing && this.ws.readyState === 1; }
+  protected get accepting(): boolean { return !this.closing; }
   protected writeOut(data: Buffer): void { this.socket.write(data); }
 
   /**
@@ -165,7 +169,7 @@ export class WebSocketConnection extends BatchedConnection implements Connection
   close(code: number, reason: string): void {
     if (this.closing) return;
     this.closedWith ??= { code, reason };
-    this.flush();
+    this.writePending(false);
     this.closing = true;
     this.dropHeld();
     this.dropPending();
