@@ -12,10 +12,12 @@ const UNCOUNTED = new Traffic();
 const KEEP_SLOTS = 64;
 
 export abstract class BatchedConnection implements Flushable {
-  // The frames queued this turn are pending[0..count). The array is reused from flush to flush:
+  // The frames queued this turn: `first`, then more[0..count-1). Most flushes in many small rooms
+  // carry one frame, which then touches no array at all. The array is reused from flush to flush:
   // a fresh one per flush lived until the connection's next message (in 1,000 small rooms ~140 ms,
   // longer than a scavenge) and so was promoted and marked, which made many small rooms GC-bound.
-  private pending: Buffer[] = [];
+  private first: Buffer | undefined = undefined;
+  private more: Buffer[] | undefined = undefined;
   private count = 0;
   private pendingBytes = 0;
   private directTurn = 0; // loopTurn() of the last frame written at once
@@ -68,8 +70,13 @@ export abstract class BatchedConnection implements Flushable {
       }
     }
     // The first frame of a batch registers the connection for the next flush.
-    if (this.count === 0) this.scheduler.mark(this);
-    this.pending[this.count++] = bytes;
+    if (this.count === 0) {
+      this.scheduler.mark(this);
+      this.first = bytes;
+    } else {
+      (this.more ??= [])[this.count - 1] = bytes;
+    }
+    this.count++;
     this.pendingBytes += bytes.length;
     return true;
   }
@@ -107,16 +114,19 @@ export abstract class BatchedConnection implements Flushable {
       this.dropPending();
       return this.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     }
-    const data = n === 1 ? this.pending[0] : this.scheduler.join(this.pending, n);
+    const data = n === 1 ? this.first! : this.scheduler.join(this.first!, this.more!, n);
     this.dropPending();
     this.traffic.bytesOut += data.length;
     this.writeOut(data);
   }
 
   protected dropPending(): void {
-    const pending = this.pending;
-    if (pending.length > KEEP_SLOTS) this.pending = [];
-    else for (let i = 0; i < this.count; i++) pending[i] = undefined as unknown as Buffer; // the frames may go
+    this.first = undefined;
+    const more = this.more;
+    if (more !== undefined) {
+      if (more.length > KEEP_SLOTS) this.more = undefined;
+      else for (let i = 0; i < this.count - 1; i++) more[i] = undefined as unknown as Buffer; // the frames may go
+    }
     this.count = 0;
     this.pendingBytes = 0;
   }

@@ -61,18 +61,19 @@ export class FlushScheduler {
   }
 
   /**
-   * frames[0..n) as one buffer; the same buffer as last time when the frames are the same. The
-   * caller reuses its array, so the frames compared against are a copy.
+   * `first` and more[0..n-1) as one buffer; the same buffer as last time when the frames are the
+   * same. The caller reuses its array, so the frames compared against are a copy.
    */
-  join(frames: Buffer[], n = frames.length): Buffer {
-    if (n === 1) return frames[0];
+  join(first: Buffer, more: Buffer[], n: number): Buffer {
     const last = this.lastFrames;
-    if (last.length === n && this.lastJoined) {
+    if (last.length === n && this.lastJoined && last[0] === first) {
       let same = true;
-      for (let i = 0; i < n; i++) if (frames[i] !== last[i]) { same = false; break; }
+      for (let i = 1; i < n; i++) if (more[i - 1] !== last[i]) { same = false; break; }
       if (same) return this.lastJoined;
     }
-    this.lastFrames = frames.slice(0, n);
-    return (this.lastJoined = Buffer.concat(this.lastFrames));
+    const frames = [first];
+    for (let i = 0; i < n - 1; i++) frames.push(more[i]);
+    this.lastFrames = frames;
+    return (this.lastJoined = Buffer.concat(frames));
   }
 }
