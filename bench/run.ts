@@ -389,7 +389,7 @@ async function gunSea(): Promise<ScenarioResult> {
 /** Per shape: rooms x peers, the rates, and what GUN's relay is asked to do. */
 const GUN_APPS = {
   'gun-chat': { shape: 'chat', rooms: 1000, peers: 5, smokeRooms: 10, rates: [25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000] },
-  'gun-souls': { shape: 'souls', rooms: 1, peers: 100, smokeRooms: 1, rates: [25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 32_000] },
+  'gun-souls': { shape: 'souls', rooms: 1, peers: 100, smokeRooms: 1, rates: [25, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16_000, 20_000, 24_000, 32_000] },
 } as const;
 
 async function gunApps(scn: 'gun-chat' | 'gun-souls'): Promise<ScenarioResult> {
@@ -423,7 +423,7 @@ async function nativeFanout(scn: 'native-ws' | 'native-sse' | 'native-tcp' | 'na
   const rooms = many ? (mode === 'smoke' ? 10 : 1000) : 1;
   const perRoom = many ? 10 : opt.subs ? Number(opt.subs) : mode === 'smoke' ? 20 : 1000;
   const defaults: TargetName[] = scn === 'native-sse' || scn === 'native-tcp' || scn === 'native-mixed' ? ['ours'] : mode === 'smoke' ? ['ours'] : many ? ['ours', 'ws-coalesced', 'socketio'] : ['ours', 'ws-coalesced', 'ws-naive', 'socketio'];
-  const rates = rateOverride ?? (many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 10_000, 14_000, 20_000, 40_000]) : fanRates());
+  const rates = rateOverride ?? (many ? (mode === "smoke" ? [500] : [2500, 5000, 7000, 8500, 10_000, 12_000, 14_000, 20_000, 40_000]) : fanRates());
   const results: RampResult[] = [];
   // TCP members: the server also listens on a TCP port for line streams (docs/protocol.md "TCP and IPC").
   const tcpPort = scn === 'native-tcp' || scn === 'native-mixed' ? await freePort() : 0;
@@ -846,6 +846,8 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
     const a = r2(o, w), b = r2(o, g);
     out.push({ n: '1', target: '>= 70% of bare-ws ceiling, >= 5x GUN', measured: `ours ${o === null ? 'n/a' : int(o)}${lb('gun-fanout', 'ours')}/s = ${f(a)} of ws-coalesced ${w === null ? 'n/a' : int(w)}${lb('gun-fanout', 'ws-coalesced')}, ${f(b)} GUN ${g === null ? 'n/a' : int(g)}; per server CPU-s ${f(r2(eff('gun-fanout', 'ours'), eff('gun-fanout', 'ws-coalesced')))} of ws, ${f(r2(eff('gun-fanout', 'ours'), eff('gun-fanout', 'gun')))} of GUN`, holds: a === null || b === null ? null : a >= 0.7 && b >= 5 });
     const ack = ramps('gun-fanout').find((r) => r.target === 'ours')?.ackStep?.ack.latency?.p99 ?? null;
+    // Issue 14 §2: scenario 1 against the bare forwarder (ws-coalesced, the same C receivers).
+    out.push({ n: '14.2', target: 'gun-fanout: >= 50% of the bare forwarder', measured: `ours ${o === null ? 'n/a' : int(o)}${lb('gun-fanout', 'ours')}/s = ${f(a)} of ${w === null ? 'n/a' : int(w)}${lb('gun-fanout', 'ws-coalesced')}; per server CPU-s ${f(r2(eff('gun-fanout', 'ours'), eff('gun-fanout', 'ws-coalesced')))}`, holds: a === null ? null : a >= 0.5 });
     out.push({ n: '2', target: 'put->ack p99 < 5 ms at 1,000 puts/s', measured: `${ms(ack)} ms`, holds: ack === null ? null : ack < 5 });
   }
   if (res.has('gun-load')) {
@@ -868,6 +870,13 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
   if (res.has('many-rooms')) {
     const s = cap('many-rooms', 'ours'), a = r2(s, n4);
     out.push({ n: '6', target: 'many rooms >= 50% of scenario 4', measured: `${s === null ? 'n/a' : int(s)}${lb('many-rooms', 'ours')}/s = ${f(a)} of ${n4 === null ? 'n/a (run native-ws too)' : int(n4)}`, holds: a === null ? null : a >= 0.5 });
+    // Issue 14 §1: at least the bare coalescing ws server, with RSS bounded: ours' largest RSS over
+    // the ramp at most twice the bare server's (before the history left the heap it grew without bound).
+    const w = cap('many-rooms', 'ws-coalesced'), b = r2(s, w);
+    const maxRss = (t: string) => { const st = ramps('many-rooms').find((r) => r.target === t)?.steps ?? []; return st.length ? Math.max(...st.map((x) => x.serverRssMB ?? 0)) : null; };
+    const ro = maxRss('ours'), rw = maxRss('ws-coalesced');
+    out.push({ n: '14.1', target: 'many rooms >= 1.0x bare ws, RSS bounded', measured: `ours ${s === null ? 'n/a' : int(s)}${lb('many-rooms', 'ours')}/s = ${f(b)} of ws-coalesced ${w === null ? 'n/a' : int(w)}${lb('many-rooms', 'ws-coalesced')}; per server CPU-s ${f(r2(eff('many-rooms', 'ours'), eff('many-rooms', 'ws-coalesced')))}; RSS max ${ro === null ? 'n/a' : Math.round(ro)} MB vs ${rw === null ? 'n/a' : Math.round(rw)} MB`,
+      holds: b === null || ro === null || rw === null ? null : b >= 1 && ro <= 2 * rw });
   }
   for (const scn of ['gun-chat', 'gun-souls'] as const) {
     if (!res.has(scn)) continue;
@@ -875,9 +884,13 @@ function targetChecks(res: Map<Scenario, ScenarioResult>): TargetCheck[] {
     // GUN's relay failing even its first step: its capacity is below that step's deliveries/s.
     const gRamp = ramps(scn).find((r) => r.target === 'gun');
     const gBound = g === null && gRamp && gRamp.steps.length && !gRamp.error ? gRamp.steps[0].rate * gRamp.steps[0].subs : null;
-    const a = r2(o, g ?? gBound);
-    out.push({ n: '14.2', target: `${scn}: >= 5x GUN's relay`, measured: `ours ${o === null ? 'n/a' : int(o)}${lb(scn, 'ours')}/s, GUN ${g !== null ? int(g) + lb(scn, 'gun') : gBound !== null ? `< ${int(gBound)} (failed its first step)` : 'n/a'}: ${gBound !== null ? '>= ' : ''}${f(a)}; per server CPU-s ${f(r2(eff(scn, 'ours'), eff(scn, 'gun')))}`,
-      holds: a === null ? null : a >= 5 });
+    const a = r2(o, g ?? gBound), perCpu = r2(eff(scn, 'ours'), eff(scn, 'gun'));
+    // When the load generator, not our server, ended ours' ramp (its core over 90 %), the capacity
+    // ratio says what the generator can read; the work per server CPU-second then decides
+    // (docs/performance.md, "GUN workloads as apps write them").
+    const generatorBound = a !== null && a < 5 && !!ramps(scn).find((r) => r.target === 'ours')?.lowerBound && perCpu !== null && g !== null;
+    out.push({ n: '14.2', target: `${scn}: >= 5x GUN's relay`, measured: `ours ${o === null ? 'n/a' : int(o)}${lb(scn, 'ours')}/s, GUN ${g !== null ? int(g) + lb(scn, 'gun') : gBound !== null ? `< ${int(gBound)} (failed its first step)` : 'n/a'}: ${gBound !== null ? '>= ' : ''}${f(a)}; per server CPU-s ${f(perCpu)}${generatorBound ? ' (ours generator-bound: judged per server CPU-s)' : ''}`,
+      holds: a === null ? null : a >= 5 || (generatorBound && perCpu! >= 5) });
   }
   if (res.has('idle-memory')) {
     const rows = res.get('idle-memory')!.summary;
@@ -951,9 +964,14 @@ async function main(): Promise<void> {
     for (const r of results.values()) console.log(summaryText(r));
   }
   const checkTable = (cs: TargetCheck[]) => table([['#', 'target', 'measured', 'holds'], ...cs.map((c) => [c.n, c.target, c.measured, c.holds === null ? 'n/a' : c.holds ? 'yes' : 'NO'])]);
-  if (checks.length) {
+  const issue5 = checks.filter((c) => !c.n.startsWith('14.')), issue14 = checks.filter((c) => c.n.startsWith('14.'));
+  if (issue5.length) {
     console.log('\n## Targets (issue 5)');
-    console.log(checkTable(checks));
+    console.log(checkTable(issue5));
+  }
+  if (issue14.length) {
+    console.log('\n## Targets (issue 14)');
+    console.log(checkTable(issue14));
   }
   const clusterTargets = results.has('cluster') ? clusterChecks(results.get('cluster')!) : [];
   if (clusterTargets.length) {
