@@ -13,8 +13,13 @@
 // (--shared-path): all peers share it and it may send a room's messages to other rooms' peers;
 // those are counted as `foreign` and not as deliveries.
 // Same stdin/stdout protocol as loadgen.ts.
+// With --c-bin <path> (shape souls, one room) the peers are bench/c/gun-recv.c in its mode q: one
+// C epoll process holds the peers' sockets, reads and times every delivery, and sends the puts this
+// process makes (`put` lines on its stdin), so the room's peers are still the writers. A Node
+// process reads ~1.6M deliveries/s at most, which is below what our server relays in this shape.
 import { parseArgs } from 'node:util';
 import { RawWs } from './rawws.js';
+import { CReceiver } from './c-receiver.js';
 import { out, rid, serveSteps } from './loadgen-steps.js';
 import { Samples, machineBusySeconds, parsePids, pidsCpuSeconds, pidsRssMB, type StepResult } from './stats.js';
 
@@ -29,6 +34,7 @@ const { values: argv } = parseArgs({
     prefix: { type: 'string', default: '/gunapp-' }, // our server: room r is <prefix><r>
     'shared-path': { type: 'string' }, // GUN's relay: every peer on this one path (/gun)
     'server-pid': { type: 'string' },
+    'c-bin': { type: 'string' }, // C peers (bench/c/gun-recv.c, mode q) instead of Node ones; shape souls, one room
   },
 });
 const HOST = argv.host!;
@@ -39,8 +45,10 @@ const PEERS = Number(argv.peers);
 const SOULS = Number(argv.souls);
 const SHARED = argv['shared-path'] ?? null;
 const SERVER_PIDS = parsePids(argv['server-pid']);
+const C_BIN = argv['c-bin'] ?? null;
+let cpeers: CReceiver | null = null;
 
-interface Peer { ws: RawWs; room: number; slot: number }
+interface Peer { ws: RawWs; room: number; slot: number } // ws: unset with --c-bin (the C process holds the socket)
 const peers: Peer[] = [];
 const byRoom: Peer[][] = [];
 let closedPeers = 0;
@@ -131,7 +139,7 @@ function frames(n: number): string[] {
 let nextMsg = 0;
 
 /** `foreign`: messages that reached a peer of another room (GUN's one-path relay). */
-type AppStepResult = StepResult & { foreign: number; shape: string; rooms: number; peers: number };
+type AppStepResult = StepResult & { foreign: number; shape: string; rooms: number; peers: number; receivers: 'c' | 'node'; receiverCpuPct: number | null; publisherCpuPct: number | null };
 
 async function runStep(label: string, rate: number, warmupS: number, measureS: number, drainS: number): Promise<AppStepResult> {
   const warmN = Math.round(rate * warmupS);
@@ -149,7 +157,11 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   const intervalMs = 1000 / rate;
   const t0 = performance.now() + 5;
   let sent = 0, lagMax = 0;
-  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), all: machineBusySeconds() });
+  // The C peers time deliveries on CLOCK_MONOTONIC (process.hrtime), this loop on performance.now().
+  const toNs = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+  if (cpeers) await cpeers.step(first + warmN, measN);
+  const cpid = cpeers ? [cpeers.pid] : [];
+  const mark = () => ({ p: performance.now(), cpu: process.cpuUsage(), srv: pidsCpuSeconds(SERVER_PIDS), rcv: cpid.length ? pidsCpuSeconds(cpid) : null, all: machineBusySeconds() });
   let w0 = mark(), w1 = w0;
   await new Promise<void>((resolve) => {
     const tick = () => {
@@ -164,8 +176,12 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
         lagMax = Math.max(lagMax, now - at);
         const n = first + sent;
         const writer = byRoom[n % ROOMS][Math.floor(n / ROOMS) % PEERS];
-        const b = batches.get(writer);
-        if (b) b.push(...frames(n)); else batches.set(writer, frames(n));
+        if (cpeers) {
+          for (const f of frames(n)) cpeers.put(writer.slot, n, BigInt(Math.round(at * 1e6)) + toNs, f);
+        } else {
+          const b = batches.get(writer);
+          if (b) b.push(...frames(n)); else batches.set(writer, frames(n));
+        }
         sent++;
       }
       for (const [writer, b] of batches) writer.ws.send(b);
@@ -178,18 +194,28 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
   const expected = measN * recipients;
   const drainStart = Date.now();
   while (Date.now() - drainStart < drainS * 1000) {
-    if (s.delivered >= expected) break;
+    if ((cpeers ? await cpeers.count() : s.delivered) >= expected) break;
     await new Promise((r) => setTimeout(r, 20));
+  }
+  let latency = s.lat.summary();
+  if (cpeers) {
+    const r = await cpeers.report();
+    s.delivered = r.delivered; s.dups = r.dups; s.damErrors = r.damErrors; s.badFrames = r.badFrames;
+    closedPeers = r.closed;
+    latency = r.latency ? { n: r.latency.n, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max } : null;
+    if (r.delivered) s.lastDelivery = Number(BigInt(r.lastDeliveryNs) - toNs) / 1e6;
   }
   const wallS = (w1.p - w0.p) / 1000 || measureS;
   const spanS = Math.max(wallS, (s.lastDelivery - w0.p) / 1000);
-  const lgCpu = (w1.cpu.user - w0.cpu.user + w1.cpu.system - w0.cpu.system) / 1e6;
+  const pubCpu = (w1.cpu.user - w0.cpu.user + w1.cpu.system - w0.cpu.system) / 1e6;
+  const rcvCpu = w0.rcv !== null && w1.rcv !== null ? w1.rcv - w0.rcv : null;
+  const lgCpu = pubCpu + (rcvCpu ?? 0); // both on the load generator's core
   const srvCpu = w0.srv !== null && w1.srv !== null ? w1.srv - w0.srv : null;
   const allCpu = w0.all !== null && w1.all !== null ? w1.all - w0.all : null;
   return {
     type: 'step', label, rate, subs: recipients, puts: measN, expected,
     delivered: s.delivered, deliveryPct: (100 * s.delivered) / expected, deliveredPerSec: s.delivered / spanS,
-    latency: s.lat.summary(),
+    latency,
     ack: { received: 0, pct: 0, latency: null, errors: 0, firstError: null },
     windowS: wallS, drainMs: Date.now() - drainStart, sendLagMaxMs: lagMax,
     serverCpuPct: srvCpu === null ? null : (100 * srvCpu) / wallS,
@@ -197,10 +223,14 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
     loadgenCpuPct: (100 * lgCpu) / wallS,
     otherCpuPct: allCpu === null ? null : Math.max(0, (100 * (allCpu - lgCpu - (srvCpu ?? 0))) / wallS),
     dups: s.dups, echoes: 0, foreign: s.foreign, shape: SHAPE, rooms: ROOMS, peers: PEERS, damErrors: s.damErrors, badFrames: s.badFrames, closedSubs: closedPeers,
+    receivers: cpeers ? 'c' : 'node',
+    receiverCpuPct: cpeers ? (rcvCpu === null ? null : (100 * rcvCpu) / wallS) : null,
+    publisherCpuPct: cpeers ? (100 * pubCpu) / wallS : null,
   };
 }
 
 function quit(code: number): void {
+  cpeers?.quit();
   for (const p of peers) p.ws?.close();
   setTimeout(() => process.exit(code), 100);
 }
@@ -210,6 +240,15 @@ async function main(): Promise<void> {
     throw new Error('usage: loadgen-gunapps.ts --port P [--shape chat|souls] [--rooms R] [--peers P>1] [--souls S] [--prefix /gunapp-] [--shared-path /gun] [--server-pid PID]');
   }
   for (let r = 0; r < ROOMS; r++) byRoom.push([]);
+  if (C_BIN) {
+    if (SHAPE !== 'souls' || ROOMS !== 1) throw new Error('--c-bin: shape souls with one room only');
+    for (let slot = 0; slot < PEERS; slot++) { const peer = { room: 0, slot } as Peer; byRoom[0].push(peer); peers.push(peer); }
+    cpeers = new CReceiver(C_BIN, [HOST, String(PORT), SHARED ?? `${argv.prefix}0`, String(PEERS), 'user-%u', 'q'], (err) => { out({ type: 'error', message: err.message }); quit(1); });
+    await cpeers.ready();
+    out({ type: 'ready', members: PEERS, rooms: ROOMS, peers: PEERS, shape: SHAPE, receivers: 'c' });
+    serveSteps(runStep, quit);
+    return;
+  }
   const onClose = () => { closedPeers++; };
   // Connect in batches so the server's accept backlog never overflows.
   const all = ROOMS * PEERS;
@@ -232,5 +271,9 @@ async function main(): Promise<void> {
   out({ type: 'ready', members: all, rooms: ROOMS, peers: PEERS, shape: SHAPE });
   serveSteps(runStep, quit);
 }
+
+// The C peers never outlive this process (as in loadgen.ts: SIGTERM from the orchestrator's stop() included).
+process.on('exit', () => cpeers?.kill());
+if (C_BIN) for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) process.on(sig, () => process.exit(code));
 
 main().catch((err: Error) => { out({ type: 'error', message: err.message }); quit(1); });

@@ -6,12 +6,11 @@
 // With --c-bin <path> the subscribers are bench/c/gun-recv.c (one epoll process, spawned here and
 // so pinned to the same core); only the publisher stays in Node. It is driven over its own
 // stdin/stdout lines: step <base> <size> -> ok, count -> count <n>, report -> JSON, quit.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import readline from 'node:readline';
 import { RawWs } from './rawws.js';
+import { CReceiver } from './c-receiver.js';
 import { out, rid, serveSteps } from './loadgen-steps.js';
-import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type LatencySummary, type StepResult } from './stats.js';
+import { Samples, machineBusySeconds, procCpuSeconds, procRssMB, type StepResult } from './stats.js';
 
 const { values: argv } = parseArgs({
   options: {
@@ -62,86 +61,6 @@ let closedSubs = 0;
 const subs: Sub[] = [];
 let pub: RawWs;
 
-/** What the C receiver answers to `report` (latency in ms, like Samples.summary() plus a mean). */
-interface CReport {
-  delivered: number; dups: number; damErrors: number; badFrames: number; closed: number;
-  lastDeliveryNs: string; // CLOCK_MONOTONIC = process.hrtime.bigint()
-  latency: (LatencySummary & { mean: number }) | null;
-}
-
-/** The C receiver process: one command line out, one answer line back, strictly in turn. */
-class CReceiver {
-  private child: ChildProcess;
-  private lines: string[] = [];
-  private waiters: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
-  private exited: Error | null = null;
-  private quitting = false;
-
-  constructor(bin: string, args: string[]) {
-    // stderr is inherited: the orchestrator shows it with the load generator's.
-    this.child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    this.child.stdin!.on('error', () => {}); // EPIPE when it died: reported through exit
-    const rl = readline.createInterface({ input: this.child.stdout! });
-    rl.on('line', (line) => {
-      const w = this.waiters.shift();
-      if (w) w.resolve(line); else this.lines.push(line);
-    });
-    const gone = (why: string) => {
-      if (this.exited) return;
-      this.exited = new Error(`C receiver ${why}${this.lines.length ? `: ${this.lines.join(' | ')}` : ''}`);
-      for (const w of this.waiters.splice(0)) w.reject(this.exited);
-      if (!this.quitting) { out({ type: 'error', message: this.exited.message }); quit(1); }
-    };
-    this.child.on('error', (err) => gone(`failed: ${err.message}`));
-    this.child.on('exit', (code, sig) => gone(`exited (${code ?? sig})`));
-  }
-
-  get pid(): number { return this.child.pid!; }
-
-  /** Next output line; `error ...` lines reject. */
-  private next(): Promise<string> {
-    const l = this.lines.shift();
-    const p = l !== undefined ? Promise.resolve(l) : this.exited ? Promise.reject(this.exited)
-      : new Promise<string>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    return p.then((line) => { if (line.startsWith('error ')) throw new Error(`C receiver: ${line.slice(6)}`); return line; });
-  }
-
-  async ask(cmd: string): Promise<string> {
-    if (this.exited) throw this.exited;
-    this.child.stdin!.write(cmd + '\n');
-    return this.next();
-  }
-
-  async ready(): Promise<void> {
-    const l = await this.next();
-    if (l !== 'ready') throw new Error(`C receiver: expected "ready", got "${l}"`);
-  }
-
-  async step(base: number, size: number): Promise<void> {
-    const l = await this.ask(`step ${base} ${size}`);
-    if (l !== 'ok') throw new Error(`C receiver: expected "ok", got "${l}"`);
-  }
-
-  async count(): Promise<number> {
-    const l = await this.ask('count');
-    if (!l.startsWith('count ')) throw new Error(`C receiver: expected "count <n>", got "${l}"`);
-    return Number(l.slice(6));
-  }
-
-  async report(): Promise<CReport> {
-    return JSON.parse(await this.ask('report')) as CReport;
-  }
-
-  /** Asks it to quit; kill() (from the exit handler) makes sure it is gone. */
-  quit(): void {
-    this.quitting = true;
-    if (!this.exited) this.child.stdin!.end('quit\n');
-  }
-
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
 let crecv: CReceiver | null = null;
 
 /** Parses one WebSocket message: a JSON object or a JSON array batch; anything else is ignored like GUN does. */
@@ -245,7 +164,7 @@ async function connectAll(): Promise<void> {
   const onClose = () => { closedSubs++; };
   if (C_BIN) {
     // The C receiver connects (in batches of 50), sends every get and answers the greetings itself.
-    crecv = new CReceiver(C_BIN, [HOST, String(PORT), PATH, String(SUBS), SOUL]);
+    crecv = new CReceiver(C_BIN, [HOST, String(PORT), PATH, String(SUBS), SOUL], (err) => { out({ type: 'error', message: err.message }); quit(1); });
     await crecv.ready();
   }
   // Connect in batches so the server's accept backlog never overflows.

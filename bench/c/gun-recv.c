@@ -12,6 +12,12 @@
 // that brought it - sched (the publisher's process.hrtime.bigint(), the same clock). Every
 // delivery goes into a log-linear histogram (<= 0.4% error), no sampling.
 //
+// Mode q (a 6th argument `q`, bench/loadgen-gunapps.ts --c-bin, issue 14's gun-souls): the
+// connections are the room's peers and also write. <soul> may hold one %u (the peer's index) for
+// its get. A delivery is `:"q<n>"` (a value) with base <= n < base+size, deduplicated per peer;
+// its latency is against the scheduled time the `put` command gave for message n.
+//   put <peer> <n> <sched_ns> <json> -> (no answer) sends <json> as a text frame on that peer
+//
 // Control: one line per command on stdin, one line per answer on stdout.
 //   (startup)       -> "ready" once every subscriber is connected and its get was sent
 //   step <base> <size> -> "ok"       resets the per-step counters and the histogram
@@ -21,7 +27,7 @@
 // Fatal errors (connect refused, handshake not 101, timeout): "error <message>", exit 1.
 // The closed-subscriber count is cumulative over the run, like loadgen.ts's closedSubs.
 //
-// Build: cc -O2 -Wall -Wextra -o gun-recv gun-recv.c   (C11, Linux, libc only)
+// Build: cc -std=c11 -O2 -Wall -Wextra -o gun-recv gun-recv.c   (C11 + _GNU_SOURCE memmem, Linux, libc only)
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +79,8 @@ static uint64_t g_base, g_size;        // window: base <= n < base + size
 static uint64_t g_delivered, g_dups, g_dam_errors, g_bad_frames, g_last_ns;
 static uint64_t g_closed;              // cumulative
 static uint64_t *g_bits;               // subs * g_words bitmap words
+static int g_mode_q;                   // peers that write; deliveries are :"q<n>" (see the top)
+static uint64_t *g_sched;              // mode q: scheduled ns of message base+j, 0 = not sent yet
 static size_t g_words, g_bits_cap;
 
 // ---- small helpers ----
@@ -348,12 +356,42 @@ static int scan(conn_t *c, const uint8_t *p, size_t n, uint64_t now) {
   return dam;
 }
 
+/** Mode q: counts `:"q<digits>"` values; returns 1 if the frame has `"dam`. */
+static int scan_q(conn_t *c, const uint8_t *p, size_t n, uint64_t now) {
+  const uint8_t *e = p + n, *q = p;
+  const uint64_t base = g_base, size = g_size;
+  uint64_t *got = c->got;
+  int hit = 0;
+  while ((q = memmem(q, (size_t)(e - q), ":\"q", 3)) != NULL) {
+    const uint8_t *d = q + 3;
+    uint64_t k = 0;
+    while (d < e && (unsigned)(*d - '0') < 10u && d - q < 23) k = k * 10 + (uint64_t)(*d++ - '0');
+    if (d > q + 3 && d < e && *d == '"') {
+      uint64_t j = k - base;
+      if (j < size) {
+        if (got[j >> 6] >> (j & 63) & 1) g_dups++;
+        else {
+          got[j >> 6] |= 1ull << (j & 63);
+          g_delivered++;
+          hit = 1;
+          uint64_t sched = g_sched[j];
+          if (sched) hrecord(now > sched ? now - sched : 0);
+          else g_bad_frames++;         // a delivery of a message never sent: counted as bad
+        }
+      }
+    }
+    q = d;
+  }
+  if (hit) g_last_ns = now;
+  return memmem(p, n, "\"dam", 4) != NULL;
+}
+
 static void on_frame(conn_t *c, unsigned fin, unsigned op, const uint8_t *p, size_t len, uint64_t now) {
   (void)fin; // servers here do not fragment; a continuation's payload is scanned on its own
   switch (op) {
     case 0x0: case 0x1: case 0x2:
       if (op != 0 && (len == 0 || (p[0] != '{' && p[0] != '['))) { g_bad_frames++; return; }
-      if (scan(c, p, len, now)) dam_walk(c, p, len);
+      if (g_mode_q ? scan_q(c, p, len, now) : scan(c, p, len, now)) dam_walk(c, p, len);
       return;
     case 0x8:
       conn_close(c, 1);
@@ -468,7 +506,10 @@ static void handshake_done(conn_t *c, size_t head_end, uint64_t now) {
   c->state = ST_OPEN;
   char id[10], msg[512];
   rid(id);
-  snprintf(msg, sizeof msg, "{\"#\":\"%s\",\"get\":{\"#\":\"%s\"}}", id, g_soul);
+  char soul[256];
+  if (strstr(g_soul, "%u")) snprintf(soul, sizeof soul, g_soul, c->idx);
+  else snprintf(soul, sizeof soul, "%s", g_soul);
+  snprintf(msg, sizeof msg, "{\"#\":\"%s\",\"get\":{\"#\":\"%s\"}}", id, soul);
   send_text(c, msg);
   size_t rest = c->inlen - head_end;
   memmove(c->in, c->in + head_end, rest);
@@ -545,6 +586,22 @@ static void do_step(uint64_t base, uint64_t size) {
   }
   memset(g_bits, 0, total * sizeof *g_bits);
   for (uint32_t i = 0; i < g_subs; i++) g_conns[i].got = g_bits + (size_t)i * g_words;
+  if (g_mode_q) {
+    free(g_sched);
+    g_sched = calloc(size ? size : 1, sizeof *g_sched);
+    if (!g_sched) die("out of memory for %llu send times", (unsigned long long)size);
+  }
+}
+
+/** Mode q: `put <peer> <n> <sched_ns> <json>`. */
+static void do_put(char *line) {
+  unsigned long long peer, n, sched;
+  int off = 0;
+  if (sscanf(line, "put %llu %llu %llu %n", &peer, &n, &sched, &off) != 3 || !off || peer >= g_subs) die("bad put: %.100s", line);
+  uint64_t j = (uint64_t)n - g_base;
+  if (j < g_size) g_sched[j] = sched;
+  conn_t *c = &g_conns[peer];
+  if (c->state == ST_OPEN) send_text(c, line + off);
 }
 
 static void report(void) {
@@ -573,6 +630,7 @@ static void quit(int code) {
 static void command(char *line) {
   unsigned long long a, b;
   if (sscanf(line, "step %llu %llu", &a, &b) == 2) { do_step(a, b); fputs("ok\n", stdout); fflush(stdout); }
+  else if (g_mode_q && !strncmp(line, "put ", 4)) do_put(line);
   else if (!strcmp(line, "count")) { printf("count %llu\n", (unsigned long long)g_delivered); fflush(stdout); }
   else if (!strcmp(line, "report")) report();
   else if (!strcmp(line, "quit")) quit(0);
@@ -602,7 +660,8 @@ static void on_stdin(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 6) { fprintf(stderr, "usage: gun-recv <host> <port> <path> <subs> <soul>\n"); return 2; }
+  if (argc != 6 && !(argc == 7 && !strcmp(argv[6], "q"))) { fprintf(stderr, "usage: gun-recv <host> <port> <path> <subs> <soul> [q]\n"); return 2; }
+  g_mode_q = argc == 7;
   g_host = argv[1]; g_port = argv[2]; g_path = argv[3]; g_soul = argv[5];
   long subs = strtol(argv[4], NULL, 10);
   if (subs <= 0 || subs > 1000000) { fprintf(stderr, "gun-recv: bad subscriber count %s\n", argv[4]); return 2; }
