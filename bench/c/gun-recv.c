@@ -320,6 +320,14 @@ static void dam_walk(conn_t *c, const uint8_t *p, size_t n) {
   if (depth != 0) g_bad_frames++;
 }
 
+/** Message base+j reached this subscriber: 1 the first time (a delivery), 0 after (a duplicate). */
+static inline int first_sight(uint64_t *got, uint64_t j) {
+  if (got[j >> 6] >> (j & 63) & 1) { g_dups++; return 0; }
+  got[j >> 6] |= 1ull << (j & 63);
+  g_delivered++;
+  return 1;
+}
+
 /** Counts `"k<digits>":"<digits>"` like loadgen.ts's scanSubMessage; returns 1 if it saw `"dam`. */
 static int scan(conn_t *c, const uint8_t *p, size_t n, uint64_t now) {
   const uint8_t *e = p + n, *q = p;
@@ -336,18 +344,13 @@ static int scan(conn_t *c, const uint8_t *p, size_t n, uint64_t now) {
     while (d < e && (unsigned)(*d - '0') < 10u && d - q < 21) k = k * 10 + (uint64_t)(*d++ - '0');
     if (d > q + 2 && e - d > 2 && d[0] == '"' && d[1] == ':' && d[2] == '"') {
       uint64_t j = k - base;           // unsigned: also rejects k < base
-      if (j < size) {
-        if (got[j >> 6] >> (j & 63) & 1) g_dups++;
-        else {
-          got[j >> 6] |= 1ull << (j & 63);
-          g_delivered++;
-          hit = 1;
-          const uint8_t *t = d + 3;
-          uint64_t sched = 0;
-          while (t < e && (unsigned)(*t - '0') < 10u && t - d < 23) sched = sched * 10 + (uint64_t)(*t++ - '0');
-          if (t > d + 3 && t < e && *t == '"') hrecord(now > sched ? now - sched : 0);
-          else g_bad_frames++;
-        }
+      if (j < size && first_sight(got, j)) {
+        hit = 1;
+        const uint8_t *t = d + 3;
+        uint64_t sched = 0;
+        while (t < e && (unsigned)(*t - '0') < 10u && t - d < 23) sched = sched * 10 + (uint64_t)(*t++ - '0');
+        if (t > d + 3 && t < e && *t == '"') hrecord(now > sched ? now - sched : 0);
+        else g_bad_frames++;
       }
       q = d + 3;
     } else q = d;
@@ -368,16 +371,11 @@ static int scan_q(conn_t *c, const uint8_t *p, size_t n, uint64_t now) {
     while (d < e && (unsigned)(*d - '0') < 10u && d - q < 23) k = k * 10 + (uint64_t)(*d++ - '0');
     if (d > q + 3 && d < e && *d == '"') {
       uint64_t j = k - base;
-      if (j < size) {
-        if (got[j >> 6] >> (j & 63) & 1) g_dups++;
-        else {
-          got[j >> 6] |= 1ull << (j & 63);
-          g_delivered++;
-          hit = 1;
-          uint64_t sched = g_sched[j];
-          if (sched) hrecord(now > sched ? now - sched : 0);
-          else g_bad_frames++;         // a delivery of a message never sent: counted as bad
-        }
+      if (j < size && first_sight(got, j)) {
+        hit = 1;
+        uint64_t sched = g_sched[j];
+        if (sched) hrecord(now > sched ? now - sched : 0);
+        else g_bad_frames++;           // a delivery of a message never sent: counted as bad
       }
     }
     q = d;
