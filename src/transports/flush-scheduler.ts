@@ -44,7 +44,7 @@ export class FlushScheduler {
     for (let i = 0; i < n; i++) batch[i].flush();
     this.lastFrames = [];
     this.lastJoined = undefined;
-    if (n <= KEEP_SLOTS && this.count === 0) {
+    if (batch.length <= KEEP_SLOTS && this.count === 0) {
       for (let i = 0; i < n; i++) batch[i] = undefined as unknown as Flushable;
       this.dirty = batch;
     }
