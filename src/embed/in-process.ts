@@ -11,17 +11,14 @@ import type { ClientMessage } from '../client/types.js';
 import type { MultisocketServer } from '../server/server.js';
 import type { Room } from '../rooms/room.js';
 import type { Member } from '../channels/hub.js';
-import { parseClientMessage } from '../channels/messages.js';
 import { InProcessConnection } from '../transports/in-process.js';
-import { OutFrame } from '../transports/out-frame.js';
-import { joinHub, joinOptionsOf, leaveHub, refreshMember, tellTokenExpired } from '../server/native.js';
+import { joinHub, joinOptionsOf, leaveHub, receiveNativeMessage, tellTokenExpired } from '../server/native.js';
 import { forgetPrincipal, setPrincipal } from '../server/token-expiry.js';
 import { roomFromUrl } from '../rooms/room-path.js';
 import { isRefusal, OPEN, type Principal } from '../access/principal.js';
 import { MemberHandover } from '../cluster/member-handover.js';
 import { nestsTooDeep, TOO_DEEP } from '../json-depth.js';
 import { statusOf, type KnownErrorCode } from '../protocol/errors.js';
-import { logFailure } from '../log-throttle.js';
 
 /**
  * connect()'s options without the transport (it is the pipe) and without `persist` (there is no
@@ -149,29 +146,13 @@ class InProcessDoor implements InProcessServerEnd {
   receive(msg: ClientMessage, json: string): void {
     const { conn, room, member } = this;
     if (!conn || !room || !member || !conn.isOpen) return;
-    const hub = room.channels();
     // The server takes a copy, made from the JSON the room handle already made of it (its size
     // check): what the caller does to its object after publish() reaches nobody, and data means
     // what it means over a socket (a Date arrives as its string, undefined fields are gone).
     // One parse costs ~1 µs of a request/reply's ~11 (docs/embedding.md, "Aliasing").
     const copy: unknown = JSON.parse(json);
-    if (nestsTooDeep(copy, json.length)) return hub.sendError(member, 'bad_message', TOO_DEEP, msg.ref);
-    const parsed = parseClientMessage(copy);
-    if (!parsed.ok) return hub.sendError(member, 'bad_message', parsed.message, parsed.ref);
-    if (parsed.msg.type === 'auth') {
-      void refreshMember(this.server.access, room, member, conn, parsed.msg.token, parsed.msg.ref, (answer: object) => {
-        const type = (answer as { type?: string }).type;
-        if (type !== undefined) conn.send(OutFrame.of(answer, type));
-      });
-      return;
-    }
-    try {
-      hub.receive(member, parsed.msg);
-    } catch (err) {
-      // A bug must cost one message, not the process and every room in it.
-      logFailure(room.log, 'error', 'native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
-      hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
-    }
+    if (nestsTooDeep(copy, json.length)) return room.channels().sendError(member, 'bad_message', TOO_DEEP, msg.ref);
+    receiveNativeMessage(this.server.access, room, member, conn, copy);
   }
 
   end(): void {

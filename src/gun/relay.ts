@@ -219,9 +219,10 @@ export class GunRelay {
   /**
    * The cluster's put path: SEA's rules and the room's size against this node's copy, then append
    * to the log; once durable, merge and relay (applyOwn). Returns a refusal at once, or a promise
-   * of the outcome.
+   * of the outcome. `wire`: the peer's message, as its text, its object, or both (a put the
+   * scanner read has no object; it is parsed only when SEA took fields out of it).
    */
-  private logPut(id: string, graph: GraphUpdate, wire: { msg: GunMessage; raw: string | undefined } | undefined, origin: Connection | undefined, relay: boolean): PutRefusal | undefined | Promise<PutRefusal | undefined> {
+  private logPut(id: string, graph: GraphUpdate, wire: { msg: GunMessage; raw: string | undefined } | { msg: undefined; raw: string } | undefined, origin: Connection | undefined, relay: boolean): PutRefusal | undefined | Promise<PutRefusal | undefined> {
     const now = Date.now();
     const sea = checkSeaWrite(graph, this.store, now);
     if (!sea.ok) return { code: 'sea_rejected', err: sea.err };
@@ -230,7 +231,7 @@ export class GunRelay {
     const full = this.store.wouldRefuse?.(taken, now);
     if (full) return { code: 'refused', err: full };
     const json = graphJson(taken);
-    const text = wire && taken === graph ? (wire.raw ?? q(wire.msg)) : wire ? withPut(wire.msg, json) : '{"#":' + q(id) + ',"put":' + json + '}';
+    const text = wire && taken === graph ? (wire.raw ?? q(wire.msg)) : wire ? withPut(wire.msg ?? JSON.parse(wire.raw) as GunMessage, json) : '{"#":' + q(id) + ',"put":' + json + '}';
     const own: OwnPut = { state: 'pending', graph: taken, text, json, origin, relay };
     // Everything in this node's copy came from the log: a put that changes nothing here (GUN
     // peers put again what they hold, a get's answer repeats the graph) is durable already.
@@ -438,7 +439,7 @@ export class GunRelay {
    */
   private putValid(peer: Connection, id: string, graph: GraphUpdate, raw: string | undefined, msg: GunMessage | undefined, putJson: string | undefined, started: number): void {
     if (this.putLog) {
-      const outcome = this.logPut(id, graph, { msg: msg ?? JSON.parse(raw!) as GunMessage, raw }, peer, true);
+      const outcome = this.logPut(id, graph, msg ? { msg, raw } : { msg, raw: raw! }, peer, true);
       if (!(outcome instanceof Promise)) return this.sendAck(peer, id, outcome?.err, started);
       outcome.then((refusal) => { if (peer.isOpen) this.sendAck(peer, id, refusal?.err, started); }, () => {});
       return;

@@ -127,7 +127,7 @@ export async function refreshMember(access: RoomAccess, room: Room, member: Memb
 /** Answers to a WebSocket member go to its connection, written at once. */
 function answerOverSocket(this: Connection, message: object): void {
   const m = message as { type?: string };
-  if (m.type !== undefined) this.send(new OutFrame(JSON.stringify(message), m.type), true);
+  if (m.type !== undefined) this.send(OutFrame.of(message, m.type), true);
 }
 
 /** A connection that counts a member's messages against --max-messages-per-second. */
@@ -167,19 +167,29 @@ export function receiveNativeValue(access: RoomAccess, room: Room, member: Membe
       hub.sendError(member, 'rate_limited', 'over --max-messages-per-second; message dropped', refOf(item));
       continue;
     }
-    const parsed = parseClientMessage(item);
-    if (!parsed.ok) { hub.sendError(member, 'bad_message', parsed.message, parsed.ref); continue; }
-    if (parsed.msg.type === 'auth') {
-      void refreshMember(access, room, member, conn, parsed.msg.token, parsed.msg.ref, answerOverSocket.bind(conn));
-      continue;
-    }
-    try {
-      hub.receive(member, parsed.msg);
-    } catch (err) {
-      // A bug must cost one message, not the process and every room in it.
-      logFailure(room.log, 'error', 'native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
-      hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
-    }
+    receiveNativeMessage(access, room, member, conn, item);
+  }
+}
+
+/**
+ * One message of a native member, whatever its door (a socket's frame or line, an in-process
+ * handle): checked against the protocol, then an `auth` refreshes the member's token and anything
+ * else goes to the hub. Budgets and batches are the caller's.
+ */
+export function receiveNativeMessage(access: RoomAccess, room: Room, member: Member, conn: Connection, item: unknown): void {
+  const hub = room.channels();
+  const parsed = parseClientMessage(item);
+  if (!parsed.ok) return hub.sendError(member, 'bad_message', parsed.message, parsed.ref);
+  if (parsed.msg.type === 'auth') {
+    void refreshMember(access, room, member, conn, parsed.msg.token, parsed.msg.ref, answerOverSocket.bind(conn));
+    return;
+  }
+  try {
+    hub.receive(member, parsed.msg);
+  } catch (err) {
+    // A bug must cost one message, not the process and every room in it.
+    logFailure(room.log, 'error', 'native message failed', { room: room.name, type: parsed.msg.type, err: (err as Error).stack });
+    hub.sendError(member, 'internal', 'the server failed to handle this message', parsed.msg.ref);
   }
 }
 
