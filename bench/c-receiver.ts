@@ -19,6 +19,7 @@ export class CReceiver {
   private waiters: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
   private exited: Error | null = null;
   private quitting = false;
+  private puts = '';
 
   /** `onDeath`: it exited or failed while not asked to quit (the caller reports and quits). */
   constructor(bin: string, args: string[], private readonly onDeath: (err: Error) => void) {
@@ -76,9 +77,17 @@ export class CReceiver {
     return JSON.parse(await this.ask('report')) as CReport;
   }
 
-  /** Mode q: peer `peer` sends `json` (message n, scheduled at `schedNs`, CLOCK_MONOTONIC). No answer. */
+  /**
+   * Mode q: peer `peer` sends `json` (message n, scheduled at `schedNs`, CLOCK_MONOTONIC). No
+   * answer. Queued until sendPuts(): one pipe write per generator tick, not one per put.
+   */
   put(peer: number, n: number, schedNs: bigint, json: string): void {
-    if (!this.exited) this.child.stdin!.write(`put ${peer} ${n} ${schedNs} ${json}\n`);
+    this.puts += `put ${peer} ${n} ${schedNs} ${json}\n`;
+  }
+
+  sendPuts(): void {
+    if (this.puts && !this.exited) this.child.stdin!.write(this.puts);
+    this.puts = '';
   }
 
   /** Asks it to quit; kill() (from the exit handler) makes sure it is gone. */

@@ -185,6 +185,7 @@ async function runStep(label: string, rate: number, warmupS: number, measureS: n
         sent++;
       }
       for (const [writer, b] of batches) writer.ws.send(b);
+      cpeers?.sendPuts();
       if (sent >= total) { w1 = mark(); resolve(); } else setTimeout(tick, 1);
     };
     setTimeout(tick, 5);
